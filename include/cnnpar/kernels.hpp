@@ -1,0 +1,51 @@
+// Layer kernels over a slice of the output. Pure functions: no MPI, no allocation, no global state.
+//
+// Activation layout: C,H,W,B ("batch innermost"). For one image (B = 1) this is PyTorch's C,H,W order; for a batch,
+// the B values of one (c, h, w) position sit next to each other. We chose it over N,C,H,W because every split this
+// program makes is then one contiguous range of memory: a channel slice [c0, c1) is floats [c0*H*W*B, c1*H*W*B), an
+// element range [f0, f1) of the C,H,W-flattened tensor is [f0*B, f1*B), and an output-feature range of the linear
+// layer is [o0*B, o1*B). So MPI_Allgatherv (or a shared window) consolidates in place, with no packing step, at any
+// batch size; flattening for the linear layer is free; and the image index is the unit-stride loop, which is what a
+// batched kernel vectorises over.
+//
+// Weights are in PyTorch's layout: conv [C_out][C_in][K][K], linear [O][F]. A rank's slice of output channels or
+// features is a contiguous block of rows, so each rank holds only its own rows.
+//
+// Determinism: every output element is computed by the same sequence of IEEE operations whatever slice it belongs
+// to and whatever the batch size, so a distributed run equals the serial one bit for bit. The build keeps
+// -ffp-contract=off and never uses -ffast-math for that reason.
+#pragma once
+
+#include <cstddef>
+
+#include "cnnpar/network.hpp"
+#include "cnnpar/partition.hpp"
+
+namespace cnnpar {
+
+// Linear layer sums are taken in fixed blocks of this many features, the partial sums added in order: the error
+// against a double-precision sum drops several-fold over one running sum, and the order does not depend on P or B.
+inline constexpr std::size_t kLinearSumBlock = 512;
+
+// out   [channels.count][OH][OW][B]  this rank's output channels (the caller points it at channels.begin)
+// in    [C_in][H][W][B]              the whole input
+// weight[channels.count][C_in][K][K], bias[channels.count]  this rank's filters
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                    const Conv2dSpec& conv, std::size_t batch, Slice channels);
+
+// out [channels.count][OH][OW][B]; in [C][H][W][B] the whole input (only channels [begin, end) are read).
+void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                       Slice channels);
+
+// out[i] = GELU(in[i]) for i < count; the caller offsets both pointers to its element range times B.
+void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form);
+
+// out [features.count][B]; in [F][B] (the previous activation flattened in C,H,W order);
+// weight [features.count][F], bias [features.count]: this rank's rows.
+void linear_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                    std::size_t batch, Slice features);
+
+// Scalar GELU, exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
+float gelu(float x, GeluForm form);
+
+}  // namespace cnnpar

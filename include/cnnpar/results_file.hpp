@@ -1,0 +1,37 @@
+// The results file: one self-describing HDF5 file per run, written by rank 0 only, from plain records. The schema
+// (every group, dataset, shape, type and unit) is documented in docs/results-schema.md; kResultsSchemaVersion
+// changes whenever a dataset is renamed, removed or changes meaning.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cnnpar/h5.hpp"
+#include "cnnpar/report.hpp"
+#include "cnnpar/weights.hpp"
+
+namespace cnnpar {
+
+inline constexpr int kResultsSchemaVersion = 1;
+inline constexpr const char* kResultsSchemaName = "cnnpar-results";
+
+// Optional tensors for outside tools (--dump-tensors), all in PyTorch layouts.
+struct TensorDump {
+  std::vector<float> input;                          // [B][C][H][W]
+  std::vector<LayerWeights> weights;                 // full tensors of every layer with parameters
+  std::vector<std::vector<float>> layer_outputs;     // per layer [B][C][H][W] (or [B][O]); empty unless "all"
+  std::vector<float> output;                         // [B][O]
+};
+
+// Writes one run's schema into `where` (the file's root, or a group such as /compare/<combination>).
+void write_run(const h5::Location& where, const RunReport& report, const TensorDump* tensors);
+
+// The whole file, atomically (h5::write_atomically): it refuses to replace an existing file unless `force`.
+void write_results_file(const std::filesystem::path& path, bool force, const RunReport& report,
+                        const TensorDump* tensors);
+
+// "cnnpar_np4_b1_allgatherv.h5": the default name, carrying the configuration.
+std::string default_results_name(const RunReport& report);
+
+}  // namespace cnnpar

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cnnpar needs to build, run, test and analyse. Safe to re-run: it asks apt only for
+# packages that are missing, and runs `apt-get update` at most once per invocation.
+# Usage: scripts/install_deps.sh [--with-slurm]    (root, or a user with sudo)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  openmpi-bin libopenmpi-dev
+  libboost-mpi-dev libboost-serialization-dev libboost-program-options-dev
+  libhdf5-dev hdf5-tools zlib1g-dev
+  googletest libgtest-dev
+  python3 python3-numpy python3-h5py python3-matplotlib python3-pytest
+)
+if [[ "${1:-}" == "--with-slurm" ]]; then packages+=(slurm-wlm munge); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || { echo "install_deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "install_deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,143 @@
+// Command-line parsing with Boost.Program_options (see cli.hpp).
+#include "cnnpar/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+#include "cnnpar/version.hpp"
+
+namespace po = boost::program_options;
+
+namespace cnnpar {
+
+namespace {
+
+// Numbers are read as signed 64-bit and range-checked here: an unsigned parse would turn "-3" into 2^64-3.
+std::size_t checked_count(const po::variables_map& vm, const char* name, long long min_value) {
+  const long long v = vm[name].as<long long>();
+  if (v < min_value)
+    throw po::error("--" + std::string(name) + " must be " + (min_value > 0 ? "a positive integer" : "0 or more") +
+                    " (got " + std::to_string(v) + ")");
+  return static_cast<std::size_t>(v);
+}
+
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") ==
+                          std::string::npos)
+    return arg;
+  std::string q = "'";
+  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
+  ParsedCommandLine result;
+  Options& o = result.options;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0) o.command_line += ' ';
+    o.command_line += shell_quote(argv[i]);
+  }
+
+  po::options_description input("Input");
+  input.add_options()
+      ("images", po::value<std::string>(), "IDX image file (MNIST/Fashion-MNIST format, plain or .gz); default: the "
+       "first 64 Fashion-MNIST test images, compiled into the program")
+      ("labels", po::value<std::string>(), "IDX label file for --images (optional; shown with the image)")
+      ("index", po::value<long long>()->default_value(0), "first image of the batch in the file")
+      ("batch", po::value<long long>()->default_value(1), "images per forward pass (B)");
+  po::options_description network("Network (the seed's: conv 3x3 x32 -> max-pool 2x2 -> GELU -> linear 128)");
+  network.add_options()
+      ("filters", po::value<long long>()->default_value(32), "convolution output channels")
+      ("hidden", po::value<long long>()->default_value(128), "linear layer output features")
+      ("conv-kernel", po::value<long long>()->default_value(3), "convolution kernel size (stride 1, no padding)")
+      ("pool-kernel", po::value<long long>()->default_value(2), "max-pool window and stride")
+      ("gelu", po::value<std::string>()->default_value("tanh"), "GELU form: tanh (PyTorch approximate='tanh') or erf")
+      ("seed", po::value<long long>()->default_value(42), "weight initialisation seed (uniform +-1/sqrt(fan_in))");
+  po::options_description run("Run");
+  run.add_options()
+      ("iterations", po::value<long long>()->default_value(100), "timed forward passes (medians are reported)")
+      ("warmup", po::value<long long>()->default_value(10), "untimed forward passes before them")
+      ("consolidation", po::value<std::string>()->default_value("allgatherv"),
+       "how slices become whole tensors at each layer boundary: allgatherv")
+      ("output,o", po::value<std::string>(), "write every rank's timing and communication records to this HDF5 file "
+       "(docs/results-schema.md); a directory (existing, or ending in '/') gets the default name "
+       "cnnpar_np<P>_b<B>_<consolidation>.h5")
+      ("force", "replace an existing --output file (it is never replaced silently)")
+      ("weights", po::value<std::string>(), "load weights from an HDF5 file with PyTorch names and shapes "
+       "(conv.weight [32,1,3,3], conv.bias, fc.weight [128,5408], fc.bias) instead of initialising them from --seed")
+      ("dump-tensors", po::value<std::string>(), "with --output, also store tensors in PyTorch layouts: 'final' "
+       "(input batch, weights, output) or 'all' (also every layer's output)")
+      ("verify", "compare the distributed output with the serial reference bit for bit; exit 3 if they differ")
+      ("quiet,q", "print only the summary table")
+      ("help,h", "show this help and exit")
+      ("version", "show the version and exit");
+  po::options_description all;
+  all.add(input).add(network).add(run);
+
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::ostringstream os;
+      os << "Usage: mpirun -np P cnnpar_mpi [options]\n\n"
+         << "Runs a small CNN forward pass split across P MPI ranks (conv and pool by output channel, GELU by\n"
+         << "element, linear by output feature), consolidating every layer's output on every rank, and reports who\n"
+         << "computed what, what moved, and how long it took, against a serial reference run in the same job.\n"
+         << all
+         << "\nExit status: 0 success; 1 runtime error; 2 bad command line or input; 3 --verify found a difference.\n";
+      result.action = ParsedCommandLine::Action::help;
+      result.message = os.str();
+      return result;
+    }
+    if (vm.count("version")) {
+      result.action = ParsedCommandLine::Action::version;
+      result.message = std::string("cnnpar_mpi ") + program_version() + " (git " + git_commit() + ")\n";
+      return result;
+    }
+    if (vm.count("images")) o.images = vm["images"].as<std::string>();
+    if (vm.count("labels")) {
+      if (o.images.empty()) throw po::error("--labels needs --images (the embedded sample has its own labels)");
+      o.labels = vm["labels"].as<std::string>();
+    }
+    o.index = checked_count(vm, "index", 0);
+    o.batch = checked_count(vm, "batch", 1);
+    o.filters = checked_count(vm, "filters", 1);
+    o.hidden = checked_count(vm, "hidden", 1);
+    o.conv_kernel = checked_count(vm, "conv-kernel", 1);
+    o.pool_kernel = checked_count(vm, "pool-kernel", 1);
+    o.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
+    o.iterations = checked_count(vm, "iterations", 1);
+    o.warmup = checked_count(vm, "warmup", 0);
+    const std::string gelu = vm["gelu"].as<std::string>();
+    if (gelu == "tanh") o.gelu = GeluForm::tanh;
+    else if (gelu == "erf") o.gelu = GeluForm::erf;
+    else throw po::error("--gelu must be tanh or erf (got '" + gelu + "')");
+    const std::string consolidation = vm["consolidation"].as<std::string>();
+    const auto kind = parse_consolidation_kind(consolidation);
+    if (!kind) throw po::error("--consolidation must be allgatherv (got '" + consolidation + "')");
+    o.consolidation = *kind;
+    if (vm.count("output")) {
+      o.output = vm["output"].as<std::string>();
+      if (o.output.empty()) throw po::error("--output needs a file or directory name");
+    }
+    o.force = vm.count("force") > 0;
+    if (vm.count("weights")) o.weights = vm["weights"].as<std::string>();
+    if (vm.count("dump-tensors")) {
+      o.dump_tensors = vm["dump-tensors"].as<std::string>();
+      if (o.dump_tensors != "final" && o.dump_tensors != "all")
+        throw po::error("--dump-tensors must be final or all (got '" + o.dump_tensors + "')");
+      if (o.output.empty()) throw po::error("--dump-tensors needs --output (the tensors go into the results file)");
+    }
+    o.verify = vm.count("verify") > 0;
+    o.quiet = vm.count("quiet") > 0;
+  } catch (const po::error& e) {
+    result.action = ParsedCommandLine::Action::error;
+    result.message = e.what();
+  }
+  return result;
+}
+
+}  // namespace cnnpar

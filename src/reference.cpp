@@ -1,0 +1,55 @@
+// layer_forward dispatch and the serial reference (see reference.hpp).
+#include "cnnpar/reference.hpp"
+
+#include <chrono>
+
+#include "cnnpar/kernels.hpp"
+
+namespace cnnpar {
+
+void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,
+                   std::size_t batch) {
+  const Slice items = weights.items;
+  float* out = out_full + items.begin * layer.item_elems_per_image * batch;
+  if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) {
+    conv2d_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in, *conv, batch, items);
+  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) {
+    maxpool2d_forward(out, in_full, layer.in, *pool, batch, items);
+  } else if (const auto* g = std::get_if<GeluSpec>(&layer.spec)) {
+    gelu_forward(out, in_full + items.begin * batch, items.count * batch, g->form);
+  } else if (std::holds_alternative<LinearSpec>(layer.spec)) {
+    linear_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in.elements(), batch, items);
+  }
+}
+
+std::vector<float> images_to_activation(const ImageBatch& images) {
+  const std::size_t B = images.count, hw = images.rows * images.cols;
+  std::vector<float> act(hw * B);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t p = 0; p < hw; ++p) act[p * B + b] = static_cast<float>(images.pixels[b * hw + p]) / 255.0f;
+  return act;
+}
+
+std::vector<float> activation_to_batch_major(std::span<const float> act, std::size_t features, std::size_t batch) {
+  std::vector<float> out(features * batch);
+  for (std::size_t f = 0; f < features; ++f)
+    for (std::size_t b = 0; b < batch; ++b) out[b * features + f] = act[f * batch + b];
+  return out;
+}
+
+std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights,
+                                  std::span<const float> input, std::size_t batch, std::vector<double>* layer_seconds) {
+  std::vector<float> cur(input.begin(), input.end()), next;
+  if (layer_seconds) layer_seconds->assign(layers.size(), 0.0);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    next.assign(layers[l].out.elements() * batch, 0.0f);
+    const auto t0 = std::chrono::steady_clock::now();
+    layer_forward(layers[l], weights[l], cur.data(), next.data(), batch);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (layer_seconds) (*layer_seconds)[l] = std::chrono::duration<double>(t1 - t0).count();
+    cur.swap(next);
+  }
+  return cur;
+}
+
+}  // namespace cnnpar

@@ -1,0 +1,199 @@
+// The results-file writer (see results_file.hpp and docs/results-schema.md). The only code that writes HDF5.
+#include "cnnpar/results_file.hpp"
+
+#include <string_view>
+
+#include "cnnpar/version.hpp"
+
+namespace cnnpar {
+
+namespace {
+
+using Dims = std::vector<hsize_t>;
+
+template <class T>
+void put(const h5::Location& where, std::string_view path, const std::vector<T>& data, const Dims& dims,
+         std::string_view units, std::string_view dim_names, std::string_view description) {
+  where.write(path, data, dims).attr("units", units).attr("dims", dim_names).attr("description", description);
+}
+
+const char* split_name(SplitKind k) {
+  switch (k) {
+    case SplitKind::channels: return "channels";
+    case SplitKind::elements: return "elements";
+    case SplitKind::features: return "features";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string default_results_name(const RunReport& r) {
+  return "cnnpar_np" + std::to_string(r.ranks) + "_b" + std::to_string(r.batch) + "_" + r.consolidation + ".h5";
+}
+
+void write_run(const h5::Location& where, const RunReport& r, const TensorDump* tensors) {
+  const std::size_t L = r.layers.size(), P = r.ranks, I = r.iterations;
+
+  // /meta: what was run, where, and what came out.
+  const h5::Group meta = where.create_group("meta");
+  meta.attr("schema", kResultsSchemaName)
+      .attr("schema_version", std::int64_t{kResultsSchemaVersion})
+      .attr("program_version", program_version())
+      .attr("git_commit", git_commit())
+      .attr("created_utc", r.created_utc)
+      .attr("command_line", r.command_line)
+      .attr("nprocs", std::int64_t(P))
+      .attr("nodes", std::int64_t(r.nodes))
+      .attr("mpi_library", r.mpi_library)
+      .attr("network", to_string(r.net))
+      .attr("batch", std::int64_t(r.batch))
+      .attr("iterations", std::int64_t(I))
+      .attr("warmup", std::int64_t(r.warmup))
+      .attr("seed", r.seed)
+      .attr("weights_file", r.weights_file)
+      .attr("input_file", r.input_name)
+      .attr("input_first_index", std::int64_t(r.first_index))
+      .attr("input_count", std::int64_t(r.batch))
+      .attr("consolidation", r.consolidation)
+      .attr("plan", "per-layer")
+      .attr("activation_layout", "C,H,W,B (batch innermost)")
+      .attr("slurm_job_id", r.slurm_job_id)
+      .attr("slurm_job_nodelist", r.slurm_nodelist)
+      .attr("slurm_ntasks", r.slurm_ntasks)
+      .attr("output_checksum_fnv1a64", hex64(r.checksum))
+      .attr("output_sum", r.output_sum)
+      .attr("ranks_agree", std::int64_t(r.ranks_agree ? 1 : 0))
+      .attr("verification", !r.verification ? "not requested"
+                            : r.verification->bitwise_equal() ? "bit-for-bit equal"
+                                                              : "differs")
+      .attr("verify_max_abs_diff", r.verification ? r.verification->max_abs_diff : -1.0)
+      .attr("serial_forward_s", r.serial_forward_s)
+      .attr("wait_transfer_method",
+            "entry-timestamp skew: wait = latest entry over ranks - own entry; transfer = exit - max(own entry, "
+            "latest entry); clocks aligned at start-up by min-RTT ping-pong with rank 0; clamped at 0");
+
+  // /layers: one row per layer.
+  std::vector<std::string> names, operations, splits, units;
+  std::vector<std::int64_t> in_shape, out_shape, items, item_bytes;
+  for (const LayerInfo& l : r.layers) {
+    names.push_back(l.name);
+    operations.push_back(l.operation);
+    splits.push_back(split_name(l.split));
+    units.push_back(l.op_unit);
+    for (std::size_t v : {l.in.c, l.in.h, l.in.w}) in_shape.push_back(std::int64_t(v));
+    for (std::size_t v : {l.out.c, l.out.h, l.out.w}) out_shape.push_back(std::int64_t(v));
+    items.push_back(std::int64_t(l.split_items));
+    item_bytes.push_back(std::int64_t(l.item_elems_per_image * r.batch * sizeof(float)));
+  }
+  where.write("layers/name", names).attr("dims", "layer");
+  where.write("layers/operation", operations).attr("dims", "layer");
+  where.write("layers/split", splits).attr("dims", "layer");
+  where.write("layers/op_unit", units).attr("dims", "layer");
+  put(where, "layers/in_shape", in_shape, {L, 3}, "1", "layer,chw", "per-image input shape C,H,W");
+  put(where, "layers/out_shape", out_shape, {L, 3}, "1", "layer,chw", "per-image output shape C,H,W");
+  put(where, "layers/items", items, {L}, "1", "layer", "channels/elements/features the layer's output is split into");
+  put(where, "layers/item_bytes", item_bytes, {L}, "B", "layer", "bytes of one item for the whole batch (s)");
+
+  // /partition, /comm, /work, /memory: [layer, rank].
+  std::vector<std::int64_t> begin(L * P), count(L * P);
+  std::vector<std::uint64_t> sent(L * P), received(L * P), expected(L * P), expected_sent(L * P), ops(L * P),
+      elements(L * P), weight_bytes(L * P);
+  for (std::size_t l = 0; l < L; ++l) {
+    const BoundaryLayout& b = r.boundaries[l];
+    for (std::size_t q = 0; q < P; ++q) {
+      const std::size_t k = l * P + q;
+      begin[k] = std::int64_t(b.slices[q].begin);
+      count[k] = std::int64_t(b.slices[q].count);
+      sent[k] = r.records[q].bytes_sent[l];
+      received[k] = r.records[q].bytes_received[l];
+      expected[k] = b.elems_received(q) * sizeof(float);
+      expected_sent[k] = b.elems_sent(q) * sizeof(float);
+      ops[k] = b.slices[q].count * r.layers[l].ops_per_item_per_image * r.batch;
+      elements[k] = b.slices[q].count * b.item_elems;
+      weight_bytes[k] = r.records[q].weight_bytes[l];
+    }
+  }
+  put(where, "partition/begin", begin, {L, P}, "items", "layer,rank", "first item owned");
+  put(where, "partition/count", count, {L, P}, "items", "layer,rank", "items owned");
+  put(where, "comm/bytes_sent", sent, {L, P}, "B", "layer,rank",
+      "bytes of this rank's slice the consolidation delivered to the other ranks (s*n_r*(P-1)), as handed to MPI");
+  put(where, "comm/bytes_received", received, {L, P}, "B", "layer,rank",
+      "bytes of the other ranks' slices this rank received, as handed to MPI");
+  put(where, "comm/bytes_expected", expected, {L, P}, "B", "layer,rank", "model: s*(N - n_r) bytes received");
+  put(where, "comm/bytes_sent_expected", expected_sent, {L, P}, "B", "layer,rank", "model: s*n_r*(P-1)");
+  std::vector<std::uint64_t> input_received(P);
+  for (std::size_t q = 0; q < P; ++q) input_received[q] = r.records[q].input_bytes_received;
+  put(where, "comm/input_bytes_received", input_received, {P}, "B", "rank", "input broadcast received");
+  put(where, "work/ops", ops, {L, P}, "operations (see /layers/op_unit)", "layer,rank",
+      "exact operation count of this rank's slice for the batch");
+  put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank", "output elements this rank computed");
+  put(where, "memory/weight_bytes", weight_bytes, {L, P}, "B", "layer,rank", "parameters held by this rank");
+  std::vector<std::uint64_t> activation(P);
+  for (std::size_t q = 0; q < P; ++q) activation[q] = r.records[q].activation_bytes;
+  put(where, "memory/activation_bytes", activation, {P}, "B", "rank",
+      "activation buffers allocated (all live for the whole run, so also the peak)");
+
+  // /timing: [iteration, layer, rank] and [iteration, rank].
+  const DerivedTimes& t = r.times;
+  put(where, "timing/compute_s", t.compute_s, {I, L, P}, "s", "iteration,layer,rank", "kernel time on this rank's slice");
+  put(where, "timing/wait_s", t.wait_s, {I, L, P}, "s", "iteration,layer,rank",
+      "consolidation time spent waiting for later ranks (see /meta wait_transfer_method)");
+  put(where, "timing/transfer_s", t.transfer_s, {I, L, P}, "s", "iteration,layer,rank",
+      "consolidation time after every rank had arrived");
+  put(where, "timing/broadcast_wait_s", t.broadcast_wait_s, {I, P}, "s", "iteration,rank", "input broadcast: wait");
+  put(where, "timing/broadcast_transfer_s", t.broadcast_transfer_s, {I, P}, "s", "iteration,rank",
+      "input broadcast: transfer");
+  std::vector<double> forward(I * P);
+  for (std::size_t i = 0; i < I; ++i)
+    for (std::size_t q = 0; q < P; ++q) forward[i * P + q] = r.records[q].forward_s[i];
+  put(where, "timing/forward_s", forward, {I, P}, "s", "iteration,rank", "whole forward pass on this rank");
+  put(where, "timing/serial_layer_s", r.serial_layer_s, {L}, "s", "layer",
+      "median per-layer time of the serial reference on rank 0");
+
+  // /ranks: where each rank ran.
+  std::vector<std::string> hosts, bindings;
+  std::vector<std::int64_t> nodes;
+  std::vector<double> offsets;
+  for (const RankRecord& rec : r.records) {
+    hosts.push_back(rec.host);
+    bindings.push_back(rec.binding);
+    nodes.push_back(rec.node);
+    offsets.push_back(rec.clock_offset_s);
+  }
+  where.write("ranks/host", hosts).attr("dims", "rank");
+  where.write("ranks/cpu_binding", bindings).attr("dims", "rank").attr("description", "sched_getaffinity CPU list");
+  put(where, "ranks/node", nodes, {P}, "1", "rank", "node index (MPI_Comm_split_type SHARED), by lowest rank");
+  put(where, "ranks/clock_offset_s", offsets, {P}, "s", "rank", "added to the rank's clock to read rank 0's");
+
+  if (tensors) {
+    const std::size_t B = r.batch;
+    const Shape in = r.net.input;
+    put(where, "tensors/input", tensors->input, {B, in.c, in.h, in.w}, "1", "batch,c,h,w", "pixels / 255");
+    for (std::size_t l = 0; l < L; ++l) {
+      const LayerInfo& li = r.layers[l];
+      const LayerWeights& w = tensors->weights[l];
+      if (!w.weight.empty()) {
+        const std::vector<std::size_t> shape = weight_shape(li);
+        put(where, "tensors/" + li.name + ".weight", w.weight, Dims(shape.begin(), shape.end()), "1",
+            "PyTorch layout", "layer weight");
+        put(where, "tensors/" + li.name + ".bias", w.bias, {li.split_items}, "1", "out", "layer bias");
+      }
+      if (!tensors->layer_outputs.empty())
+        put(where, "tensors/layers/" + li.name, tensors->layer_outputs[l], {B, li.out.c, li.out.h, li.out.w}, "1",
+            "batch,c,h,w", "layer output");
+    }
+    put(where, "tensors/output", tensors->output, {B, r.layers.back().out.c}, "1", "batch,feature",
+        "final output, PyTorch [N, features] order");
+  }
+}
+
+void write_results_file(const std::filesystem::path& path, bool force, const RunReport& report,
+                        const TensorDump* tensors) {
+  h5::write_atomically(path, force, [&](h5::File& f) {
+    f.attr("schema", kResultsSchemaName).attr("schema_version", std::int64_t{kResultsSchemaVersion});
+    write_run(f, report, tensors);
+  });
+}
+
+}  // namespace cnnpar

@@ -1,0 +1,146 @@
+// Kernels on hand-worked cases, and the determinism contract: a slice equals the matching part of the full layer,
+// and an image computed in a batch equals the same image computed alone, bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "cnnpar/kernels.hpp"
+#include "cnnpar/reference.hpp"
+#include "cnnpar/weights.hpp"
+
+using namespace cnnpar;
+
+namespace {
+
+std::vector<float> random_floats(std::size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+bool bitwise_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+}  // namespace
+
+TEST(Kernels, Conv2dHandWorked) {
+  // One 3x3 image 1..9 and, as the second image of the batch, its negation. Kernel [[1,0],[0,1]], bias 0.5:
+  // out[i][j] = in[i][j] + in[i+1][j+1] + 0.5.
+  const std::size_t B = 2;
+  std::vector<float> in(9 * B);
+  for (std::size_t p = 0; p < 9; ++p) in[p * B] = float(p + 1), in[p * B + 1] = -float(p + 1);
+  const float weight[4] = {1, 0, 0, 1}, bias[1] = {0.5f};
+  std::vector<float> out(4 * B);
+  conv2d_forward(out.data(), in.data(), weight, bias, Shape{1, 3, 3}, Conv2dSpec{1, 2, 1}, B, Slice{0, 1});
+  const float expect[4] = {1 + 5 + 0.5f, 2 + 6 + 0.5f, 4 + 8 + 0.5f, 5 + 9 + 0.5f};
+  for (std::size_t p = 0; p < 4; ++p) {
+    EXPECT_EQ(out[p * B], expect[p]);
+    EXPECT_EQ(out[p * B + 1], -expect[p] + 1.0f);  // -(a+b) + 0.5
+  }
+}
+
+TEST(Kernels, Conv2dStrideAndTwoInputChannels) {
+  // 2 input channels of 4x4; 2x2 kernel, stride 2 -> 2x2 output; channel 1 weights are 10x channel 0's.
+  std::vector<float> in(2 * 16);
+  for (std::size_t i = 0; i < 16; ++i) in[i] = float(i), in[16 + i] = 1.0f;
+  const float weight[8] = {1, 1, 1, 1, 10, 10, 10, 10}, bias[1] = {0};
+  std::vector<float> out(4);
+  conv2d_forward(out.data(), in.data(), weight, bias, Shape{2, 4, 4}, Conv2dSpec{1, 2, 2}, 1, Slice{0, 1});
+  EXPECT_EQ(out, (std::vector<float>{0 + 1 + 4 + 5 + 40.0f, 2 + 3 + 6 + 7 + 40.0f, 8 + 9 + 12 + 13 + 40.0f,
+                                     10 + 11 + 14 + 15 + 40.0f}));
+}
+
+TEST(Kernels, MaxPoolHandWorked) {
+  const float in[16] = {1, 2, 5, 3, 4, -1, 0, 7, -2, -3, 9, 9, -4, -8, 1, 2};
+  std::vector<float> out(4);
+  maxpool2d_forward(out.data(), in, Shape{1, 4, 4}, MaxPool2dSpec{2, 2}, 1, Slice{0, 1});
+  EXPECT_EQ(out, (std::vector<float>{4, 7, -2, 9}));
+  // Odd size, floor mode: 5x5 -> 2x2 ignores the last row and column.
+  std::vector<float> in5(25, 0.0f);
+  in5[24] = 100.0f;  // bottom-right, outside every window
+  in5[6] = 3.0f;     // row 1, col 1 -> window (0,0)
+  maxpool2d_forward(out.data(), in5.data(), Shape{1, 5, 5}, MaxPool2dSpec{2, 2}, 1, Slice{0, 1});
+  EXPECT_EQ(out, (std::vector<float>{3, 0, 0, 0}));
+}
+
+TEST(Kernels, GeluKnownValues) {
+  // Reference values from PyTorch's formulas evaluated in double precision.
+  EXPECT_NEAR(gelu(1.0f, GeluForm::tanh), 0.8411919906082768, 1e-7);
+  EXPECT_NEAR(gelu(-3.0f, GeluForm::tanh), -0.0036373920817729, 1e-7);
+  EXPECT_NEAR(gelu(1.0f, GeluForm::erf), 0.8413447460685429, 1e-7);
+  EXPECT_NEAR(gelu(-0.5f, GeluForm::erf), -0.15426876936299344, 1e-7);
+  EXPECT_EQ(gelu(0.0f, GeluForm::tanh), 0.0f);
+  const float in[3] = {1.0f, -3.0f, 0.0f};
+  float out[3];
+  gelu_forward(out, in, 3, GeluForm::tanh);
+  EXPECT_EQ(out[0], gelu(1.0f, GeluForm::tanh));
+  EXPECT_EQ(out[1], gelu(-3.0f, GeluForm::tanh));
+}
+
+TEST(Kernels, LinearHandWorked) {
+  // in [F=3][B=2], weight rows [2][3].
+  const float in[6] = {1, 10, 2, 20, 3, 30};
+  const float weight[6] = {1, 1, 1, 0.5f, 0, -1}, bias[2] = {0.25f, -1};
+  float out[4];
+  linear_forward(out, in, weight, bias, 3, 2, Slice{0, 2});
+  EXPECT_EQ(out[0], 6.25f);   // feature 0, image 0
+  EXPECT_EQ(out[1], 60.25f);  // feature 0, image 1
+  EXPECT_EQ(out[2], 0.5f - 3 - 1);
+  EXPECT_EQ(out[3], 5 - 30 - 1.0f);
+}
+
+TEST(Kernels, LinearSumsInFixedBlocks) {
+  // 1,100 features cross two block boundaries; compare against the blocked order computed by hand in float.
+  const std::size_t F = 1100;
+  const auto x = random_floats(F, 1), w = random_floats(F, 2);
+  float expect = 0;
+  for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
+    float partial = 0;
+    for (std::size_t k = k0; k < std::min(F, k0 + kLinearSumBlock); ++k) partial += w[k] * x[k];
+    expect += partial;
+  }
+  const float bias = 0.125f;
+  float out = 0;
+  linear_forward(&out, x.data(), w.data(), &bias, F, 1, Slice{0, 1});
+  EXPECT_EQ(out, expect + bias);
+}
+
+// Every layer of the seed network: slices over P = 1..7 and 33 reproduce the full output exactly, at B = 1 and 5.
+TEST(Kernels, SlicesEqualTheFullLayerBitForBit) {
+  const auto layers = describe(seed_network());
+  for (std::size_t B : {1u, 5u}) {
+    std::vector<float> in = random_floats(layers[0].in.elements() * B, 7);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const LayerInfo& li = layers[l];
+      const LayerWeights full = init_layer_weights(li, l, 3, Slice{0, li.split_items});
+      std::vector<float> want(li.out.elements() * B);
+      layer_forward(li, full, in.data(), want.data(), B);
+      for (std::size_t P : {2u, 3u, 4u, 5u, 7u, 33u}) {
+        std::vector<float> got(want.size(), std::nanf(""));
+        for (std::size_t r = 0; r < P; ++r)
+          layer_forward(li, init_layer_weights(li, l, 3, block_slice(li.split_items, P, r)), in.data(), got.data(), B);
+        ASSERT_TRUE(bitwise_equal(got.data(), want.data(), want.size())) << li.name << " P=" << P << " B=" << B;
+      }
+      in = want;
+    }
+  }
+}
+
+TEST(Kernels, AnImageInABatchEqualsTheImageAlone) {
+  const auto layers = describe(seed_network());
+  std::vector<LayerWeights> weights;
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    weights.push_back(init_layer_weights(layers[l], l, 11, Slice{0, layers[l].split_items}));
+  const std::size_t B = 67;  // crosses the linear kernel's 64-image tile
+  const std::vector<float> batch = random_floats(784 * B, 5);
+  const std::vector<float> out = activation_to_batch_major(serial_forward(layers, weights, batch, B), 128, B);
+  for (std::size_t b : {0u, 1u, 63u, 64u, 66u}) {
+    std::vector<float> one(784);
+    for (std::size_t p = 0; p < 784; ++p) one[p] = batch[p * B + b];
+    const std::vector<float> alone = serial_forward(layers, weights, one, 1);
+    ASSERT_TRUE(bitwise_equal(alone.data(), out.data() + b * 128, 128)) << "image " << b;
+  }
+}
