@@ -56,6 +56,16 @@ std::string utc_now() {
   return buf;
 }
 
+// What one reading of the records' clock costs: recording overhead = readings per pass times this.
+double measure_timestamp_cost() {
+  constexpr int kReadings = 20000;
+  double sink = 0;
+  const double t0 = steady_seconds();
+  for (int i = 0; i < kReadings; ++i) sink += steady_seconds();
+  const double t1 = steady_seconds();
+  return sink > 0 ? (t1 - t0) / kReadings : 0.0;
+}
+
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
@@ -253,6 +263,10 @@ int run(Runtime& rt, int argc, char** argv) {
   report.slurm_job_id = env_or_empty("SLURM_JOB_ID");
   report.slurm_nodelist = env_or_empty("SLURM_JOB_NODELIST");
   report.slurm_ntasks = env_or_empty("SLURM_NTASKS");
+  report.timestamp_cost_s = measure_timestamp_cost();
+  // Per pass: the forward-pass start and end, the broadcast's entry and exit, and per layer the kernel's start and
+  // end and the consolidation's entry and exit.
+  report.timestamps_per_pass = 4 + 4 * layers.size();
   report.net = net;
   report.layers = layers;
   report.boundaries = boundaries;

@@ -69,6 +69,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
                                                               : "differs")
       .attr("verify_max_abs_diff", r.verification ? r.verification->max_abs_diff : -1.0)
       .attr("serial_forward_s", r.serial_forward_s)
+      .attr("timestamp_cost_s", r.timestamp_cost_s)
+      .attr("timestamps_per_pass", std::int64_t(r.timestamps_per_pass))
       .attr("wait_transfer_method",
             "entry-timestamp skew: wait = latest entry over ranks - own entry; transfer = exit - max(own entry, "
             "latest entry); clocks aligned at start-up by min-RTT ping-pong with rank 0; clamped at 0");

@@ -23,6 +23,8 @@ struct RunReport {
   std::uint64_t seed = 0;
   std::string weights_file;  // empty: initialised from the seed
   std::string slurm_job_id, slurm_nodelist, slurm_ntasks;  // empty outside Slurm
+  double timestamp_cost_s = 0;           // measured cost of one clock reading on rank 0
+  std::size_t timestamps_per_pass = 0;   // clock readings the instrumentation takes per forward pass and rank
   NetworkSpec net;
   std::vector<LayerInfo> layers;
   std::vector<BoundaryLayout> boundaries;  // per layer

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Checks a cnnpar results file against docs/results-schema.md and the byte model.
+
+Usage: check_results_file.py RESULTS.h5 --nprocs P [--batch B] [--iterations I] [--schema docs/results-schema.md]
+
+Every dataset in the schema table must exist with the documented shape and type, every dataset in the file must be
+documented, bytes received/sent must equal s*(N - n_r) and s*n_r*(P - 1) on every layer and rank (computed here from
+the partition, independently of the program), the partition must cover each layer, times must be finite (compute and
+forward times positive), and the metadata must describe the run. Exit 0 on success, 1 with a list of failures.
+Run with /usr/bin/python3 (Debian's numpy and h5py).
+"""
+import argparse
+import math
+import pathlib
+import re
+import sys
+
+import h5py
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TYPES = {"int64": np.int64, "uint64": np.uint64, "float64": np.float64, "float32": np.float32}
+
+
+def schema_rows(path):
+    """(dataset, shape, type) for every row of the dataset table."""
+    rows = []
+    for line in pathlib.Path(path).read_text().splitlines():
+        m = re.match(r"\| `(/[^`]+)` \| ([^|]+) \| ([^|]+) \|", line)
+        if m:
+            rows.append((m.group(1), m.group(2).strip(), m.group(3).strip()))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results")
+    ap.add_argument("--nprocs", type=int, required=True)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--iterations", type=int)
+    ap.add_argument("--schema", default=ROOT / "docs" / "results-schema.md")
+    args = ap.parse_args()
+    failures = []
+
+    def check(ok, what):
+        if not ok:
+            failures.append(what)
+
+    with h5py.File(args.results, "r") as f:
+        meta = f["meta"].attrs
+        P = int(meta["nprocs"])
+        I = int(meta["iterations"])
+        B = int(meta["batch"])
+        L = f["layers/name"].shape[0]
+        check(f.attrs["schema"] == "cnnpar-results" and int(f.attrs["schema_version"]) == 1, "root schema attributes")
+        check(P == args.nprocs, f"/meta nprocs {P} != {args.nprocs}")
+        if args.batch is not None:
+            check(B == args.batch, f"/meta batch {B} != {args.batch}")
+        if args.iterations is not None:
+            check(I == args.iterations, f"/meta iterations {I} != {args.iterations}")
+        out_shape = f["layers/out_shape"][...]
+        dims = {"L": L, "P": P, "I": I, "B": B, "C": int(f["layers/in_shape"][0][0]),
+                "H": int(f["layers/in_shape"][0][1]), "W": int(f["layers/in_shape"][0][2]), "O": int(out_shape[-1][0])}
+
+        # Every documented dataset exists with its shape and type; every dataset is documented.
+        documented = set()
+        for name, shape, dtype in schema_rows(args.schema):
+            if "<" in name:  # /tensors/<layer>.weight and the like: checked by pattern below
+                continue
+            documented.add(name)
+            if name.startswith("/tensors/") and "tensors" not in f:
+                continue  # optional: only with --dump-tensors
+            if name not in f:
+                failures.append(f"{name}: documented but missing")
+                continue
+            ds = f[name]
+            want = tuple(int(d) if d.strip().isdigit() else dims[d.strip()] for d in shape.strip("[]").split(","))
+            check(ds.shape == want, f"{name}: shape {ds.shape}, documented {shape} = {want}")
+            if dtype == "string":
+                check(h5py.check_string_dtype(ds.dtype) is not None, f"{name}: not a string dataset")
+            else:
+                check(ds.dtype == TYPES[dtype], f"{name}: type {ds.dtype}, documented {dtype}")
+                for attr in ("units", "dims", "description"):
+                    check(attr in ds.attrs, f"{name}: no '{attr}' attribute")
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["layers/name"][...]]
+        patterns = [re.compile(r"/tensors/(%s)\.(weight|bias)$" % "|".join(names)),
+                    re.compile(r"/tensors/layers/(%s)$" % "|".join(names))]
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                full = "/" + name
+                check(full in documented or any(p.match(full) for p in patterns), f"{full}: not in the schema document")
+        f.visititems(visit)
+
+        # The byte model, from the partition alone.
+        items = f["layers/items"][...]
+        s = f["layers/item_bytes"][...]
+        begin = f["partition/begin"][...]
+        count = f["partition/count"][...]
+        recv = f["comm/bytes_received"][...]
+        sent = f["comm/bytes_sent"][...]
+        expected = f["comm/bytes_expected"][...]
+        for l in range(L):
+            check(count[l].sum() == items[l], f"layer {names[l]}: partition covers {count[l].sum()} of {items[l]}")
+            check(begin[l][0] == 0 and all(begin[l][r + 1] == begin[l][r] + count[l][r] for r in range(P - 1)),
+                  f"layer {names[l]}: partition not contiguous")
+            check(count[l].max() - count[l].min() <= 1, f"layer {names[l]}: partition unbalanced")
+            for r in range(P):
+                model = int(s[l]) * (int(items[l]) - int(count[l][r]))
+                check(int(recv[l][r]) == model, f"{names[l]} rank {r}: received {recv[l][r]} != s*(N-n_r) = {model}")
+                check(int(expected[l][r]) == model, f"{names[l]} rank {r}: expected {expected[l][r]} != {model}")
+                model_sent = int(s[l]) * int(count[l][r]) * (P - 1)
+                check(int(sent[l][r]) == model_sent, f"{names[l]} rank {r}: sent {sent[l][r]} != {model_sent}")
+        inp = f["comm/input_bytes_received"][...]
+        in_bytes = 4 * B * dims["C"] * dims["H"] * dims["W"]
+        check(list(inp) == [0] + [in_bytes] * (P - 1), f"input broadcast bytes {list(inp)}")
+
+        # Times: finite; compute and forward strictly positive.
+        for name in ("compute_s", "wait_s", "transfer_s", "forward_s", "broadcast_wait_s", "broadcast_transfer_s",
+                     "serial_layer_s"):
+            v = f["timing/" + name][...]
+            check(np.isfinite(v).all() and (v >= 0).all(), f"/timing/{name}: non-finite or negative values")
+        check((f["timing/compute_s"][...] > 0).all(), "/timing/compute_s: a zero compute time")
+        check((f["timing/forward_s"][...] > 0).all(), "/timing/forward_s: a zero forward time")
+
+        # Metadata.
+        for key in ("program_version", "git_commit", "created_utc", "command_line", "nodes", "mpi_library", "network",
+                    "warmup", "seed", "input_file", "input_first_index", "consolidation", "plan", "slurm_job_id",
+                    "output_checksum_fnv1a64", "verification", "wait_transfer_method"):
+            check(key in meta, f"/meta: attribute '{key}' missing")
+        check(re.fullmatch(r"0x[0-9a-f]{16}", str(meta["output_checksum_fnv1a64"])) is not None, "checksum format")
+        check(len(f["ranks/host"]) == P and all(len(h) > 0 for h in f["ranks/host"][...]), "/ranks/host")
+
+    if failures:
+        print(f"FAIL: {args.results}: {len(failures)} problem(s)")
+        for msg in failures:
+            print("  " + msg)
+        return 1
+    print(f"OK: {args.results}: schema, byte model ({L} layers x {P} ranks), timings and metadata")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
