@@ -46,11 +46,12 @@ state_dir_from() {  # $1 = optional dir; prints an absolute path (the dir need n
 # The pid in $1's pid file, if that process is alive and its command line names this state dir (so a recycled pid
 # or somebody else's daemon is never taken for ours).
 live_pid() {
-  local pidfile=$1 pid
+  local pidfile=$1 pid cmdline
   [[ -s $pidfile ]] || return 1
   pid=$(tr -dc '0-9' <"$pidfile")
   [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$STATE/"* ]] || return 1
   echo "$pid"
 }
 
@@ -93,7 +94,7 @@ our_stepds() {
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     [[ $(cat "$d/comm" 2>/dev/null) == slurmstepd ]] || continue
-    tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qxF "CNNPAR_SLURM_STATE_DIR=$STATE" && echo "$pid"
+    grep -qzxF "CNNPAR_SLURM_STATE_DIR=$STATE" "$d/environ" 2>/dev/null && echo "$pid"
   done
   return 0
 }
@@ -229,7 +230,7 @@ start_failed() {  # $1 = message; show the logs, take down what started, exit 77
 
 cmd_start() {
   ((EUID == 0)) || unavailable "the local Slurm needs root (slurmd runs jobs as their submitter)"
-  if [[ ${CNNPAR_SLURM_NO_INSTALL:-0} != 1 ]] || [[ -n $(missing_pkgs "${PKGS[@]}") ]]; then cmd_install; fi
+  cmd_install
   local b
   for b in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
     command -v "$b" >/dev/null || unavailable "$b not found after install"
