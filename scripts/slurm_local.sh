@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private single-machine Slurm cluster (one controller, one compute node, its own munged) for tests and CI.
 # Everything it writes (slurm.conf, munge key and socket, spool and state dirs, logs, pid files) lives in one
-# STATE_DIR, so it clobbers no system Slurm or munge; see docs/slurm-local.md for the settings and why.
+# STATE_DIR, so it clobbers no system Slurm or munge (the one file outside it: the lock /tmp/cnnpar-slurm-ports.lock,
+# which keeps instances started side by side off each other's ports). Settings and why: docs/slurm-local.md.
 #
 # Usage: scripts/slurm_local.sh COMMAND [ARGS]
 #   install [PKG...]          apt-get install slurmctld, slurmd, slurm-client, munge (and any PKG given) if missing
@@ -27,12 +28,14 @@ set -euo pipefail
 readonly ME=slurm_local
 readonly SKIP=77
 readonly PKGS=(slurmctld slurmd slurm-client munge)
+NODE=$(uname -n)
+NODE=${NODE%%.*}  # the short host name: slurmctld insists that SlurmctldHost names this machine
 
 log() { echo "$ME: $*" >&2; }
 die() { echo "$ME: error: $*" >&2; exit 1; }
 unavailable() { echo "$ME: Slurm unavailable: $*" >&2; exit "$SKIP"; }
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # ---------------------------------------------------------------------------------------------------------------
 # paths and process helpers
@@ -88,13 +91,14 @@ descendants() {
   done
 }
 
-# slurmstepd processes of this instance: slurmd passes its environment on, and we start slurmd with a marker.
+# slurmstepd processes of this instance: they keep the working directory slurmd gave them, our log dir. (Not the
+# environment: slurmstepd writes its process title over it.)
 our_stepds() {
-  local d pid
+  local d cwd
   for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
     [[ $(cat "$d/comm" 2>/dev/null) == slurmstepd ]] || continue
-    grep -qzxF "CNNPAR_SLURM_STATE_DIR=$STATE" "$d/environ" 2>/dev/null && echo "$pid"
+    cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
+    [[ $cwd == "$STATE" || $cwd == "$STATE"/* ]] && echo "${d#/proc/}"
   done
   return 0
 }
@@ -130,17 +134,21 @@ missing_pkgs() {
 }
 
 cmd_install() {
-  command -v dpkg-query >/dev/null && command -v apt-get >/dev/null || unavailable "not a Debian system (no apt-get)"
+  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    unavailable "not a Debian system (no apt-get)"
+  fi
   local missing
   mapfile -t missing < <(missing_pkgs "${PKGS[@]}" "$@")
   if ((${#missing[@]} == 0)); then
-    log "packages present: ${PKGS[*]} $*"
+    log "packages present: ${PKGS[*]}${*:+ $*}"
     return 0
   fi
   [[ ${CNNPAR_SLURM_NO_INSTALL:-0} == 1 ]] && unavailable "missing ${missing[*]} and CNNPAR_SLURM_NO_INSTALL=1"
   local sudo=()
   if ((EUID != 0)); then
-    command -v sudo >/dev/null && sudo -n true 2>/dev/null || unavailable "need root or sudo to install ${missing[*]}"
+    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+      unavailable "need root or sudo to install ${missing[*]}"
+    fi
     sudo=(sudo -n)
   fi
   log "installing ${missing[*]}"
@@ -198,6 +206,9 @@ SlurmdParameters=config_overrides
 EnforcePartLimits=ALL
 # a node that was down comes back as soon as its slurmd registers
 ReturnToService=2
+# job ids of instances running side by side differ: Open MPI launched by srun names its shared memory after the job
+# id, and two jobs with the same id on one host crash each other
+FirstJobId=$FIRST_JOB_ID
 # keep finished jobs visible to scontrol (wait-job) for 10 minutes
 MinJobAge=600
 # seconds between SIGTERM and SIGKILL when a job is cancelled or times out
@@ -210,12 +221,26 @@ EOF
   mv -f "$STATE/slurm.conf.new" "$STATE/slurm.conf"
 }
 
+# Run a command that daemonizes itself, with no stdin, output to the log and no descriptor of ours past stderr: a
+# daemon holding the caller's pipe (ctest, $(...)) or our lock file open would hang the caller or the next stop.
+launch() {
+  (
+    for fd in "/proc/$BASHPID/fd"/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec "$@"
+  ) </dev/null >>"$STATE/log/daemons.out" 2>&1
+}
+
 print_env() { echo "export SLURM_CONF=$STATE/slurm.conf"; }
 
 all_running() { live_pid "$STATE/munge/munged.pid" >/dev/null && live_pid "$STATE/slurmctld.pid" >/dev/null \
   && live_pid "$STATE/slurmd.pid" >/dev/null; }
 
-node_state() { SLURM_CONF=$STATE/slurm.conf timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n1; }
+node_state() {  # empty while slurmctld does not answer (or is not ours: another munge key)
+  SLURM_CONF=$STATE/slurm.conf timeout 10 sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n1 || true
+}
 
 start_failed() {  # $1 = message; show the logs, take down what started, exit 77
   local f
@@ -225,7 +250,16 @@ start_failed() {  # $1 = message; show the logs, take down what started, exit 77
     tail -n 25 "$f" >&2
   done
   stop_all >&2 || true
+  trap - EXIT
   unavailable "$1 (state dir $STATE)"
+}
+
+start_exit() {
+  local rc=$?
+  if ((rc)); then
+    log "start failed (exit $rc): stopping what it started"
+    stop_all >&2 || true
+  fi
 }
 
 cmd_start() {
@@ -236,18 +270,34 @@ cmd_start() {
     command -v "$b" >/dev/null || unavailable "$b not found after install"
   done
 
+  # Unix socket paths have at most 107 characters; the longest Slurm makes here is
+  # STATE/slurmd/stepd.slurm.pmix.JOBID.STEPID (or STATE/slurmd/NODE_JOBID.STEPID)
+  if ((${#STATE} + 45 > 107 || ${#STATE} + 30 + ${#NODE} > 107)); then
+    die "state dir path too long for Slurm's Unix sockets (${#STATE} characters): use a shorter one, e.g. under /tmp"
+  fi
   mkdir -p "$STATE"
-  chmod 0755 "$STATE"  # munged wants its socket's directories searchable by all
+  chmod 0755 "$STATE"
+  # munged wants every directory above its socket searchable by all (a mktemp -d parent is 0700)
+  local up=$STATE
+  while up=$(dirname "$up") && [[ $up != / ]]; do
+    [[ $(( 8#$(stat -c %a "$up") & 1 )) == 1 ]] \
+      || die "munged refuses a socket under $up (mode $(stat -c %a "$up")): chmod o+x it or use another state dir"
+  done
   exec 9>"$STATE/.lock"
   flock -w 120 9 || die "another slurm_local.sh holds $STATE/.lock"
 
-  if all_running && [[ $(node_state) == idle* || $(node_state) == mixed* || $(node_state) == allocated* ]]; then
+  local st
+  st=$(node_state)  # idle, mixed, allocated, completing: usable; empty, down*, drain*, fail*, idle* (no answer): not
+  if all_running && [[ -n $st && $st != *[*~#]* && $st != down* && $st != drain* && $st != fail* ]]; then
     log "already running in $STATE"
     print_env
     return 0
   fi
   stop_all >&2  # whatever part of an earlier instance is left
+  # from here on, any unexpected exit takes down what was started
+  trap start_exit EXIT
   local t0=$SECONDS
+  rm -rf "$STATE/ctld"  # with -c below: no jobs, node states or job id counter from an earlier run
   mkdir -p "$STATE"/{munge,ctld,slurmd,log,tmp}
   chmod 0700 "$STATE/ctld" "$STATE/slurmd"
   chmod 0755 "$STATE/munge"
@@ -258,28 +308,34 @@ cmd_start() {
   [[ -s $STATE/munge/munge.key ]] || mungekey --create --keyfile="$STATE/munge/munge.key" >&2 \
     || start_failed "mungekey failed"
   chmod 0600 "$STATE/munge/munge.key"
-  munged --key-file="$STATE/munge/munge.key" --socket="$STATE/munge/munge.socket" \
+  launch munged --key-file="$STATE/munge/munge.key" --socket="$STATE/munge/munge.socket" \
     --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/munge/munged.log" \
-    --seed-file="$STATE/munge/munged.seed" </dev/null >>"$STATE/log/daemons.out" 2>&1 \
+    --seed-file="$STATE/munge/munged.seed" \
     || start_failed "munged did not start"
   munge -n -S "$STATE/munge/munge.socket" | unmunge -S "$STATE/munge/munge.socket" >/dev/null 2>&1 \
     || start_failed "munged does not answer"
 
-  NODE=$(hostname -s)
+  # Instances started at the same moment must not pick the same free ports: hold a machine-wide lock from the
+  # choice until slurmctld and slurmd listen (the one file this script writes outside STATE_DIR)
+  exec 8>>/tmp/cnnpar-slurm-ports.lock
+  flock -w 120 8 || die "another slurm_local.sh start holds /tmp/cnnpar-slurm-ports.lock"
   PORT=$(pick_port "${CNNPAR_SLURM_PORT:-6817}")
+  local slot=$(((PORT - 6817) / 2))
+  FIRST_JOB_ID=$(((${slot#-} % 60) * 1000000 + 1))
   # MpiDefault: pmix if this Slurm has it (Debian's does), else none
   write_conf none
-  local mpi=none
-  if SLURM_CONF=$STATE/slurm.conf srun --mpi=list 2>&1 | grep -qw pmix; then mpi=pmix; fi
+  local mpi=none plugins
+  plugins=$(SLURM_CONF=$STATE/slurm.conf srun --mpi=list 2>&1 || true)
+  if grep -qw pmix <<<"$plugins"; then mpi=pmix; fi
   write_conf "$mpi"
 
-  export SLURM_CONF=$STATE/slurm.conf CNNPAR_SLURM_STATE_DIR=$STATE
-  # -c: a cold start (no jobs or node states from an earlier run); the daemons fork, and get no stdin/stdout so
-  # that a caller's pipe (ctest, $(...)) is never held open
-  slurmctld -f "$SLURM_CONF" -c </dev/null >>"$STATE/log/daemons.out" 2>&1 || start_failed "slurmctld did not start"
-  slurmd -f "$SLURM_CONF" -N "$NODE" </dev/null >>"$STATE/log/daemons.out" 2>&1 || start_failed "slurmd did not start"
+  export SLURM_CONF=$STATE/slurm.conf
+  # -c: a cold start (no jobs or node states from an earlier run)
+  launch slurmctld -f "$SLURM_CONF" -c || start_failed "slurmctld did not start"
+  launch slurmd -f "$SLURM_CONF" -N "$NODE" || start_failed "slurmd did not start"
 
-  local deadline=$((SECONDS + ${CNNPAR_SLURM_START_TIMEOUT:-60})) st=
+  local deadline=$((SECONDS + ${CNNPAR_SLURM_START_TIMEOUT:-60}))
+  st=
   while ((SECONDS < deadline)); do
     st=$(node_state)
     [[ $st == idle ]] && break
@@ -287,6 +343,8 @@ cmd_start() {
     sleep 0.2
   done
   [[ $st == idle ]] || start_failed "node $NODE not idle after ${CNNPAR_SLURM_START_TIMEOUT:-60}s (state '${st:-none}')"
+  exec 8>&-  # the port lock
+  trap - EXIT
   print_env >"$STATE/env.sh"
   log "up in $((SECONDS - t0))s: node $NODE idle, ${CNNPAR_SLURM_CPUS:-8} CPUs, MpiDefault=$mpi, ports $PORT/$((PORT + 1)), state $STATE"
   print_env
@@ -302,10 +360,10 @@ stop_all() {
   if [[ -n $ctld && -n $slurmd_pid && -r $conf ]]; then
     # cancel the jobs and give them KillWait (5 s) and a little to end the Slurm way
     local jobs i
-    jobs=$(SLURM_CONF=$conf timeout 10 squeue -h -o %i 2>/dev/null || true)
-    if [[ -n $jobs ]]; then
-      log "cancelling jobs: $(echo $jobs)"
-      SLURM_CONF=$conf timeout 10 scancel $jobs 2>/dev/null || true
+    mapfile -t jobs < <(SLURM_CONF=$conf timeout 10 squeue -h -o %i 2>/dev/null || true)
+    if ((${#jobs[@]})); then
+      log "cancelling jobs: ${jobs[*]}"
+      SLURM_CONF=$conf timeout 10 scancel "${jobs[@]}" 2>/dev/null || true
       for ((i = 0; i < 80; i++)); do
         [[ -z $(SLURM_CONF=$conf timeout 10 squeue -h -o %i 2>/dev/null) && -z $(our_stepds) ]] && break
         sleep 0.1
@@ -315,11 +373,11 @@ stop_all() {
   if [[ -n $slurmd_pid ]]; then log "stopping slurmd ($slurmd_pid)"; terminate "$slurmd_pid" 10; fi
   # job processes that outlived slurmd: their slurmstepd and everything below it
   local stepds left
-  stepds=$(our_stepds)
-  if [[ -n $stepds ]]; then
-    left=$(descendants $stepds | tr '\n' ' ')
-    log "killing leftover job processes: slurmstepd $(echo $stepds) $left"
-    kill -KILL $left $stepds 2>/dev/null || true
+  mapfile -t stepds < <(our_stepds)
+  if ((${#stepds[@]})); then
+    mapfile -t left < <(descendants "${stepds[@]}")
+    log "killing leftover job processes: slurmstepd ${stepds[*]}, below them: ${left[*]:-none}"
+    kill -KILL "${left[@]}" "${stepds[@]}" 2>/dev/null || true
   fi
   if [[ -n $ctld ]]; then log "stopping slurmctld ($ctld)"; terminate "$ctld" 10; fi
   pid=$(live_pid "$STATE/munge/munged.pid" || true)
@@ -404,6 +462,6 @@ case $cmd in
   status) STATE=$(state_dir_from "${1:-}"); cmd_status ;;
   env) STATE=$(state_dir_from "${1:-}"); [[ -r $STATE/slurm.conf ]] || die "no $STATE/slurm.conf"; print_env ;;
   wait-job) STATE=$(state_dir_from ""); cmd_wait_job "$@" ;;
-  -h | --help | help) usage ;;
+  -h | --help | help) usage 0 ;;
   *) usage ;;
 esac

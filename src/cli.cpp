@@ -60,10 +60,21 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
       ("iterations", po::value<long long>()->default_value(100), "timed forward passes (medians are reported)")
       ("warmup", po::value<long long>()->default_value(10), "untimed forward passes before them")
       ("consolidation", po::value<std::string>()->default_value("allgatherv"),
-       "how slices become whole tensors at each layer boundary: allgatherv")
+       "how slices become whole tensors at each layer boundary: allgatherv (MPI_Allgatherv, private copies), shared "
+       "(one MPI-3 shared-memory window per node, read in place; one node only) or hierarchical (shared windows per "
+       "node plus MPI_Allgatherv among node leaders)")
+      ("plan", po::value<std::string>()->default_value("per-layer"),
+       "per-layer (consolidate after every layer, the seed's plan), fused (conv->pool->GELU stay on each rank's "
+       "channels; row-parallel linear with a sum of partial outputs) or fused-column (one gather before a "
+       "column-parallel linear)")
+      ("ranks-per-node", po::value<long long>()->default_value(0),
+       "split each shared-memory node into groups of K consecutive ranks, to emulate several nodes on one machine "
+       "(0: real nodes)")
+      ("compare", "run every consolidation x plan combination on the same input and weights, verify each, and "
+       "print them side by side (with --output: one HDF5 group per combination)")
       ("output,o", po::value<std::string>(), "write every rank's timing and communication records to this HDF5 file "
        "(docs/results-schema.md); a directory (existing, or ending in '/') gets the default name "
-       "cnnpar_np<P>_b<B>_<consolidation>.h5")
+       "cnnpar_np<P>_b<B>_<consolidation>_<plan>.h5 (cnnpar_np<P>_b<B>_compare.h5 with --compare)")
       ("force", "replace an existing --output file (it is never replaced silently)")
       ("weights", po::value<std::string>(), "load weights from an HDF5 file with PyTorch names and shapes "
        "(conv.weight [32,1,3,3], conv.bias, fc.weight [128,5408], fc.bias) instead of initialising them from --seed")
@@ -117,8 +128,18 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     else throw po::error("--gelu must be tanh or erf (got '" + gelu + "')");
     const std::string consolidation = vm["consolidation"].as<std::string>();
     const auto kind = parse_consolidation_kind(consolidation);
-    if (!kind) throw po::error("--consolidation must be allgatherv (got '" + consolidation + "')");
+    if (!kind)
+      throw po::error("--consolidation must be allgatherv, shared or hierarchical (got '" + consolidation + "')");
     o.consolidation = *kind;
+    const std::string plan = vm["plan"].as<std::string>();
+    const auto plan_kind = parse_plan_kind(plan);
+    if (!plan_kind) throw po::error("--plan must be per-layer, fused or fused-column (got '" + plan + "')");
+    o.plan = *plan_kind;
+    o.ranks_per_node = checked_count(vm, "ranks-per-node", 0);
+    o.compare = vm.count("compare") > 0;
+    if (o.compare && (!vm["consolidation"].defaulted() || !vm["plan"].defaulted()))
+      throw po::error("--compare runs every --consolidation and --plan; do not give either with it");
+    if (o.compare && !o.dump_tensors.empty()) throw po::error("--dump-tensors is not available with --compare");
     if (vm.count("output")) {
       o.output = vm["output"].as<std::string>();
       if (o.output.empty()) throw po::error("--output needs a file or directory name");

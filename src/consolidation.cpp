@@ -1,56 +1,138 @@
-// Consolidation implementations (see consolidation.hpp). With mpi_runtime.cpp, the only code that calls MPI.
+// Consolidation implementations and the node topology (see consolidation.hpp). With mpi_runtime.cpp, the only code
+// that calls MPI.
 #include "cnnpar/consolidation.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace cnnpar {
 
+// ---------------------------------------------------------------------------------------------------------------
+// Topology
+
+Topology::Topology(MPI_Comm world, std::size_t ranks_per_node) : world_(world) {
+  int size = 0;
+  MPI_Comm_rank(world_, &rank_);
+  MPI_Comm_size(world_, &size);
+  MPI_Comm shared;
+  MPI_Comm_split_type(world_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &shared);
+  int shared_rank = 0;
+  MPI_Comm_rank(shared, &shared_rank);
+  // --ranks-per-node K: cut each shared-memory domain into groups of K consecutive ranks ("emulated nodes").
+  const int color = ranks_per_node > 0 ? shared_rank / static_cast<int>(ranks_per_node) : 0;
+  MPI_Comm_split(shared, color, shared_rank, &node_);
+  MPI_Comm_free(&shared);
+  int node_rank = 0;
+  MPI_Comm_rank(node_, &node_rank);
+  MPI_Comm_split(world_, node_rank == 0 ? 0 : MPI_UNDEFINED, rank_, &leaders_);
+  // Nodes are numbered by their leader's (lowest) world rank.
+  int node_id = 0;
+  if (leaders_ != MPI_COMM_NULL) MPI_Comm_rank(leaders_, &node_id);
+  MPI_Bcast(&node_id, 1, MPI_INT, 0, node_);
+  map_.node_of_rank.resize(static_cast<std::size_t>(size));
+  MPI_Allgather(&node_id, 1, MPI_INT, map_.node_of_rank.data(), 1, MPI_INT, world_);
+}
+
+Topology::~Topology() {
+  if (leaders_ != MPI_COMM_NULL) MPI_Comm_free(&leaders_);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+}
+
+int Topology::node_index() const { return map_.node_of_rank[static_cast<std::size_t>(rank_)]; }
+
 namespace {
 
-// MPI_Allgatherv in place: the seed's "consolidate at each layer boundary" on distributed memory.
-// Every rank holds a private copy of every full tensor. Because the activation layout makes each rank's slice one
-// contiguous range (kernels.hpp), MPI_IN_PLACE works directly on the layer's output buffer: no pack, no unpack.
-// Cost: each rank receives s*(N - n_r) bytes per boundary; with the usual algorithms (recursive doubling / Bruck /
-// ring) that is lg P or P-1 latencies plus (P-1)/P of the tensor through each rank's link.
+std::uint64_t bytes(std::size_t floats) { return static_cast<std::uint64_t>(floats) * sizeof(float); }
+
+std::size_t total(const std::vector<int>& counts) {
+  std::size_t t = 0;
+  for (int c : counts) t += static_cast<std::size_t>(c);
+  return t;
+}
+
+// Block partition of an allreduce's n floats over `participants`: who reduces which block.
+void reduce_blocks(std::size_t n, std::size_t participants, std::vector<int>& counts, std::vector<int>& displs) {
+  const BoundaryLayout b = make_boundary(n, 1, participants);
+  counts = b.counts;
+  displs = b.displs;
+}
+
+// MPI_Reduce_scatter of `partial` (n floats) into this participant's block of `result`, then MPI_Allgatherv of the
+// blocks in place: the "reduce-scatter + allgather" allreduce. Each element is summed in one place, so every
+// participant ends with identical bits. Adds what it handed to MPI to `s`.
+void reduce_scatter_allgather(const float* partial, float* result, const std::vector<int>& counts,
+                              const std::vector<int>& displs, int me, MPI_Comm comm, ConsolidationSample& s) {
+  const auto n = total(counts), mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(me)]);
+  const std::size_t others = counts.size() - 1;
+  MPI_Reduce_scatter(partial, result + displs[static_cast<std::size_t>(me)], counts.data(), MPI_FLOAT, MPI_SUM, comm);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, result, counts.data(), displs.data(), MPI_FLOAT, comm);
+  s.bytes_sent += bytes(n - mine) + bytes(mine * others);
+  s.bytes_received += bytes(mine * others) + bytes(n - mine);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// allgatherv: distributed memory, the seed's "consolidate at each layer boundary".
+//
+// Every rank holds a private copy of every tensor. The activation layout makes each slice one contiguous range
+// (kernels.hpp), so MPI_Allgatherv works in place on the layer's output buffer: no pack, no unpack. Rank r receives
+// s*(N - n_r) bytes per boundary; the library's algorithm (recursive doubling, Bruck, ring, ...) decides the
+// latency term: lg P or P-1 message steps, and (P-1)/P of the tensor through each rank's link. Row-parallel steps
+// use reduce-scatter + allgather, ~2(P-1)/P of the (small) output per rank.
 class AllgathervConsolidation final : public Consolidation {
  public:
-  AllgathervConsolidation(MPI_Comm comm, std::size_t input_elems, std::vector<BoundaryLayout> boundaries,
+  AllgathervConsolidation(const Topology& topo, std::size_t input_elems, std::vector<PlanStep> steps,
                           double (*clock)())
-      : comm_(comm), clock_(clock), boundaries_(std::move(boundaries)), input_(input_elems) {
+      : comm_(topo.world()), clock_(clock), steps_(std::move(steps)), input_(input_elems) {
     MPI_Comm_rank(comm_, &rank_);
-    int size = 0;
-    MPI_Comm_size(comm_, &size);
-    for (const BoundaryLayout& b : boundaries_) {
-      if (b.ranks() != static_cast<std::size_t>(size))
-        throw std::logic_error("consolidation: boundary layout made for another rank count");
-      tensors_.emplace_back(b.total_elems());
+    MPI_Comm_size(comm_, &size_);
+    for (const PlanStep& s : steps_) {
+      outputs_.emplace_back(s.action == BoundaryAction::allreduce ? s.reduce_elems : s.layout.total_elems());
+      partials_.emplace_back(s.action == BoundaryAction::allreduce ? s.reduce_elems : 0);
+      reduce_counts_.emplace_back();
+      reduce_displs_.emplace_back();
+      if (s.action == BoundaryAction::allreduce)
+        reduce_blocks(s.reduce_elems, static_cast<std::size_t>(size_), reduce_counts_.back(), reduce_displs_.back());
     }
   }
 
   ConsolidationKind kind() const override { return ConsolidationKind::allgatherv; }
-  std::span<float> input() override { return input_; }
-  std::span<float> tensor(std::size_t layer) override { return tensors_.at(layer); }
+  void stage_input(std::span<const float> in) override { std::copy(in.begin(), in.end(), input_.begin()); }
+  std::span<const float> input() override { return input_; }
+  std::span<float> output(std::size_t step) override { return outputs_.at(step); }
+  std::span<float> partial(std::size_t step) override { return partials_.at(step); }
+  std::uint64_t activation_bytes() const override {
+    std::size_t floats = input_.size();
+    for (std::size_t s = 0; s < outputs_.size(); ++s) floats += outputs_[s].size() + partials_[s].size();
+    return bytes(floats);
+  }
 
   ConsolidationSample broadcast_input(int root) override {
     ConsolidationSample s;
-    int size = 0;
-    MPI_Comm_size(comm_, &size);
-    s.bytes_received = rank_ == root ? 0 : input_.size() * sizeof(float);
-    s.bytes_sent = rank_ == root ? input_.size() * sizeof(float) * static_cast<std::uint64_t>(size - 1) : 0;
+    s.bytes_received = rank_ == root ? 0 : bytes(input_.size());
+    s.bytes_sent = rank_ == root ? bytes(input_.size() * static_cast<std::size_t>(size_ - 1)) : 0;
     s.enter_s = clock_();
     MPI_Bcast(input_.data(), static_cast<int>(input_.size()), MPI_FLOAT, root, comm_);
     s.exit_s = clock_();
     return s;
   }
 
-  ConsolidationSample consolidate(std::size_t layer) override {
-    const BoundaryLayout& b = boundaries_.at(layer);
+  ConsolidationSample finish(std::size_t step) override {
+    const PlanStep& st = steps_.at(step);
     ConsolidationSample s;
-    s.bytes_received = b.elems_received(static_cast<std::size_t>(rank_)) * sizeof(float);
-    s.bytes_sent = b.elems_sent(static_cast<std::size_t>(rank_)) * sizeof(float);
     s.enter_s = clock_();
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tensors_[layer].data(), b.counts.data(), b.displs.data(),
-                   MPI_FLOAT, comm_);
+    if (st.action == BoundaryAction::allgather) {
+      const auto& counts = st.layout.counts;
+      const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(rank_)]);
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, outputs_[step].data(), counts.data(),
+                     st.layout.displs.data(), MPI_FLOAT, comm_);
+      s.bytes_received = bytes(total(counts) - mine);
+      s.bytes_sent = bytes(mine * static_cast<std::size_t>(size_ - 1));
+    } else if (st.action == BoundaryAction::allreduce) {
+      reduce_scatter_allgather(partials_[step].data(), outputs_[step].data(), reduce_counts_[step],
+                               reduce_displs_[step], rank_, comm_, s);
+    }
     s.exit_s = clock_();
     return s;
   }
@@ -58,21 +140,250 @@ class AllgathervConsolidation final : public Consolidation {
  private:
   MPI_Comm comm_;
   double (*clock_)();
-  int rank_ = 0;
-  std::vector<BoundaryLayout> boundaries_;
+  int rank_ = 0, size_ = 1;
+  std::vector<PlanStep> steps_;
   std::vector<float> input_;
-  std::vector<std::vector<float>> tensors_;
+  std::vector<std::vector<float>> outputs_, partials_;
+  std::vector<std::vector<int>> reduce_counts_, reduce_displs_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Node windows: the MPI-3 shared-memory machinery of the shared and hierarchical kinds.
+//
+// One window per node holds every buffer (input, each step's output, each allreduce step's per-rank partial slots).
+// Node rank 0 allocates it all and the others attach with size 0 and MPI_Win_shared_query(rank 0): one contiguous
+// node-wide buffer, no zero-size-slice special case, and the pattern SimGrid's SMPI also handles.
+//
+// Memory model: the window is opened once for passive-target access (MPI_Win_lock_all, MPI_MODE_NOCHECK) and stays
+// open. Ranks write with ordinary stores. To publish: MPI_Win_sync (a memory barrier that makes this rank's stores
+// visible in the window), MPI_Barrier on the node (everyone has published), MPI_Win_sync again (this rank's
+// subsequent loads see the others' stores). This "sync-barrier-sync" is the MPI-3 idiom for load/store
+// communication through a shared window (Hoefler et al., "MPI+MPI", 2013), valid in the unified and separate memory
+// models alike. Buffers are never overwritten while others may still read them: a step's output is rewritten only
+// in the next forward pass, after this step's and the next step's barriers, which every reader has passed.
+class NodeWindow {
+ public:
+  NodeWindow(MPI_Comm node, std::size_t floats) : node_(node) {
+    int node_rank = 0;
+    MPI_Comm_rank(node_, &node_rank);
+    const MPI_Aint size = node_rank == 0 ? static_cast<MPI_Aint>(floats * sizeof(float)) : 0;
+    void* mine = nullptr;
+    MPI_Win_allocate_shared(size, sizeof(float), MPI_INFO_NULL, node_, &mine, &win_);
+    MPI_Aint got = 0;
+    int disp = 0;
+    MPI_Win_shared_query(win_, 0, &got, &disp, &base_);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win_);
+    allocated_ = static_cast<std::uint64_t>(size);
+  }
+  ~NodeWindow() {
+    MPI_Win_unlock_all(win_);
+    MPI_Win_free(&win_);
+  }
+  NodeWindow(const NodeWindow&) = delete;
+  NodeWindow& operator=(const NodeWindow&) = delete;
+
+  float* at(std::size_t float_offset) const { return static_cast<float*>(base_) + float_offset; }
+  void publish() const {
+    MPI_Win_sync(win_);
+    MPI_Barrier(node_);
+    MPI_Win_sync(win_);
+  }
+  std::uint64_t allocated_bytes() const { return allocated_; }
+
+ private:
+  MPI_Comm node_;
+  MPI_Win win_ = MPI_WIN_NULL;
+  void* base_ = nullptr;
+  std::uint64_t allocated_ = 0;
+};
+
+// The buffers of the plan placed in one node window, each region 64-byte aligned.
+struct WindowLayout {
+  std::size_t input = 0, total = 0;
+  std::vector<std::size_t> output, partial_slots;  // per step; partial slots: node_size regions of reduce_elems
+  WindowLayout(std::size_t input_elems, const std::vector<PlanStep>& steps, std::size_t node_size) {
+    auto place = [this](std::size_t floats) {
+      const std::size_t at = total;
+      total += (floats + 15) / 16 * 16;
+      return at;
+    };
+    input = place(input_elems);
+    for (const PlanStep& s : steps) {
+      const bool reduce = s.action == BoundaryAction::allreduce;
+      output.push_back(place(reduce ? s.reduce_elems : s.layout.total_elems()));
+      partial_slots.push_back(reduce ? place(s.reduce_elems * node_size) : 0);
+    }
+  }
+};
+
+// Shared-window consolidation within each node. `shared` uses it on a single node; `hierarchical` adds the
+// exchange between node leaders on top (see below).
+//
+// shared: a rank writes its slice straight into the node's tensor, publish() makes it visible, and the next layer
+// reads the window in place: no copy-out, nothing through MPI. The cost is two memory barriers and one node barrier
+// per boundary, plus the cache-line transfers the next layer's loads trigger (they show up in its compute time).
+// The input "broadcast" is the root copying the batch into the window once per pass. A row-parallel step writes
+// per-rank partial sums into slots; after publish() each rank sums one block of the output over the slots in rank
+// order (deterministic, identical on every rank) and publishes again.
+class WindowConsolidation : public Consolidation {
+ public:
+  WindowConsolidation(ConsolidationKind kind, const Topology& topo, std::size_t input_elems,
+                      std::vector<PlanStep> steps, double (*clock)())
+      : kind_(kind),
+        topo_(topo),
+        clock_(clock),
+        steps_(std::move(steps)),
+        node_size_(comm_size(topo.node())),
+        across_nodes_(kind == ConsolidationKind::hierarchical && topo.map().nodes() > 1),
+        layout_(input_elems, steps_, node_size_),
+        window_(topo.node(), layout_.total),
+        input_elems_(input_elems) {
+    MPI_Comm_rank(topo.world(), &rank_);
+    MPI_Comm_rank(topo.node(), &node_rank_);
+    if (topo.leaders() != MPI_COMM_NULL) {
+      MPI_Comm_rank(topo.leaders(), &leader_rank_);
+      MPI_Comm_size(topo.leaders(), &leader_count_);
+    }
+    for (const PlanStep& s : steps_) {
+      node_reduce_counts_.emplace_back();
+      node_reduce_displs_.emplace_back();
+      leader_counts_.emplace_back();
+      leader_displs_.emplace_back();
+      if (s.action == BoundaryAction::allreduce) {
+        reduce_blocks(s.reduce_elems, node_size_, node_reduce_counts_.back(), node_reduce_displs_.back());
+        if (leader_count_ > 0)
+          reduce_blocks(s.reduce_elems, static_cast<std::size_t>(leader_count_), leader_counts_.back(),
+                        leader_displs_.back());
+      } else if (s.action == BoundaryAction::allgather) {
+        // A node's ranks are consecutive, so its slices form one block: [first rank's offset, sum of counts).
+        const auto& node_of = topo.map().node_of_rank;
+        leader_counts_.back().assign(static_cast<std::size_t>(topo.map().nodes()), 0);
+        leader_displs_.back().assign(static_cast<std::size_t>(topo.map().nodes()), 0);
+        for (std::size_t r = node_of.size(); r-- > 0;) {
+          const auto n = static_cast<std::size_t>(node_of[r]);
+          leader_counts_.back()[n] += s.layout.counts[r];
+          leader_displs_.back()[n] = s.layout.displs[r];
+        }
+      }
+    }
+    if (is_leader()) scratch_.resize(max_reduce_elems());
+  }
+
+  ConsolidationKind kind() const override { return kind_; }
+  void stage_input(std::span<const float> in) override { staged_.assign(in.begin(), in.end()); }
+  std::span<const float> input() override { return {window_.at(layout_.input), input_elems_}; }
+  std::span<float> output(std::size_t step) override {
+    const PlanStep& s = steps_.at(step);
+    return {window_.at(layout_.output[step]),
+            s.action == BoundaryAction::allreduce ? s.reduce_elems : s.layout.total_elems()};
+  }
+  std::span<float> partial(std::size_t step) override {
+    const PlanStep& s = steps_.at(step);
+    if (s.action != BoundaryAction::allreduce) return {};
+    return {window_.at(layout_.partial_slots[step] + static_cast<std::size_t>(node_rank_) * s.reduce_elems),
+            s.reduce_elems};
+  }
+  std::uint64_t activation_bytes() const override {
+    return window_.allocated_bytes() + bytes(staged_.size() + scratch_.size());
+  }
+
+  ConsolidationSample broadcast_input(int root) override {
+    ConsolidationSample s;
+    s.enter_s = clock_();
+    if (rank_ == root) std::memcpy(window_.at(layout_.input), staged_.data(), bytes(staged_.size()));
+    if (across_nodes_ && is_leader()) {
+      // The root is world rank 0, the leader of node 0: one copy crosses to each other node's leader.
+      MPI_Bcast(window_.at(layout_.input), static_cast<int>(input_elems_), MPI_FLOAT, 0, topo_.leaders());
+      if (leader_rank_ == 0) s.bytes_sent = bytes(input_elems_ * static_cast<std::size_t>(leader_count_ - 1));
+      else s.bytes_received = bytes(input_elems_);
+    }
+    window_.publish();
+    s.exit_s = clock_();
+    return s;
+  }
+
+  ConsolidationSample finish(std::size_t step) override {
+    const PlanStep& st = steps_.at(step);
+    ConsolidationSample s;
+    s.enter_s = clock_();
+    if (st.action == BoundaryAction::allgather) {
+      window_.publish();
+      if (across_nodes_) {
+        if (is_leader()) {
+          // hierarchical: each leader contributes its node's block of the window; the others' blocks land in place.
+          const auto& counts = leader_counts_[step];
+          const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(leader_rank_)]);
+          MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, window_.at(layout_.output[step]), counts.data(),
+                         leader_displs_[step].data(), MPI_FLOAT, topo_.leaders());
+          s.bytes_received = bytes(total(counts) - mine);
+          s.bytes_sent = bytes(mine * static_cast<std::size_t>(leader_count_ - 1));
+        }
+        window_.publish();
+      }
+    } else if (st.action == BoundaryAction::allreduce) {
+      window_.publish();  // every partial is in its slot
+      const auto& counts = node_reduce_counts_[step];
+      const auto& displs = node_reduce_displs_[step];
+      const auto begin = static_cast<std::size_t>(displs[static_cast<std::size_t>(node_rank_)]);
+      const auto count = static_cast<std::size_t>(counts[static_cast<std::size_t>(node_rank_)]);
+      float* out = window_.at(layout_.output[step]);
+      const float* slots = window_.at(layout_.partial_slots[step]);
+      for (std::size_t i = begin; i < begin + count; ++i) {
+        float sum = slots[i];
+        for (std::size_t q = 1; q < node_size_; ++q) sum += slots[q * st.reduce_elems + i];
+        out[i] = sum;
+      }
+      window_.publish();
+      if (across_nodes_) {
+        // hierarchical: the node sums are reduced across the leaders (reduce-scatter + allgather) into the window.
+        if (is_leader()) {
+          std::copy(out, out + st.reduce_elems, scratch_.begin());
+          reduce_scatter_allgather(scratch_.data(), out, leader_counts_[step], leader_displs_[step], leader_rank_,
+                                   topo_.leaders(), s);
+        }
+        window_.publish();
+      }
+    }
+    s.exit_s = clock_();
+    return s;
+  }
+
+ private:
+  static std::size_t comm_size(MPI_Comm c) {
+    int n = 0;
+    MPI_Comm_size(c, &n);
+    return static_cast<std::size_t>(n);
+  }
+  bool is_leader() const { return node_rank_ == 0; }
+  std::size_t max_reduce_elems() const {
+    std::size_t m = 0;
+    for (const PlanStep& s : steps_) m = std::max(m, s.reduce_elems);
+    return m;
+  }
+
+  ConsolidationKind kind_;
+  const Topology& topo_;
+  double (*clock_)();
+  std::vector<PlanStep> steps_;
+  std::size_t node_size_;
+  bool across_nodes_;  // hierarchical with more than one node: leaders exchange (every rank must know, to publish)
+  WindowLayout layout_;
+  NodeWindow window_;
+  std::size_t input_elems_;
+  int rank_ = 0, node_rank_ = 0, leader_rank_ = 0, leader_count_ = 0;
+  std::vector<float> staged_, scratch_;
+  std::vector<std::vector<int>> node_reduce_counts_, node_reduce_displs_, leader_counts_, leader_displs_;
 };
 
 }  // namespace
 
-std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, MPI_Comm comm, std::size_t input_elems,
-                                                  std::vector<BoundaryLayout> boundaries, double (*clock)()) {
-  switch (kind) {
-    case ConsolidationKind::allgatherv:
-      return std::make_unique<AllgathervConsolidation>(comm, input_elems, std::move(boundaries), clock);
-  }
-  throw std::invalid_argument("unknown consolidation kind");
+std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,
+                                                  std::size_t input_elems, std::vector<PlanStep> steps,
+                                                  double (*clock)()) {
+  if (const std::string why = why_unavailable(kind, topology.map()); !why.empty()) throw std::invalid_argument(why);
+  if (kind == ConsolidationKind::allgatherv)
+    return std::make_unique<AllgathervConsolidation>(topology, input_elems, std::move(steps), clock);
+  return std::make_unique<WindowConsolidation>(kind, topology, input_elems, std::move(steps), clock);
 }
 
 }  // namespace cnnpar

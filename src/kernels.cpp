@@ -76,29 +76,53 @@ void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form)
   for (std::size_t i = 0; i < count; ++i) out[i] = gelu(in[i], form);
 }
 
+namespace {
+
+// acc[b] = sum over k < nk of w[k] * x[k * batch + b], for b < nb: the products summed in blocks of kLinearSumBlock,
+// the block sums added in order, so the order depends on neither the batch nor the image tile.
+void blocked_dot(float* acc, const float* w, const float* x, std::size_t nk, std::size_t batch, std::size_t nb) {
+  float partial[64];
+  std::fill(acc, acc + nb, 0.0f);
+  for (std::size_t k0 = 0; k0 < nk; k0 += kLinearSumBlock) {
+    const std::size_t k1 = std::min(nk, k0 + kLinearSumBlock);
+    std::fill(partial, partial + nb, 0.0f);
+    for (std::size_t k = k0; k < k1; ++k) {
+      const float wk = w[k];
+      const float* xk = x + k * batch;
+      for (std::size_t b = 0; b < nb; ++b) partial[b] += wk * xk[b];
+    }
+    for (std::size_t b = 0; b < nb; ++b) acc[b] += partial[b];
+  }
+}
+
+// Images are processed in tiles so the per-image accumulators stay in registers / L1 at any batch size; the tile
+// changes which images share a loop, never the order of any one image's sum.
+constexpr std::size_t kImageTile = 64;
+
+}  // namespace
+
 void linear_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
                     std::size_t batch, Slice features) {
-  // Images are processed in tiles so the per-image accumulators stay in registers / L1 at any batch size; the tile
-  // changes which images share a loop, never the order of any one image's sum.
-  constexpr std::size_t kTile = 64;
-  float acc[kTile], partial[kTile];
+  float acc[kImageTile];
   for (std::size_t j = 0; j < features.count; ++j) {
-    const float* w = weight + j * in_features;
-    for (std::size_t b0 = 0; b0 < batch; b0 += kTile) {
-      const std::size_t nb = std::min(kTile, batch - b0);
-      std::fill(acc, acc + nb, 0.0f);
-      for (std::size_t k0 = 0; k0 < in_features; k0 += kLinearSumBlock) {
-        const std::size_t k1 = std::min(in_features, k0 + kLinearSumBlock);
-        std::fill(partial, partial + nb, 0.0f);
-        for (std::size_t k = k0; k < k1; ++k) {
-          const float wk = w[k];
-          const float* x = in + k * batch + b0;
-          for (std::size_t b = 0; b < nb; ++b) partial[b] += wk * x[b];
-        }
-        for (std::size_t b = 0; b < nb; ++b) acc[b] += partial[b];
-      }
+    for (std::size_t b0 = 0; b0 < batch; b0 += kImageTile) {
+      const std::size_t nb = std::min(kImageTile, batch - b0);
+      blocked_dot(acc, weight + j * in_features, in + b0, in_features, batch, nb);
       float* o = out + j * batch + b0;
       for (std::size_t b = 0; b < nb; ++b) o[b] = acc[b] + bias[j];
+    }
+  }
+}
+
+void linear_partial_forward(float* out, const float* in, const float* weight, std::size_t out_features,
+                            std::size_t batch, Slice in_features) {
+  float acc[kImageTile];
+  const float* x = in + in_features.begin * batch;
+  for (std::size_t o = 0; o < out_features; ++o) {
+    for (std::size_t b0 = 0; b0 < batch; b0 += kImageTile) {
+      const std::size_t nb = std::min(kImageTile, batch - b0);
+      blocked_dot(acc, weight + o * in_features.count, x + b0, in_features.count, batch, nb);
+      std::copy(acc, acc + nb, out + o * batch + b0);
     }
   }
 }

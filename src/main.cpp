@@ -1,6 +1,8 @@
 // cnnpar_mpi: set-up -> timed loop -> verify -> report.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -77,8 +79,8 @@ std::filesystem::path resolve_output(const Options& o, std::size_t ranks) {
   namespace fs = std::filesystem;
   fs::path path(o.output);
   if (o.output.back() == '/' || fs::is_directory(path))
-    path /= "cnnpar_np" + std::to_string(ranks) + "_b" + std::to_string(o.batch) + "_" +
-            std::string(to_string(o.consolidation)) + ".h5";
+    path /= o.compare ? "cnnpar_np" + std::to_string(ranks) + "_b" + std::to_string(o.batch) + "_compare.h5"
+                      : results_name(ranks, o.batch, to_string(o.consolidation), to_string(o.plan));
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (!fs::is_directory(dir)) throw std::runtime_error("output directory '" + dir.string() + "' does not exist");
   if (fs::exists(fs::symlink_status(path)) && !o.force)
@@ -111,132 +113,69 @@ class Progress {
   bool shown_ = false;
 };
 
-int run(Runtime& rt, int argc, char** argv) {
-  const bool root = rt.rank() == 0;
-  const ParsedCommandLine cmd = parse_command_line(argc, argv);
-  if (cmd.action != ParsedCommandLine::Action::run) {
-    if (root) (cmd.action == ParsedCommandLine::Action::error ? std::cerr : std::cout)
-                  << (cmd.action == ParsedCommandLine::Action::error ? "cnnpar_mpi: error: " : "") << cmd.message
-                  << (cmd.action == ParsedCommandLine::Action::error ? "\n" : "");
-    return cmd.action == ParsedCommandLine::Action::error ? kBadInput : kOk;
-  }
-  const Options& opt = cmd.options;
+// Weights for every plan step of this rank: rows of its output items, or columns of its input features for a
+// row-parallel step; from --weights or from --seed.
+std::vector<LayerWeights> step_weights(const Options& opt, const std::vector<LayerInfo>& layers,
+                                       const std::vector<PlanStep>& steps, std::size_t rank) {
+  if (opt.weights.empty()) return init_step_weights(layers, steps, rank, opt.seed);
+  std::vector<LayerWeights> w;
+  for (const PlanStep& s : steps)
+    w.push_back(s.row_partial ? load_linear_columns(opt.weights, layers[s.layer], step_slice(s, rank))
+                              : load_layer_weights(opt.weights, layers[s.layer], step_slice(s, rank)));
+  return w;
+}
 
-  // Rank 0 reads the input; everyone learns whether that worked and the batch's shape.
-  Input input;
-  std::string error;
-  std::vector<std::uint64_t> dims(3, 0);
-  if (root) {
-    try {
-      input = load_input(opt);
-      dims = {input.images.count, input.images.rows, input.images.cols};
-    } catch (const IdxError& e) {
-      error = e.what();
-    }
-  }
-  rt.broadcast(error, 0);
-  if (!error.empty()) {
-    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
-    return kBadInput;
-  }
-  rt.broadcast(dims, 0);
-  const std::size_t B = dims[0];
-
-  // The network, its split over the ranks, and this rank's weights. Every rank derives the same from the same
-  // arguments and shape, so a network that does not fit fails identically everywhere.
-  const NetworkSpec net = seed_network(dims[1], dims[2], opt.filters, opt.hidden, opt.gelu, opt.conv_kernel,
-                                       opt.pool_kernel);
+// What every combination shares: the input, the network, the serial reference (rank 0).
+struct Job {
+  const Options& opt;
+  Runtime& rt;
+  const Topology& topo;
+  std::size_t batch;
+  NetworkSpec net;
   std::vector<LayerInfo> layers;
-  std::vector<BoundaryLayout> boundaries;
-  try {
-    layers = describe(net);
-    boundaries = make_boundaries(layers, B, static_cast<std::size_t>(rt.size()));
-  } catch (const std::exception& e) {
-    if (root) std::cerr << "cnnpar_mpi: error: network does not fit the " << dims[1] << "x" << dims[2]
-                        << " input: " << e.what() << "\n";
-    return kBadInput;
-  }
-  // Rank 0 checks the weights file and the output path; everyone learns the verdict.
-  std::filesystem::path output_path;
-  if (root) {
-    try {
-      if (!opt.weights.empty()) validate_weights_file(opt.weights, layers);
-      if (!opt.output.empty()) output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  rt.broadcast(error, 0);
-  if (!error.empty()) {
-    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
-    return kBadInput;
-  }
+  std::vector<float> input;  // rank 0: the batch as an activation
+  // rank 0: the serial reference
+  std::vector<LayerWeights> full_weights;
+  std::vector<float> serial_output;                // [O][B]
+  std::vector<double> linear_terms;                // per output element, for the row-parallel bound
+  std::vector<double> serial_layer_s;
+  double serial_forward_s = 0;
+};
 
-  const auto rank = static_cast<std::size_t>(rt.rank());
-  // Weights for the given slice of every layer, from --weights or from --seed.
-  auto weights_for = [&](auto slice_of_layer) {
-    std::vector<LayerWeights> w;
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      const Slice items = slice_of_layer(l);
-      w.push_back(opt.weights.empty() ? init_layer_weights(layers[l], l, opt.seed, items)
-                                      : load_layer_weights(opt.weights, layers[l], items));
-    }
-    return w;
-  };
-  auto consolidation =
-      make_consolidation(opt.consolidation, rt.comm(), net.input.elements() * B, boundaries, &steady_seconds);
-  if (root) {
-    const std::vector<float> act = images_to_activation(input.images);
-    std::copy(act.begin(), act.end(), consolidation->input().begin());
-  }
-  DistributedForward forward(layers, B, weights_for([&](std::size_t l) { return boundaries[l].slices[rank]; }),
-                             *consolidation);
+// One consolidation x plan combination: set up, timed loop, gather, verify. Returns the report on rank 0.
+RunReport run_combination(Job& job, ConsolidationKind kind, PlanKind plan_kind, std::vector<float>* output_out,
+                          std::vector<std::vector<float>>* layer_outputs) {
+  const Options& opt = job.opt;
+  Runtime& rt = job.rt;
+  const bool root = rt.rank() == 0;
+  const auto P = static_cast<std::size_t>(rt.size()), rank = static_cast<std::size_t>(rt.rank());
+  const std::size_t B = job.batch;
+  const std::vector<PlanStep> steps = make_plan(plan_kind, job.layers, B, P);
+  auto consolidation = make_consolidation(kind, job.topo, job.net.input.elements() * B, steps, &steady_seconds);
+  if (root) consolidation->stage_input(job.input);
+  DistributedForward forward(job.layers, steps, B, rank, step_weights(opt, job.layers, steps, rank), *consolidation);
 
   RankRecord rec;
   rec.rank = rt.rank();
-  rec.node = rt.node_index();
+  rec.node = job.topo.node_index();
   rec.host = Runtime::host_name();
   rec.binding = Runtime::cpu_binding();
   rec.clock_offset_s = rt.estimate_clock_offset();
   rec.iterations = opt.iterations;
-  rec.layers = layers.size();
-  rec.compute_s.resize(opt.iterations * layers.size());
+  rec.layers = steps.size();
+  rec.compute_s.resize(opt.iterations * steps.size());
   rec.consolidate_enter_s.resize(rec.compute_s.size());
   rec.consolidate_exit_s.resize(rec.compute_s.size());
   rec.broadcast_enter_s.resize(opt.iterations);
   rec.broadcast_exit_s.resize(opt.iterations);
   rec.forward_s.resize(opt.iterations);
-  rec.bytes_sent.resize(layers.size());
-  rec.bytes_received.resize(layers.size());
-  rec.activation_bytes = consolidation->input().size_bytes();
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    rec.weight_bytes.push_back(forward.weight_bytes(l));
-    rec.activation_bytes += consolidation->tensor(l).size_bytes();
+  rec.bytes_sent.resize(steps.size());
+  rec.bytes_received.resize(steps.size());
+  rec.activation_bytes = consolidation->activation_bytes();
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    rec.weight_bytes.push_back(forward.weight_bytes(s));
+    rec.collective.push_back(steps[s].action == BoundaryAction::none ? 0 : 1);
   }
-
-  // The serial reference: rank 0 alone, full weights, same kernels, same iteration count; the others sleep-wait.
-  RunReport report;
-  report.created_utc = utc_now();
-  std::vector<float> serial_output;
-  std::vector<LayerWeights> full;  // rank 0: every layer's whole weights (for the reference and --dump-tensors)
-  if (root) {
-    full = weights_for([&](std::size_t l) { return Slice{0, layers[l].split_items}; });
-    const std::vector<float> act = images_to_activation(input.images);
-    std::vector<std::vector<double>> per_layer(layers.size());
-    std::vector<double> totals;
-    for (std::size_t it = 0; it < opt.warmup + opt.iterations; ++it) {
-      std::vector<double> secs;
-      const double t0 = steady_seconds();
-      serial_output = serial_forward(layers, full, act, B, &secs);
-      const double t1 = steady_seconds();
-      if (it < opt.warmup) continue;
-      for (std::size_t l = 0; l < layers.size(); ++l) per_layer[l].push_back(secs[l]);
-      totals.push_back(t1 - t0);
-    }
-    for (const auto& samples : per_layer) report.serial_layer_s.push_back(median(samples));
-    report.serial_forward_s = median(totals);
-  }
-  rt.idle_barrier();
 
   // The timed loop: warm-up passes are run but not recorded; a barrier lines the ranks up before each pass.
   {
@@ -250,14 +189,59 @@ int run(Runtime& rt, int argc, char** argv) {
       if (root) progress.update(it + 1);
     }
   }
-  const std::vector<float> output = activation_to_batch_major(forward.output(), layers.back().out.c, B);
+  const std::vector<float> output = activation_to_batch_major(forward.output(), job.layers.back().out.c, B);
   rec.output_fnv1a64 = fnv1a64(output);
-
+  RunReport report;
   report.records = rt.gather(rec);
-  if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
+  if (!root) return report;
 
+  if (layer_outputs)
+    for (std::size_t s = 0; s < steps.size(); ++s)
+      layer_outputs->push_back(
+          activation_to_batch_major(consolidation->output(s), job.layers[steps[s].layer].out.elements(), B));
+  report.steps = steps;
+  report.consolidation = std::string(to_string(kind));
+  report.plan = std::string(to_string(plan_kind));
+  for (const PlanStep& s : steps) {
+    report.expected_bytes.emplace_back();
+    for (std::size_t q = 0; q < P; ++q) report.expected_bytes.back().push_back(expected_step_bytes(kind, s, job.topo.map(), q));
+  }
+  for (std::size_t q = 0; q < P; ++q)
+    report.expected_broadcast.push_back(
+        expected_broadcast_bytes(kind, job.net.input.elements() * B * sizeof(float), job.topo.map(), q));
+  report.times = derive_times(report.records);
+  report.checksum = rec.output_fnv1a64;
+  for (const float v : output) report.output_sum += v;
+  for (const RankRecord& r : report.records) report.ranks_agree &= r.output_fnv1a64 == rec.output_fnv1a64;
+  if (opt.verify || opt.compare) {
+    Verification v;
+    const std::vector<float> serial = activation_to_batch_major(job.serial_output, job.layers.back().out.c, B);
+    v.comparison = compare(output, serial);
+    const bool row_parallel = std::any_of(steps.begin(), steps.end(), [](const PlanStep& s) { return s.row_partial; });
+    if (row_parallel) {
+      // The row-parallel sum takes the same F products (+ bias) in another order: bound each element (report.hpp).
+      v.exact_required = false;
+      const std::size_t O = job.layers.back().out.elements(), F = job.layers.back().in.elements();
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t o = 0; o < O; ++o) {
+          const double bound = summation_error_bound(F + 1, job.linear_terms[o * B + b]);
+          v.bound.push_back(bound);
+          const double diff = std::fabs(double(output[b * O + o]) - double(serial[b * O + o]));
+          v.worst_bound_ratio = std::max(v.worst_bound_ratio, bound > 0 ? diff / bound : (diff > 0 ? INFINITY : 0));
+        }
+    }
+    report.verification = v;
+  }
+  if (output_out) *output_out = output;
+  return report;
+}
+
+// Fills the job-wide fields of a report (rank 0).
+void describe_job(RunReport& report, const Job& job, const Input& input) {
+  const Options& opt = job.opt;
   report.command_line = opt.command_line;
   report.mpi_library = Runtime::library_version();
+  report.created_utc = utc_now();
   report.seed = opt.seed;
   report.weights_file = opt.weights;
   report.slurm_job_id = env_or_empty("SLURM_JOB_ID");
@@ -265,17 +249,16 @@ int run(Runtime& rt, int argc, char** argv) {
   report.slurm_ntasks = env_or_empty("SLURM_NTASKS");
   report.timestamp_cost_s = measure_timestamp_cost();
   // Per pass: the forward-pass start and end, the broadcast's entry and exit, and per layer the kernel's start and
-  // end and the consolidation's entry and exit.
-  report.timestamps_per_pass = 4 + 4 * layers.size();
-  report.net = net;
-  report.layers = layers;
-  report.boundaries = boundaries;
-  report.batch = B;
-  report.ranks = static_cast<std::size_t>(rt.size());
+  // end and the boundary's entry and exit.
+  report.timestamps_per_pass = 4 + 4 * job.layers.size();
+  report.net = job.net;
+  report.layers = job.layers;
+  report.batch = job.batch;
+  report.ranks = static_cast<std::size_t>(job.rt.size());
   report.iterations = opt.iterations;
   report.warmup = opt.warmup;
-  report.nodes = rt.node_count();
-  report.consolidation = std::string(to_string(opt.consolidation));
+  report.nodes = job.topo.map().nodes();
+  report.ranks_per_node = opt.ranks_per_node;
   report.input_name = input.name;
   report.first_index = opt.index;
   report.rows = input.images.rows;
@@ -284,33 +267,149 @@ int run(Runtime& rt, int argc, char** argv) {
                             input.images.pixels.begin() + static_cast<std::ptrdiff_t>(report.rows * report.cols));
   report.first_label = input.first_label;
   report.fashion_labels = input.fashion_labels;
-  report.times = derive_times(report.records);
-  report.checksum = rec.output_fnv1a64;
-  for (const float v : output) report.output_sum += v;
-  for (const RankRecord& r : report.records) report.ranks_agree &= r.output_fnv1a64 == rec.output_fnv1a64;
-  const std::vector<float> serial = activation_to_batch_major(serial_output, layers.back().out.c, B);
-  if (opt.verify) report.verification = compare(output, serial);
+  report.serial_layer_s = job.serial_layer_s;
+  report.serial_forward_s = job.serial_forward_s;
+}
 
-  if (!opt.quiet) {
-    print_input(std::cout, report);
-    print_breakdown(std::cout, report);
+int run(Runtime& rt, int argc, char** argv) {
+  const bool root = rt.rank() == 0;
+  const ParsedCommandLine cmd = parse_command_line(argc, argv);
+  if (cmd.action != ParsedCommandLine::Action::run) {
+    const bool is_error = cmd.action == ParsedCommandLine::Action::error;
+    if (root) (is_error ? std::cerr : std::cout) << (is_error ? "cnnpar_mpi: error: " : "") << cmd.message
+                                                 << (is_error ? "\n" : "");
+    return is_error ? kBadInput : kOk;
   }
-  print_summary(std::cout, report);
+  const Options& opt = cmd.options;
+  // Every rank reaches each of these agreement points; a failure anywhere ends every rank with rank 0's message.
+  std::string error;
+  auto agree = [&](const std::string& context) {
+    rt.broadcast(error, 0);
+    if (error.empty()) return true;
+    if (root) std::cerr << "cnnpar_mpi: error: " << context << error << "\n";
+    return false;
+  };
+
+  // Rank 0 reads the input; everyone learns whether that worked and the batch's shape.
+  Input input;
+  std::vector<std::uint64_t> dims(3, 0);
+  if (root) {
+    try {
+      input = load_input(opt);
+      dims = {input.images.count, input.images.rows, input.images.cols};
+    } catch (const IdxError& e) {
+      error = e.what();
+    }
+  }
+  if (!agree("")) return kBadInput;
+  rt.broadcast(dims, 0);
+
+  const Topology topo(rt.comm(), opt.ranks_per_node);
+  Job job{opt, rt, topo, dims[0], seed_network(dims[1], dims[2], opt.filters, opt.hidden, opt.gelu, opt.conv_kernel,
+                                               opt.pool_kernel),
+          {}, {}, {}, {}, {}, {}, 0};
+  // The network, and the plans' feasibility: derived identically on every rank from the same arguments and shape.
+  std::vector<std::pair<ConsolidationKind, PlanKind>> combinations;
+  try {
+    job.layers = describe(job.net);
+    if (opt.compare) {
+      for (ConsolidationKind k : kAllConsolidations)
+        for (PlanKind p : kAllPlans)
+          if (k != ConsolidationKind::shared || topo.map().nodes() == 1) combinations.emplace_back(k, p);
+    } else {
+      combinations.emplace_back(opt.consolidation, opt.plan);
+    }
+    for (const auto& [kind, plan] : combinations) {
+      make_plan(plan, job.layers, job.batch, static_cast<std::size_t>(rt.size()));  // throws if the plan cannot apply
+      if (const std::string why = why_unavailable(kind, topo.map()); !why.empty()) throw std::invalid_argument(why);
+    }
+  } catch (const NetworkError& e) {
+    error = std::string("network does not fit the ") + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
+            " input: " + e.what();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (!error.empty()) {  // the same on every rank
+    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
+    return kBadInput;
+  }
+
+  // Rank 0 checks the weights file and the output path; everyone learns the verdict.
+  std::filesystem::path output_path;
+  if (root) {
+    try {
+      if (!opt.weights.empty()) validate_weights_file(opt.weights, job.layers);
+      if (!opt.output.empty()) output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (!agree("")) return kBadInput;
+
+  // The serial reference: rank 0 alone, whole weights, same kernels, same iteration count; the others sleep-wait.
+  if (root) {
+    job.input = images_to_activation(input.images);
+    for (std::size_t l = 0; l < job.layers.size(); ++l) {
+      const Slice all{0, job.layers[l].split_items};
+      job.full_weights.push_back(opt.weights.empty() ? init_layer_weights(job.layers[l], l, opt.seed, all)
+                                                     : load_layer_weights(opt.weights, job.layers[l], all));
+    }
+    std::vector<std::vector<double>> per_layer(job.layers.size());
+    std::vector<double> totals;
+    for (std::size_t it = 0; it < opt.warmup + opt.iterations; ++it) {
+      std::vector<double> secs;
+      const double t0 = steady_seconds();
+      job.serial_output = serial_forward(job.layers, job.full_weights, job.input, job.batch, &secs);
+      const double t1 = steady_seconds();
+      if (it < opt.warmup) continue;
+      for (std::size_t l = 0; l < job.layers.size(); ++l) per_layer[l].push_back(secs[l]);
+      totals.push_back(t1 - t0);
+    }
+    for (const auto& samples : per_layer) job.serial_layer_s.push_back(median(samples));
+    job.serial_forward_s = median(totals);
+    std::vector<std::vector<float>> outputs;
+    serial_forward(job.layers, job.full_weights, job.input, job.batch, nullptr, &outputs);
+    job.linear_terms = linear_term_magnitudes(job.layers.back(), job.full_weights.back(),
+                                              outputs.size() >= 2 ? outputs[outputs.size() - 2] : job.input, job.batch);
+  }
+  rt.idle_barrier();
+
+  std::vector<RunReport> reports;
+  std::vector<float> output;
+  std::vector<std::vector<float>> layer_outputs;
+  const bool dump_layers = opt.dump_tensors == "all";
+  for (const auto& [kind, plan] : combinations) {
+    reports.push_back(run_combination(job, kind, plan, &output, dump_layers ? &layer_outputs : nullptr));
+    if (root) describe_job(reports.back(), job, input);
+  }
+  if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
+
+  bool verified = true;
+  for (const RunReport& r : reports)
+    verified &= r.ranks_agree && (!r.verification || r.verification->passed());
+  if (opt.compare) {
+    print_comparison(std::cout, reports);
+  } else {
+    if (!opt.quiet) {
+      print_input(std::cout, reports.front());
+      print_breakdown(std::cout, reports.front());
+    }
+    print_summary(std::cout, reports.front());
+  }
 
   if (!output_path.empty()) {
     std::optional<TensorDump> dump;
     if (!opt.dump_tensors.empty()) {
       dump.emplace();
-      dump->input = activation_to_batch_major(consolidation->input(), net.input.elements(), B);
-      dump->weights = full;
-      if (opt.dump_tensors == "all")
-        for (std::size_t l = 0; l < layers.size(); ++l)
-          dump->layer_outputs.push_back(activation_to_batch_major(consolidation->tensor(l), layers[l].out.elements(), B));
+      dump->input = activation_to_batch_major(job.input, job.net.input.elements(), job.batch);
+      dump->weights = job.full_weights;
+      dump->layer_outputs = layer_outputs;
       dump->output = output;
     }
     const double t0 = steady_seconds();
     try {
-      write_results_file(output_path, opt.force, report, dump ? &*dump : nullptr);
+      if (opt.compare) write_compare_file(output_path, opt.force, reports);
+      else write_results_file(output_path, opt.force, reports.front(), dump ? &*dump : nullptr);
     } catch (const std::exception& e) {
       std::cerr << "cnnpar_mpi: error: writing results: " << e.what() << "\n";
       return kRuntimeError;
@@ -320,7 +419,6 @@ int run(Runtime& rt, int argc, char** argv) {
               << " B, written in " << static_cast<long>((t1 - t0) * 1e3 + 0.5) << " ms)\n";
   }
   std::cout.flush();
-  const bool verified = !report.verification || (report.verification->bitwise_equal() && report.ranks_agree);
   return verified ? kOk : kVerifyFailed;
 }
 

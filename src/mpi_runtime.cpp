@@ -20,7 +20,7 @@ template <class Archive>
 void serialize(Archive& ar, cnnpar::RankRecord& r, const unsigned /*version*/) {
   ar & r.rank & r.node & r.host & r.binding & r.clock_offset_s & r.iterations & r.layers & r.compute_s &
       r.consolidate_enter_s & r.consolidate_exit_s & r.broadcast_enter_s & r.broadcast_exit_s & r.forward_s &
-      r.bytes_sent & r.bytes_received & r.input_bytes_received & r.weight_bytes & r.activation_bytes & r.output_fnv1a64;
+      r.bytes_sent & r.bytes_received & r.input_bytes_sent & r.input_bytes_received & r.weight_bytes & r.collective & r.activation_bytes & r.output_fnv1a64;
 }
 }  // namespace boost::serialization
 
@@ -33,33 +33,16 @@ double steady_seconds() {
 struct Runtime::Impl {
   boost::mpi::environment env;
   boost::mpi::communicator world;
-  int node_index = 0, node_count = 1;
   Impl(int& argc, char**& argv) : env(argc, argv, /*abort_on_exception=*/true) {}
 };
 
-Runtime::Runtime(int& argc, char**& argv) : impl_(std::make_unique<Impl>(argc, argv)) {
-  // Node = the ranks that can share memory. Numbered by each node's lowest world rank so the numbering is stable.
-  MPI_Comm node_comm;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank(), MPI_INFO_NULL, &node_comm);
-  int node_rank = 0;
-  MPI_Comm_rank(node_comm, &node_rank);
-  const int is_leader = node_rank == 0 ? 1 : 0;
-  int leaders_before = 0;  // leaders among ranks < mine, plus mine
-  MPI_Scan(&is_leader, &leaders_before, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  int leader_index = leaders_before - 1;
-  MPI_Bcast(&leader_index, 1, MPI_INT, 0, node_comm);  // node rank 0 is the lowest world rank of the node
-  impl_->node_index = leader_index;
-  MPI_Allreduce(&is_leader, &impl_->node_count, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  MPI_Comm_free(&node_comm);
-}
+Runtime::Runtime(int& argc, char**& argv) : impl_(std::make_unique<Impl>(argc, argv)) {}
 
 Runtime::~Runtime() = default;
 
 int Runtime::rank() const { return impl_->world.rank(); }
 int Runtime::size() const { return impl_->world.size(); }
 MPI_Comm Runtime::comm() const { return MPI_Comm(impl_->world); }
-int Runtime::node_index() const { return impl_->node_index; }
-int Runtime::node_count() const { return impl_->node_count; }
 
 bool Runtime::all_ok(bool local_ok) const {
   return boost::mpi::all_reduce(impl_->world, local_ok, std::logical_and<bool>());

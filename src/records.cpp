@@ -37,6 +37,7 @@ DerivedTimes derive_times(const std::vector<RankRecord>& records) {
     for (std::size_t l = 0; l < t.layers; ++l) {
       const std::size_t k = records[0].at(i, l);
       for (std::size_t q = 0; q < t.ranks; ++q) t.compute_s[t.at(i, l, q)] = records[q].compute_s[k];
+      if (!records[0].collective.empty() && !records[0].collective[l]) continue;  // wait, transfer stay 0
       split([k](const RankRecord& r) { return r.consolidate_enter_s[k] + r.clock_offset_s; },
             [k](const RankRecord& r) { return r.consolidate_exit_s[k] + r.clock_offset_s; }, &t.wait_s[t.at(i, l, 0)],
             &t.transfer_s[t.at(i, l, 0)]);

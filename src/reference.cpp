@@ -2,6 +2,7 @@
 #include "cnnpar/reference.hpp"
 
 #include <chrono>
+#include <cmath>
 
 #include "cnnpar/kernels.hpp"
 
@@ -38,7 +39,8 @@ std::vector<float> activation_to_batch_major(std::span<const float> act, std::si
 }
 
 std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights,
-                                  std::span<const float> input, std::size_t batch, std::vector<double>* layer_seconds) {
+                                  std::span<const float> input, std::size_t batch, std::vector<double>* layer_seconds,
+                                  std::vector<std::vector<float>>* layer_outputs) {
   std::vector<float> cur(input.begin(), input.end()), next;
   if (layer_seconds) layer_seconds->assign(layers.size(), 0.0);
   for (std::size_t l = 0; l < layers.size(); ++l) {
@@ -47,9 +49,24 @@ std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const st
     layer_forward(layers[l], weights[l], cur.data(), next.data(), batch);
     const auto t1 = std::chrono::steady_clock::now();
     if (layer_seconds) (*layer_seconds)[l] = std::chrono::duration<double>(t1 - t0).count();
+    if (layer_outputs) layer_outputs->push_back(next);
     cur.swap(next);
   }
   return cur;
+}
+
+std::vector<double> linear_term_magnitudes(const LayerInfo& layer, const LayerWeights& weights,
+                                           std::span<const float> in, std::size_t batch) {
+  const std::size_t F = layer.in.elements(), O = layer.out.elements();
+  std::vector<double> out(O * batch);
+  for (std::size_t o = 0; o < O; ++o)
+    for (std::size_t b = 0; b < batch; ++b) {
+      double sum = std::fabs(static_cast<double>(weights.bias[o]));
+      for (std::size_t k = 0; k < F; ++k)
+        sum += std::fabs(static_cast<double>(weights.weight[o * F + k]) * static_cast<double>(in[k * batch + b]));
+      out[o * batch + b] = sum;
+    }
+  return out;
 }
 
 }  // namespace cnnpar

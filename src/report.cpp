@@ -33,11 +33,41 @@ const char* split_noun(SplitKind k) {
   return "items";
 }
 
-const char* split_phrase(SplitKind k) {
-  switch (k) {
+std::string split_phrase(const PlanStep& step) {
+  if (step.row_partial) return "by input feature (row-parallel: partial sums of every output)";
+  switch (step.split) {
     case SplitKind::channels: return "by output channel";
     case SplitKind::elements: return "by element range of the C,H,W-flattened tensor";
     case SplitKind::features: return "by output feature";
+  }
+  return "";
+}
+
+// What the boundary after a step does, in words, for the breakdown.
+std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
+  const std::uint64_t tensor_bytes = (step.action == BoundaryAction::allreduce ? step.reduce_elems
+                                                                                : step.layout.total_elems()) *
+                                     sizeof(float);
+  switch (step.action) {
+    case BoundaryAction::none:
+      return "none: the output stays on each rank's channels (the next layer reads only its own part)";
+    case BoundaryAction::allgather:
+      if (r.consolidation == "allgatherv")
+        return "MPI_Allgatherv of " + with_commas(tensor_bytes) + " B in place; rank r receives 4*" +
+               std::to_string(step.layout.item_elems) + "*(" + std::to_string(step.layout.items) + " - n_r) B";
+      if (r.consolidation == "shared")
+        return "shared window of " + with_commas(tensor_bytes) +
+               " B: slices written in place, Win_sync + node barrier, read in place (0 B through MPI)";
+      return "shared window per node, then MPI_Allgatherv of node blocks among the " + std::to_string(r.nodes) +
+             " node leaders (" + with_commas(tensor_bytes) + " B)";
+    case BoundaryAction::allreduce:
+      if (r.consolidation == "allgatherv")
+        return "sum of " + with_commas(tensor_bytes) + " B of partial outputs: MPI_Reduce_scatter + MPI_Allgatherv";
+      if (r.consolidation == "shared")
+        return "sum of " + with_commas(tensor_bytes) +
+               " B of partial outputs in the node window (each rank reduces one block, in rank order)";
+      return "node-window sum, then reduce-scatter + allgather of " + with_commas(tensor_bytes) +
+             " B among node leaders";
   }
   return "";
 }
@@ -55,9 +85,15 @@ std::string with_commas(std::uint64_t v) {
   return out;
 }
 
-std::string describe_slice(const LayerInfo& layer, const Slice& s) {
+std::string describe_slice(const PlanStep& step, const Slice& s) {
   if (s.empty()) return "none";
-  return std::string(split_noun(layer.split)) + " " + std::to_string(s.begin) + "-" + std::to_string(s.end() - 1);
+  return std::string(step.row_partial ? "in-features" : split_noun(step.split)) + " " + std::to_string(s.begin) +
+         "-" + std::to_string(s.end() - 1);
+}
+
+double summation_error_bound(std::size_t terms, double sum_of_magnitudes) {
+  const double u = 0x1.0p-24, k = static_cast<double>(terms > 0 ? terms - 1 : 0);
+  return 2.0 * (k * u / (1.0 - k * u)) * sum_of_magnitudes;
 }
 
 double parallel_layer_seconds(const DerivedTimes& t, std::size_t layer) {
@@ -92,119 +128,214 @@ void print_input(std::ostream& os, const RunReport& r) {
   os << ":\n" << ascii_art(r.first_image, r.rows, r.cols) << "\n";
 }
 
+namespace {
+
+// Median over iterations, per rank, of the input broadcast's wait or transfer.
+std::vector<double> broadcast_medians(const RunReport& r, const std::vector<double>& field) {
+  std::vector<double> out(r.ranks), samples(r.times.iterations);
+  for (std::size_t q = 0; q < r.ranks; ++q) {
+    for (std::size_t i = 0; i < r.times.iterations; ++i) samples[i] = field[i * r.ranks + q];
+    out[q] = median(samples);
+  }
+  return out;
+}
+
+std::uint64_t max_received(const RunReport& r, std::size_t step) {
+  std::uint64_t m = 0;
+  for (const RankRecord& rec : r.records) m = std::max(m, rec.bytes_received[step]);
+  return m;
+}
+
+std::uint64_t max_expected_received(const RunReport& r, std::size_t step) {
+  std::uint64_t m = 0;
+  for (const ByteCount& b : r.expected_bytes[step]) m = std::max(m, b.received);
+  return m;
+}
+
+bool bytes_match_model(const RunReport& r) {
+  for (std::size_t q = 0; q < r.ranks; ++q) {
+    const RankRecord& rec = r.records[q];
+    if (ByteCount{rec.input_bytes_sent, rec.input_bytes_received} != r.expected_broadcast[q]) return false;
+    for (std::size_t s = 0; s < r.steps.size(); ++s)
+      if (ByteCount{rec.bytes_sent[s], rec.bytes_received[s]} != r.expected_bytes[s][q]) return false;
+  }
+  return true;
+}
+
+std::string verdict(const RunReport& r) {
+  if (!r.verification) return "not verified";
+  const Verification& v = *r.verification;
+  if (v.exact_required)
+    return v.comparison.bitwise_equal() ? "bit-for-bit equal"
+                                        : "NOT equal: " + with_commas(v.comparison.mismatches) + " elements differ";
+  return std::string(v.passed() ? "within the bound" : "OUTSIDE the bound") + " (max |diff| " +
+         fmt("%.2g", v.comparison.max_abs_diff) + ", " + fmt("%.2g", v.worst_bound_ratio) + " of the bound)";
+}
+
+}  // namespace
+
 void print_breakdown(std::ostream& os, const RunReport& r) {
   os << "Network: " << to_string(r.net) << "\n";
-  os << "Ranks: " << r.ranks << " on " << r.nodes << (r.nodes == 1 ? " node" : " nodes")
-     << "; consolidation: " << r.consolidation << "; timings are medians of " << r.iterations << " iterations after "
-     << r.warmup << " warm-up\n\n";
+  os << "Ranks: " << r.ranks << " on " << r.nodes << (r.nodes == 1 ? " node" : " nodes");
+  if (r.ranks_per_node) os << " (--ranks-per-node " << r.ranks_per_node << ")";
+  os << "; consolidation: " << r.consolidation << "; plan: " << r.plan << "; timings are medians of "
+     << r.iterations << " iterations after " << r.warmup << " warm-up\n\n";
 
-  // The input broadcast, from rank 0.
   {
-    std::vector<double> wait(r.ranks), transfer(r.ranks);
-    for (std::size_t q = 0; q < r.ranks; ++q) {
-      std::vector<double> w(r.times.iterations), t(r.times.iterations);
-      for (std::size_t i = 0; i < r.times.iterations; ++i) {
-        w[i] = r.times.broadcast_wait_s[i * r.ranks + q];
-        t[i] = r.times.broadcast_transfer_s[i * r.ranks + q];
-      }
-      wait[q] = median(w);
-      transfer[q] = median(t);
-    }
-    const std::uint64_t bytes = r.records.size() > 1 ? r.records[1].input_bytes_received : 0;
-    os << "Step 0  input broadcast from rank 0: " << to_string(r.net.input) << " x B=" << r.batch << ", "
-       << with_commas(bytes) << " B to each other rank; max wait " << us(*std::max_element(wait.begin(), wait.end()))
+    const std::vector<double> wait = broadcast_medians(r, r.times.broadcast_wait_s);
+    const std::vector<double> transfer = broadcast_medians(r, r.times.broadcast_transfer_s);
+    std::uint64_t recv = 0;
+    for (const RankRecord& rec : r.records) recv = std::max(recv, rec.input_bytes_received);
+    os << "Step 0  input from rank 0: " << to_string(r.net.input) << " x B=" << r.batch << " ("
+       << with_commas(r.net.input.elements() * r.batch * sizeof(float)) << " B); at most " << with_commas(recv)
+       << " B received through MPI by a rank; max wait " << us(*std::max_element(wait.begin(), wait.end()))
        << " us, max transfer " << us(*std::max_element(transfer.begin(), transfer.end())) << " us\n\n";
   }
 
-  for (std::size_t l = 0; l < r.layers.size(); ++l) {
-    const LayerInfo& li = r.layers[l];
-    const BoundaryLayout& b = r.boundaries[l];
-    os << "Step " << l + 1 << "  " << li.name << ": " << li.operation << "\n";
+  for (std::size_t s = 0; s < r.steps.size(); ++s) {
+    const PlanStep& step = r.steps[s];
+    const LayerInfo& li = r.layers[step.layer];
+    os << "Step " << s + 1 << "  " << li.name << ": " << li.operation << "\n";
     os << "        " << to_string(li.in) << " -> " << to_string(li.out) << " per image, B=" << r.batch << "; split "
-       << split_phrase(li.split) << " (" << li.split_items << " over " << r.ranks << " ranks); " << li.op_unit
+       << split_phrase(step) << " (" << step.layout.items << " over " << r.ranks << " ranks); " << li.op_unit
        << " in total: " << with_commas(layer_ops(li, r.batch));
     if (li.bias_adds_per_item_per_image)
       os << " (+" << with_commas(li.bias_adds_per_item_per_image * li.split_items * r.batch) << " bias adds)";
     os << "\n";
-    const std::vector<double> compute = median_per_rank(r.times, r.times.compute_s, l);
-    const std::vector<double> wait = median_per_rank(r.times, r.times.wait_s, l);
-    const std::vector<double> transfer = median_per_rank(r.times, r.times.transfer_s, l);
-    os << "        " << pad("rank", 4) << "  " << pad("owns", 20, false) << pad(li.op_unit, 18) << pad("weights B", 11)
+    const std::vector<double> compute = median_per_rank(r.times, r.times.compute_s, s);
+    const std::vector<double> wait = median_per_rank(r.times, r.times.wait_s, s);
+    const std::vector<double> transfer = median_per_rank(r.times, r.times.transfer_s, s);
+    os << "        " << pad("rank", 4) << "  " << pad("owns", 22, false) << pad(li.op_unit, 18) << pad("weights B", 11)
        << pad("sent B", 11) << pad("received B", 12) << pad("compute us", 12) << pad("wait us", 10)
        << pad("transfer us", 13) << "\n";
     for (std::size_t q = 0; q < r.ranks; ++q) {
-      const Slice s = b.slices[q];
       const RankRecord& rec = r.records[q];
-      os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(li, s), 20, false)
-         << pad(with_commas(s.count * li.ops_per_item_per_image * r.batch), 18)
-         << pad(with_commas(rec.weight_bytes[l]), 11) << pad(with_commas(rec.bytes_sent[l]), 11)
-         << pad(with_commas(rec.bytes_received[l]), 12) << pad(us(compute[q]), 12) << pad(us(wait[q]), 10)
-         << pad(us(transfer[q]), 13) << "\n";
+      os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, step.layout.slices[q]), 22, false)
+         << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
+         << pad(with_commas(rec.bytes_sent[s]), 11) << pad(with_commas(rec.bytes_received[s]), 12)
+         << pad(us(compute[q]), 12) << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << "\n";
     }
-    os << "        consolidation: MPI_Allgatherv of " << with_commas(b.total_elems() * sizeof(float))
-       << " B; rank r receives 4*" << b.item_elems << "*(" << b.items << " - n_r) B\n\n";
+    os << "        boundary: " << boundary_phrase(r, step) << "\n\n";
   }
 }
 
 void print_summary(std::ostream& os, const RunReport& r) {
   const double P = static_cast<double>(r.ranks);
-  os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << "; medians over " << r.iterations
-     << " iterations; parallel = slowest rank's compute + wait + transfer)\n";
+  os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan
+     << "; medians over " << r.iterations << " iterations; parallel = slowest rank's compute + wait + transfer)\n";
   os << pad("layer", 8, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
      << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
      << pad("efficiency", 12) << pad("recv B/rank", 13) << "\n";
   std::uint64_t total_ops = 0, total_recv_max = 0;
-  for (std::size_t l = 0; l < r.layers.size(); ++l) {
-    const auto compute = across_ranks(median_per_rank(r.times, r.times.compute_s, l));
-    const auto wait = across_ranks(median_per_rank(r.times, r.times.wait_s, l));
-    const auto transfer = across_ranks(median_per_rank(r.times, r.times.transfer_s, l));
-    const double par = parallel_layer_seconds(r.times, l);
-    const double speedup = par > 0 ? r.serial_layer_s[l] / par : 0;
-    std::uint64_t recv_max = 0;
-    for (const RankRecord& rec : r.records) recv_max = std::max(recv_max, rec.bytes_received[l]);
-    total_ops += layer_ops(r.layers[l], r.batch);
+  for (std::size_t s = 0; s < r.steps.size(); ++s) {
+    const LayerInfo& li = r.layers[r.steps[s].layer];
+    const auto compute = across_ranks(median_per_rank(r.times, r.times.compute_s, s));
+    const auto wait = across_ranks(median_per_rank(r.times, r.times.wait_s, s));
+    const auto transfer = across_ranks(median_per_rank(r.times, r.times.transfer_s, s));
+    const double par = parallel_layer_seconds(r.times, s);
+    const double speedup = par > 0 ? r.serial_layer_s[r.steps[s].layer] / par : 0;
+    const std::uint64_t recv_max = max_received(r, s);
+    total_ops += layer_ops(li, r.batch);
     total_recv_max += recv_max;
-    os << pad(r.layers[l].name, 8, false) << pad(with_commas(layer_ops(r.layers[l], r.batch)), 14)
-       << pad(us(r.serial_layer_s[l]), 12) << pad(us(compute.max), 13) << pad(us(wait.max), 10)
+    os << pad(li.name, 8, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
+       << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute.max), 13) << pad(us(wait.max), 10)
        << pad(us(transfer.max), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13) << "\n";
   }
   const double par_total = parallel_forward_seconds(r.records);
   const double speedup = par_total > 0 ? r.serial_forward_s / par_total : 0;
-  const std::uint64_t input_recv = r.records.size() > 1 ? r.records[1].input_bytes_received : 0;
+  std::uint64_t input_recv = 0;
+  for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.input_bytes_received);
   os << pad("forward", 8, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
      << pad("", 13) << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
      << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13) << "\n";
   const double b = static_cast<double>(r.batch);
   os << "Throughput: " << fmt("%.0f", par_total > 0 ? b / par_total : 0) << " images/s on " << r.ranks
      << (r.ranks == 1 ? " rank" : " ranks") << ", " << fmt("%.0f", r.serial_forward_s > 0 ? b / r.serial_forward_s : 0)
-     << " images/s serial (forward pass includes the input broadcast of " << with_commas(input_recv)
-     << " B per rank)\n";
+     << " images/s serial (forward pass includes the input broadcast, " << with_commas(input_recv)
+     << " B per rank through MPI)\n";
+  os << "Bytes: every rank's measured bytes " << (bytes_match_model(r) ? "equal" : "DIFFER FROM")
+     << " the model (plan.hpp) at every boundary\n";
 
   os << "\nAcross ranks per layer: min (rank) / avg / max (rank) of the per-rank medians, efficiency = avg/max\n";
   os << pad("layer", 8, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)
      << pad("max us", 16) << pad("efficiency", 12) << "\n";
-  for (std::size_t l = 0; l < r.layers.size(); ++l) {
+  for (std::size_t s = 0; s < r.steps.size(); ++s) {
     const std::pair<const char*, const std::vector<double>*> phases[] = {
         {"compute", &r.times.compute_s}, {"wait", &r.times.wait_s}, {"transfer", &r.times.transfer_s}};
     for (const auto& [name, field] : phases) {
-      const auto s = across_ranks(median_per_rank(r.times, *field, l));
-      os << pad(r.layers[l].name, 8, false) << pad(name, 10, false) << pad(rank_stat(s.min, s.min_rank), 16)
-         << pad(us(s.avg), 10) << pad(rank_stat(s.max, s.max_rank), 16) << pad(fmt("%.2f", s.efficiency()), 12)
-         << "\n";
+      const auto st = across_ranks(median_per_rank(r.times, *field, s));
+      os << pad(r.layers[r.steps[s].layer].name, 8, false) << pad(name, 10, false)
+         << pad(rank_stat(st.min, st.min_rank), 16) << pad(us(st.avg), 10) << pad(rank_stat(st.max, st.max_rank), 16)
+         << pad(fmt("%.2f", st.efficiency()), 12) << "\n";
     }
   }
 
   os << "\nOutput: " << r.layers.back().out.c << " features x B=" << r.batch << "; checksum fnv1a64=" << hex64(r.checksum)
      << " sum=" << fmt("%.9g", r.output_sum) << "\n";
   if (!r.ranks_agree) os << "WARNING: ranks hold different copies of the output\n";
-  if (r.verification) {
-    const Comparison& c = *r.verification;
-    os << "Verify: distributed vs serial reference: max |diff| = " << fmt("%.3g", c.max_abs_diff) << "; "
-       << (c.bitwise_equal() ? std::string("bit-for-bit equal")
-                             : "NOT equal: " + with_commas(c.mismatches) + " elements differ")
-       << "\n";
+  if (r.verification)
+    os << "Verify: distributed vs serial reference: max |diff| = " << fmt("%.3g", r.verification->comparison.max_abs_diff)
+       << "; " << verdict(r) << "\n";
+}
+
+void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
+  if (runs.empty()) return;
+  const RunReport& first = runs.front();
+  const double P = static_cast<double>(first.ranks);
+  os << "Comparison: P=" << first.ranks << " on " << first.nodes << (first.nodes == 1 ? " node" : " nodes")
+     << ", B=" << first.batch << ", medians over " << first.iterations
+     << " iterations. Bytes: the most any rank received through MPI per pass, measured (model).\n";
+  struct Row {
+    std::string name;
+    double parallel, speedup;
+    std::uint64_t bytes;
+    std::string verdict;
+  };
+  std::vector<Row> ranking;
+  for (const RunReport& r : runs) {
+    os << "\n" << r.consolidation << " / " << r.plan << ": " << verdict(r)
+       << (bytes_match_model(r) ? "; bytes equal the model" : "; BYTES DIFFER FROM THE MODEL") << "\n";
+    os << "  " << pad("layer", 8, false) << pad("boundary", 11, false) << pad("recv B/rank (model)", 22)
+       << pad("wait us", 10) << pad("xfer us", 10) << pad("compute us", 12) << pad("parallel us", 13)
+       << pad("speedup", 9) << pad("efficiency", 12) << "\n";
+    std::uint64_t bytes = 0, model = 0;
+    for (std::size_t s = 0; s < r.steps.size(); ++s) {
+      const double par = parallel_layer_seconds(r.times, s);
+      const double serial = r.serial_layer_s[r.steps[s].layer];
+      const std::uint64_t got = max_received(r, s), want = max_expected_received(r, s);
+      bytes += got;
+      model += want;
+      os << "  " << pad(r.layers[r.steps[s].layer].name, 8, false)
+         << pad(std::string(to_string(r.steps[s].action)), 11, false)
+         << pad(with_commas(got) + " (" + with_commas(want) + ")", 22)
+         << pad(us(across_ranks(median_per_rank(r.times, r.times.wait_s, s)).max), 10)
+         << pad(us(across_ranks(median_per_rank(r.times, r.times.transfer_s, s)).max), 10)
+         << pad(us(across_ranks(median_per_rank(r.times, r.times.compute_s, s)).max), 12) << pad(us(par), 13)
+         << pad(fmt("%.2fx", par > 0 ? serial / par : 0), 9) << pad(fmt("%.0f%%", par > 0 ? 100 * serial / par / P : 0), 12)
+         << "\n";
+    }
+    std::uint64_t input_recv = 0, input_model = 0;
+    for (std::size_t q = 0; q < r.ranks; ++q) {
+      input_recv = std::max(input_recv, r.records[q].input_bytes_received);
+      input_model = std::max(input_model, r.expected_broadcast[q].received);
+    }
+    const double par_total = parallel_forward_seconds(r.records);
+    const double speedup = par_total > 0 ? r.serial_forward_s / par_total : 0;
+    os << "  " << pad("input", 8, false) << pad("broadcast", 11, false)
+       << pad(with_commas(input_recv) + " (" + with_commas(input_model) + ")", 22) << "\n";
+    os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
+       << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
+       << pad(fmt("%.0f%%", 100 * speedup / P), 12) << "\n";
+    ranking.push_back(Row{r.consolidation + " / " + r.plan, par_total, speedup, bytes + input_recv, verdict(r)});
   }
+  std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
+  os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s) << " us)\n";
+  os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("recv B/rank", 13)
+     << "  result\n";
+  for (const Row& row : ranking)
+    os << "  " << pad(row.name, 30, false) << pad(us(row.parallel), 12) << pad(fmt("%.2fx", row.speedup), 9)
+       << pad(with_commas(row.bytes), 13) << "  " << row.verdict << "\n";
 }
 
 }  // namespace cnnpar

@@ -17,8 +17,9 @@ void put(const h5::Location& where, std::string_view path, const std::vector<T>&
   where.write(path, data, dims).attr("units", units).attr("dims", dim_names).attr("description", description);
 }
 
-const char* split_name(SplitKind k) {
-  switch (k) {
+const char* split_name(const PlanStep& step) {
+  if (step.row_partial) return "input-features";
+  switch (step.split) {
     case SplitKind::channels: return "channels";
     case SplitKind::elements: return "elements";
     case SplitKind::features: return "features";
@@ -28,8 +29,14 @@ const char* split_name(SplitKind k) {
 
 }  // namespace
 
+std::string results_name(std::size_t ranks, std::size_t batch, std::string_view consolidation,
+                         std::string_view plan) {
+  return "cnnpar_np" + std::to_string(ranks) + "_b" + std::to_string(batch) + "_" + std::string(consolidation) + "_" +
+         std::string(plan) + ".h5";
+}
+
 std::string default_results_name(const RunReport& r) {
-  return "cnnpar_np" + std::to_string(r.ranks) + "_b" + std::to_string(r.batch) + "_" + r.consolidation + ".h5";
+  return results_name(r.ranks, r.batch, r.consolidation, r.plan);
 }
 
 void write_run(const h5::Location& where, const RunReport& r, const TensorDump* tensors) {
@@ -56,7 +63,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("input_first_index", std::int64_t(r.first_index))
       .attr("input_count", std::int64_t(r.batch))
       .attr("consolidation", r.consolidation)
-      .attr("plan", "per-layer")
+      .attr("plan", r.plan)
+      .attr("ranks_per_node", std::int64_t(r.ranks_per_node))
       .attr("activation_layout", "C,H,W,B (batch innermost)")
       .attr("slurm_job_id", r.slurm_job_id)
       .attr("slurm_job_nodelist", r.slurm_nodelist)
@@ -64,10 +72,12 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("output_checksum_fnv1a64", hex64(r.checksum))
       .attr("output_sum", r.output_sum)
       .attr("ranks_agree", std::int64_t(r.ranks_agree ? 1 : 0))
-      .attr("verification", !r.verification ? "not requested"
-                            : r.verification->bitwise_equal() ? "bit-for-bit equal"
-                                                              : "differs")
-      .attr("verify_max_abs_diff", r.verification ? r.verification->max_abs_diff : -1.0)
+      .attr("verification", !r.verification                   ? "not requested"
+                            : !r.verification->passed()         ? "differs"
+                            : r.verification->exact_required    ? "bit-for-bit equal"
+                                                                : "within the summation-order bound")
+      .attr("verify_max_abs_diff", r.verification ? r.verification->comparison.max_abs_diff : -1.0)
+      .attr("verify_bound_ratio", r.verification ? r.verification->worst_bound_ratio : -1.0)
       .attr("serial_forward_s", r.serial_forward_s)
       .attr("timestamp_cost_s", r.timestamp_cost_s)
       .attr("timestamps_per_pass", std::int64_t(r.timestamps_per_pass))
@@ -75,66 +85,81 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
             "entry-timestamp skew: wait = latest entry over ranks - own entry; transfer = exit - max(own entry, "
             "latest entry); clocks aligned at start-up by min-RTT ping-pong with rank 0; clamped at 0");
 
-  // /layers: one row per layer.
-  std::vector<std::string> names, operations, splits, units;
+  // /layers: one row per layer (its plan step: how it was split and what its boundary did).
+  std::vector<std::string> names, operations, splits, units, boundaries;
   std::vector<std::int64_t> in_shape, out_shape, items, item_bytes;
-  for (const LayerInfo& l : r.layers) {
+  for (const PlanStep& step : r.steps) {
+    const LayerInfo& l = r.layers[step.layer];
     names.push_back(l.name);
     operations.push_back(l.operation);
-    splits.push_back(split_name(l.split));
+    splits.push_back(split_name(step));
     units.push_back(l.op_unit);
+    boundaries.push_back(std::string(to_string(step.action)));
     for (std::size_t v : {l.in.c, l.in.h, l.in.w}) in_shape.push_back(std::int64_t(v));
     for (std::size_t v : {l.out.c, l.out.h, l.out.w}) out_shape.push_back(std::int64_t(v));
-    items.push_back(std::int64_t(l.split_items));
-    item_bytes.push_back(std::int64_t(l.item_elems_per_image * r.batch * sizeof(float)));
+    items.push_back(std::int64_t(step.layout.items));
+    item_bytes.push_back(std::int64_t(step.layout.item_elems * sizeof(float)));
   }
   where.write("layers/name", names).attr("dims", "layer");
   where.write("layers/operation", operations).attr("dims", "layer");
   where.write("layers/split", splits).attr("dims", "layer");
   where.write("layers/op_unit", units).attr("dims", "layer");
+  where.write("layers/boundary", boundaries).attr("dims", "layer");
   put(where, "layers/in_shape", in_shape, {L, 3}, "1", "layer,chw", "per-image input shape C,H,W");
   put(where, "layers/out_shape", out_shape, {L, 3}, "1", "layer,chw", "per-image output shape C,H,W");
-  put(where, "layers/items", items, {L}, "1", "layer", "channels/elements/features the layer's output is split into");
-  put(where, "layers/item_bytes", item_bytes, {L}, "B", "layer", "bytes of one item for the whole batch (s)");
+  put(where, "layers/items", items, {L}, "1", "layer", "N: items the layer's work is split into (see split)");
+  put(where, "layers/item_bytes", item_bytes, {L}, "B", "layer", "s: bytes of one item for the whole batch");
 
   // /partition, /comm, /work, /memory: [layer, rank].
   std::vector<std::int64_t> begin(L * P), count(L * P);
   std::vector<std::uint64_t> sent(L * P), received(L * P), expected(L * P), expected_sent(L * P), ops(L * P),
       elements(L * P), weight_bytes(L * P);
   for (std::size_t l = 0; l < L; ++l) {
-    const BoundaryLayout& b = r.boundaries[l];
+    const PlanStep& step = r.steps[l];
     for (std::size_t q = 0; q < P; ++q) {
       const std::size_t k = l * P + q;
-      begin[k] = std::int64_t(b.slices[q].begin);
-      count[k] = std::int64_t(b.slices[q].count);
+      const Slice sl = step.layout.slices[q];
+      begin[k] = std::int64_t(sl.begin);
+      count[k] = std::int64_t(sl.count);
       sent[k] = r.records[q].bytes_sent[l];
       received[k] = r.records[q].bytes_received[l];
-      expected[k] = b.elems_received(q) * sizeof(float);
-      expected_sent[k] = b.elems_sent(q) * sizeof(float);
-      ops[k] = b.slices[q].count * r.layers[l].ops_per_item_per_image * r.batch;
-      elements[k] = b.slices[q].count * b.item_elems;
+      expected[k] = r.expected_bytes[l][q].received;
+      expected_sent[k] = r.expected_bytes[l][q].sent;
+      ops[k] = step_ops(r.layers[step.layer], step, q, r.batch);
+      elements[k] = sl.count * step.layout.item_elems;
       weight_bytes[k] = r.records[q].weight_bytes[l];
     }
   }
   put(where, "partition/begin", begin, {L, P}, "items", "layer,rank", "first item owned");
   put(where, "partition/count", count, {L, P}, "items", "layer,rank", "items owned");
   put(where, "comm/bytes_sent", sent, {L, P}, "B", "layer,rank",
-      "bytes of this rank's slice the consolidation delivered to the other ranks (s*n_r*(P-1)), as handed to MPI");
+      "bytes of this rank's data the boundary handed to MPI for other ranks");
   put(where, "comm/bytes_received", received, {L, P}, "B", "layer,rank",
-      "bytes of the other ranks' slices this rank received, as handed to MPI");
-  put(where, "comm/bytes_expected", expected, {L, P}, "B", "layer,rank", "model: s*(N - n_r) bytes received");
-  put(where, "comm/bytes_sent_expected", expected_sent, {L, P}, "B", "layer,rank", "model: s*n_r*(P-1)");
-  std::vector<std::uint64_t> input_received(P);
-  for (std::size_t q = 0; q < P; ++q) input_received[q] = r.records[q].input_bytes_received;
-  put(where, "comm/input_bytes_received", input_received, {P}, "B", "rank", "input broadcast received");
+      "bytes of other ranks' data this rank received through MPI");
+  put(where, "comm/bytes_expected", expected, {L, P}, "B", "layer,rank",
+      "model of bytes_received (plan.hpp; allgatherv per-layer: s*(N - n_r))");
+  put(where, "comm/bytes_sent_expected", expected_sent, {L, P}, "B", "layer,rank",
+      "model of bytes_sent (allgatherv per-layer: s*n_r*(P-1))");
+  std::vector<std::uint64_t> input_sent(P), input_received(P), input_expected(P);
+  for (std::size_t q = 0; q < P; ++q) {
+    input_sent[q] = r.records[q].input_bytes_sent;
+    input_received[q] = r.records[q].input_bytes_received;
+    input_expected[q] = r.expected_broadcast[q].received;
+  }
+  put(where, "comm/input_bytes_sent", input_sent, {P}, "B", "rank", "input broadcast: bytes handed to MPI");
+  put(where, "comm/input_bytes_received", input_received, {P}, "B", "rank",
+      "input broadcast: bytes received through MPI");
+  put(where, "comm/input_bytes_expected", input_expected, {P}, "B", "rank", "model of input_bytes_received");
   put(where, "work/ops", ops, {L, P}, "operations (see /layers/op_unit)", "layer,rank",
       "exact operation count of this rank's slice for the batch");
-  put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank", "output elements this rank computed");
+  put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank",
+      "elements of the split this rank computed (row-parallel: input features times B)");
   put(where, "memory/weight_bytes", weight_bytes, {L, P}, "B", "layer,rank", "parameters held by this rank");
   std::vector<std::uint64_t> activation(P);
   for (std::size_t q = 0; q < P; ++q) activation[q] = r.records[q].activation_bytes;
   put(where, "memory/activation_bytes", activation, {P}, "B", "rank",
-      "activation buffers allocated (all live for the whole run, so also the peak)");
+      "activation buffers this rank allocated (a node window counts on the rank that allocated it); all live for the "
+      "whole run, so also the peak");
 
   // /timing: [iteration, layer, rank] and [iteration, rank].
   const DerivedTimes& t = r.times;
@@ -188,6 +213,18 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
     put(where, "tensors/output", tensors->output, {B, r.layers.back().out.c}, "1", "batch,feature",
         "final output, PyTorch [N, features] order");
   }
+}
+
+void write_compare_file(const std::filesystem::path& path, bool force, const std::vector<RunReport>& runs) {
+  h5::write_atomically(path, force, [&](h5::File& f) {
+    f.attr("schema", kResultsSchemaName).attr("schema_version", std::int64_t{kResultsSchemaVersion});
+    std::vector<std::string> names;
+    for (const RunReport& r : runs) {
+      names.push_back(r.consolidation + "_" + r.plan);
+      write_run(f.create_group("compare/" + names.back()), r, nullptr);
+    }
+    f.write("compare/combinations", names).attr("description", "the groups under /compare, in the order run");
+  });
 }
 
 void write_results_file(const std::filesystem::path& path, bool force, const RunReport& report,

@@ -33,14 +33,42 @@ std::size_t weight_row_length(const LayerInfo& layer) {
   return layer.split_items == 0 || layer.weight_count == 0 ? 0 : layer.weight_count / layer.split_items;
 }
 
+namespace {
+
+// One independent stream per (seed, layer, tensor): hashing the tuple keeps nearby seeds unrelated.
+struct Streams {
+  std::uint64_t weight, bias;
+  double bound;
+};
+Streams streams(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed) {
+  return Streams{splitmix64(splitmix64(seed) ^ (2 * layer_index + 1)),
+                 splitmix64(splitmix64(seed) ^ (2 * layer_index + 2)),
+                 1.0 / std::sqrt(static_cast<double>(layer.fan_in))};
+}
+
+}  // namespace
+
+LayerWeights init_linear_columns(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed,
+                                 Slice in_features) {
+  LayerWeights lw{in_features, {}, {}};
+  const std::size_t F = weight_row_length(layer), O = layer.split_items;
+  const Streams st = streams(layer, layer_index, seed);
+  lw.weight.resize(O * in_features.count);
+  for (std::size_t o = 0; o < O; ++o)
+    for (std::size_t k = 0; k < in_features.count; ++k)
+      lw.weight[o * in_features.count + k] = uniform_value(st.weight, o * F + in_features.begin + k, st.bound);
+  lw.bias.resize(O);
+  for (std::size_t o = 0; o < O; ++o) lw.bias[o] = uniform_value(st.bias, o, st.bound);
+  return lw;
+}
+
 LayerWeights init_layer_weights(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed, Slice items) {
   LayerWeights lw{items, {}, {}};
   const std::size_t row = weight_row_length(layer);
   if (row == 0) return lw;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(layer.fan_in));
-  // One independent stream per (seed, layer, tensor): hashing the tuple keeps nearby seeds unrelated.
-  const std::uint64_t weight_stream = splitmix64(splitmix64(seed) ^ (2 * layer_index + 1));
-  const std::uint64_t bias_stream = splitmix64(splitmix64(seed) ^ (2 * layer_index + 2));
+  const Streams st = streams(layer, layer_index, seed);
+  const double bound = st.bound;
+  const std::uint64_t weight_stream = st.weight, bias_stream = st.bias;
   lw.weight.resize(items.count * row);
   for (std::size_t i = 0; i < lw.weight.size(); ++i)
     lw.weight[i] = uniform_value(weight_stream, items.begin * row + i, bound);

@@ -44,23 +44,23 @@ void check_dataset(const h5::File& f, const std::filesystem::path& path, const s
                              std::to_string(i) + " is " + (std::isnan(values[i]) ? "nan" : "infinite"));
 }
 
-// Rows [first, first + count) of a dataset whose first dimension is the row index, as float.
-std::vector<float> read_rows(const h5::Dataset& ds, std::size_t first, std::size_t count) {
+// A block of a dataset, as float: `count` indices from `first` along dimension `dim`, everything along the others.
+std::vector<float> read_block(const h5::Dataset& ds, std::size_t dim, std::size_t first, std::size_t count) {
   const std::vector<hsize_t> dims = ds.dims();
-  hsize_t row = 1;
-  for (std::size_t d = 1; d < dims.size(); ++d) row *= dims[d];
-  std::vector<float> out(count * row);
-  if (count == 0) return out;
   std::vector<hsize_t> start(dims.size(), 0), extent = dims;
-  start[0] = first;
-  extent[0] = count;
+  start[dim] = first;
+  extent[dim] = count;
+  hsize_t total = 1;
+  for (hsize_t e : extent) total *= e;
+  std::vector<float> out(total);
+  if (total == 0) return out;
   const h5::Handle file_space(H5Dget_space(ds.id()));
   const h5::Handle mem_space(H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr));
   if (!file_space.valid() || !mem_space.valid() ||
       H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr) < 0 ||
       H5Dread(ds.id(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out.data()) < 0)
-    throw WeightsFileError("cannot read rows " + std::to_string(first) + "-" + std::to_string(first + count - 1) +
-                           " of " + ds.describe());
+    throw WeightsFileError("cannot read indices " + std::to_string(first) + "-" + std::to_string(first + count - 1) +
+                           " of dimension " + std::to_string(dim) + " of " + ds.describe());
   return out;
 }
 
@@ -90,8 +90,16 @@ LayerWeights load_layer_weights(const std::filesystem::path& path, const LayerIn
   LayerWeights lw{items, {}, {}};
   if (weight_shape(layer).empty()) return lw;
   const h5::File f = h5::File::open_read(path);
-  lw.weight = read_rows(f.dataset(locate(f, layer.name + ".weight")), items.begin, items.count);
-  lw.bias = read_rows(f.dataset(locate(f, layer.name + ".bias")), items.begin, items.count);
+  lw.weight = read_block(f.dataset(locate(f, layer.name + ".weight")), 0, items.begin, items.count);
+  lw.bias = read_block(f.dataset(locate(f, layer.name + ".bias")), 0, items.begin, items.count);
+  return lw;
+}
+
+LayerWeights load_linear_columns(const std::filesystem::path& path, const LayerInfo& layer, Slice in_features) {
+  const h5::File f = h5::File::open_read(path);
+  LayerWeights lw{in_features, {}, {}};
+  lw.weight = read_block(f.dataset(locate(f, layer.name + ".weight")), 1, in_features.begin, in_features.count);
+  lw.bias = f.dataset(locate(f, layer.name + ".bias")).read<float>();
   return lw;
 }
 

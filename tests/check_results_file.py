@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Checks a cnnpar results file against docs/results-schema.md and the byte model.
 
-Usage: check_results_file.py RESULTS.h5 --nprocs P [--batch B] [--iterations I] [--schema docs/results-schema.md]
+Usage: check_results_file.py RESULTS.h5 --nprocs P [--batch B] [--iterations I] [--combinations K]
+                             [--schema docs/results-schema.md]
 
 Every dataset in the schema table must exist with the documented shape and type, every dataset in the file must be
-documented, bytes received/sent must equal s*(N - n_r) and s*n_r*(P - 1) on every layer and rank (computed here from
-the partition, independently of the program), the partition must cover each layer, times must be finite (compute and
-forward times positive), and the metadata must describe the run. Exit 0 on success, 1 with a list of failures.
+documented, the measured bytes must equal the model on every layer and rank — for an MPI_Allgatherv boundary
+recomputed here from the partition alone: s*(N - n_r) received, s*n_r*(P - 1) sent — the partition must cover each
+layer, times must be finite (compute and forward times positive), and the metadata must describe the run. A --compare
+file is checked group by group (--combinations: how many groups it must hold). Exit 0 on success, 1 with a list of
+failures.
 Run with /usr/bin/python3 (Debian's numpy and h5py).
 """
 import argparse
@@ -32,6 +35,115 @@ def schema_rows(path):
     return rows
 
 
+def check_run(g, args, failures):
+    """Checks one run's schema inside group g (the file root, or /compare/<combination>)."""
+
+    def check(ok, what):
+        if not ok:
+            failures.append(f"{g.name}: {what}")
+
+    meta = g["meta"].attrs
+    P = int(meta["nprocs"])
+    I = int(meta["iterations"])
+    B = int(meta["batch"])
+    L = g["layers/name"].shape[0]
+    check(P == args.nprocs, f"/meta nprocs {P} != {args.nprocs}")
+    if args.batch is not None:
+        check(B == args.batch, f"/meta batch {B} != {args.batch}")
+    if args.iterations is not None:
+        check(I == args.iterations, f"/meta iterations {I} != {args.iterations}")
+    out_shape = g["layers/out_shape"][...]
+    dims = {"L": L, "P": P, "I": I, "B": B, "C": int(g["layers/in_shape"][0][0]),
+            "H": int(g["layers/in_shape"][0][1]), "W": int(g["layers/in_shape"][0][2]), "O": int(out_shape[-1][0])}
+
+    # Every documented dataset exists with its shape and type; every dataset is documented.
+    documented = set()
+    for name, shape, dtype in schema_rows(args.schema):
+        if "<" in name or name.startswith("/compare/"):  # patterns, and the --compare index: checked below
+            continue
+        documented.add(name)
+        if name.startswith("/tensors/") and "tensors" not in g:
+            continue  # optional: only with --dump-tensors
+        if name.lstrip("/") not in g:
+            check(False, f"{name}: documented but missing")
+            continue
+        ds = g[name.lstrip("/")]
+        want = tuple(int(d) if d.strip().isdigit() else dims[d.strip()] for d in shape.strip("[]").split(","))
+        check(ds.shape == want, f"{name}: shape {ds.shape}, documented {shape} = {want}")
+        if dtype == "string":
+            check(h5py.check_string_dtype(ds.dtype) is not None, f"{name}: not a string dataset")
+        else:
+            check(ds.dtype == TYPES[dtype], f"{name}: type {ds.dtype}, documented {dtype}")
+            for attr in ("units", "dims", "description"):
+                check(attr in ds.attrs, f"{name}: no '{attr}' attribute")
+    names = [n.decode() if isinstance(n, bytes) else n for n in g["layers/name"][...]]
+    patterns = [re.compile(r"/tensors/(%s)\.(weight|bias)$" % "|".join(names)),
+                re.compile(r"/tensors/layers/(%s)$" % "|".join(names))]
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            full = "/" + name
+            check(full in documented or any(p.match(full) for p in patterns), f"{full}: not in the schema document")
+    g.visititems(visit)
+
+    # The byte model. For MPI_Allgatherv boundaries it is recomputed here from the partition alone.
+    items = g["layers/items"][...]
+    s = g["layers/item_bytes"][...]
+    begin = g["partition/begin"][...]
+    count = g["partition/count"][...]
+    recv = g["comm/bytes_received"][...]
+    sent = g["comm/bytes_sent"][...]
+    expected = g["comm/bytes_expected"][...]
+    expected_sent = g["comm/bytes_sent_expected"][...]
+    boundary = [b.decode() if isinstance(b, bytes) else b for b in g["layers/boundary"][...]]
+    allgatherv = meta["consolidation"] == "allgatherv"
+    for l in range(L):
+        check(count[l].sum() == items[l], f"layer {names[l]}: partition covers {count[l].sum()} of {items[l]}")
+        check(begin[l][0] == 0 and all(begin[l][r + 1] == begin[l][r] + count[l][r] for r in range(P - 1)),
+              f"layer {names[l]}: partition not contiguous")
+        for r in range(P):
+            check(int(recv[l][r]) == int(expected[l][r]), f"{names[l]} rank {r}: received {recv[l][r]} != model "
+                  f"{expected[l][r]}")
+            check(int(sent[l][r]) == int(expected_sent[l][r]), f"{names[l]} rank {r}: sent {sent[l][r]} != model "
+                  f"{expected_sent[l][r]}")
+            if allgatherv and boundary[l] == "allgather":
+                model = int(s[l]) * (int(items[l]) - int(count[l][r]))
+                check(int(recv[l][r]) == model, f"{names[l]} rank {r}: received {recv[l][r]} != s*(N-n_r) = {model}")
+                model_sent = int(s[l]) * int(count[l][r]) * (P - 1)
+                check(int(sent[l][r]) == model_sent, f"{names[l]} rank {r}: sent {sent[l][r]} != {model_sent}")
+            if boundary[l] == "none":
+                check(int(recv[l][r]) == 0 and int(sent[l][r]) == 0, f"{names[l]} rank {r}: bytes with no boundary")
+    if meta["plan"] == "per-layer":
+        for l in range(L):
+            check(count[l].max() - count[l].min() <= 1, f"layer {names[l]}: block partition unbalanced")
+    inp = g["comm/input_bytes_received"][...]
+    check(list(inp) == list(g["comm/input_bytes_expected"][...]), f"input broadcast bytes {list(inp)} != model")
+    if allgatherv:
+        in_bytes = 4 * B * dims["C"] * dims["H"] * dims["W"]
+        check(list(inp) == [0] + [in_bytes] * (P - 1), f"input broadcast bytes {list(inp)}")
+
+    # Times: finite; compute and forward strictly positive; no wait or transfer without a collective.
+    for name in ("compute_s", "wait_s", "transfer_s", "forward_s", "broadcast_wait_s", "broadcast_transfer_s",
+                 "serial_layer_s"):
+        v = g["timing/" + name][...]
+        check(np.isfinite(v).all() and (v >= 0).all(), f"/timing/{name}: non-finite or negative values")
+    check((g["timing/compute_s"][...] > 0).all(), "/timing/compute_s: a zero compute time")
+    check((g["timing/forward_s"][...] > 0).all(), "/timing/forward_s: a zero forward time")
+    for l in range(L):
+        if boundary[l] == "none":
+            check((g["timing/wait_s"][:, l, :] == 0).all(), f"{names[l]}: wait time at a boundary with no collective")
+
+    # Metadata.
+    for key in ("program_version", "git_commit", "created_utc", "command_line", "nodes", "mpi_library", "network",
+                "warmup", "seed", "input_file", "input_first_index", "consolidation", "plan", "slurm_job_id",
+                "output_checksum_fnv1a64", "verification", "wait_transfer_method"):
+        check(key in meta, f"/meta: attribute '{key}' missing")
+    check(re.fullmatch(r"0x[0-9a-f]{16}", str(meta["output_checksum_fnv1a64"])) is not None, "checksum format")
+    check(meta["verification"] != "differs", "verification failed")
+    check(len(g["ranks/host"]) == P and all(len(h) > 0 for h in g["ranks/host"][...]), "/ranks/host")
+    return L, P
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
@@ -39,104 +151,27 @@ def main():
     ap.add_argument("--batch", type=int)
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--schema", default=ROOT / "docs" / "results-schema.md")
+    ap.add_argument("--combinations", type=int, help="a --compare file: the number of groups it must hold")
     args = ap.parse_args()
     failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
-
     with h5py.File(args.results, "r") as f:
-        meta = f["meta"].attrs
-        P = int(meta["nprocs"])
-        I = int(meta["iterations"])
-        B = int(meta["batch"])
-        L = f["layers/name"].shape[0]
-        check(f.attrs["schema"] == "cnnpar-results" and int(f.attrs["schema_version"]) == 1, "root schema attributes")
-        check(P == args.nprocs, f"/meta nprocs {P} != {args.nprocs}")
-        if args.batch is not None:
-            check(B == args.batch, f"/meta batch {B} != {args.batch}")
-        if args.iterations is not None:
-            check(I == args.iterations, f"/meta iterations {I} != {args.iterations}")
-        out_shape = f["layers/out_shape"][...]
-        dims = {"L": L, "P": P, "I": I, "B": B, "C": int(f["layers/in_shape"][0][0]),
-                "H": int(f["layers/in_shape"][0][1]), "W": int(f["layers/in_shape"][0][2]), "O": int(out_shape[-1][0])}
-
-        # Every documented dataset exists with its shape and type; every dataset is documented.
-        documented = set()
-        for name, shape, dtype in schema_rows(args.schema):
-            if "<" in name:  # /tensors/<layer>.weight and the like: checked by pattern below
-                continue
-            documented.add(name)
-            if name.startswith("/tensors/") and "tensors" not in f:
-                continue  # optional: only with --dump-tensors
-            if name not in f:
-                failures.append(f"{name}: documented but missing")
-                continue
-            ds = f[name]
-            want = tuple(int(d) if d.strip().isdigit() else dims[d.strip()] for d in shape.strip("[]").split(","))
-            check(ds.shape == want, f"{name}: shape {ds.shape}, documented {shape} = {want}")
-            if dtype == "string":
-                check(h5py.check_string_dtype(ds.dtype) is not None, f"{name}: not a string dataset")
-            else:
-                check(ds.dtype == TYPES[dtype], f"{name}: type {ds.dtype}, documented {dtype}")
-                for attr in ("units", "dims", "description"):
-                    check(attr in ds.attrs, f"{name}: no '{attr}' attribute")
-        names = [n.decode() if isinstance(n, bytes) else n for n in f["layers/name"][...]]
-        patterns = [re.compile(r"/tensors/(%s)\.(weight|bias)$" % "|".join(names)),
-                    re.compile(r"/tensors/layers/(%s)$" % "|".join(names))]
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                full = "/" + name
-                check(full in documented or any(p.match(full) for p in patterns), f"{full}: not in the schema document")
-        f.visititems(visit)
-
-        # The byte model, from the partition alone.
-        items = f["layers/items"][...]
-        s = f["layers/item_bytes"][...]
-        begin = f["partition/begin"][...]
-        count = f["partition/count"][...]
-        recv = f["comm/bytes_received"][...]
-        sent = f["comm/bytes_sent"][...]
-        expected = f["comm/bytes_expected"][...]
-        for l in range(L):
-            check(count[l].sum() == items[l], f"layer {names[l]}: partition covers {count[l].sum()} of {items[l]}")
-            check(begin[l][0] == 0 and all(begin[l][r + 1] == begin[l][r] + count[l][r] for r in range(P - 1)),
-                  f"layer {names[l]}: partition not contiguous")
-            check(count[l].max() - count[l].min() <= 1, f"layer {names[l]}: partition unbalanced")
-            for r in range(P):
-                model = int(s[l]) * (int(items[l]) - int(count[l][r]))
-                check(int(recv[l][r]) == model, f"{names[l]} rank {r}: received {recv[l][r]} != s*(N-n_r) = {model}")
-                check(int(expected[l][r]) == model, f"{names[l]} rank {r}: expected {expected[l][r]} != {model}")
-                model_sent = int(s[l]) * int(count[l][r]) * (P - 1)
-                check(int(sent[l][r]) == model_sent, f"{names[l]} rank {r}: sent {sent[l][r]} != {model_sent}")
-        inp = f["comm/input_bytes_received"][...]
-        in_bytes = 4 * B * dims["C"] * dims["H"] * dims["W"]
-        check(list(inp) == [0] + [in_bytes] * (P - 1), f"input broadcast bytes {list(inp)}")
-
-        # Times: finite; compute and forward strictly positive.
-        for name in ("compute_s", "wait_s", "transfer_s", "forward_s", "broadcast_wait_s", "broadcast_transfer_s",
-                     "serial_layer_s"):
-            v = f["timing/" + name][...]
-            check(np.isfinite(v).all() and (v >= 0).all(), f"/timing/{name}: non-finite or negative values")
-        check((f["timing/compute_s"][...] > 0).all(), "/timing/compute_s: a zero compute time")
-        check((f["timing/forward_s"][...] > 0).all(), "/timing/forward_s: a zero forward time")
-
-        # Metadata.
-        for key in ("program_version", "git_commit", "created_utc", "command_line", "nodes", "mpi_library", "network",
-                    "warmup", "seed", "input_file", "input_first_index", "consolidation", "plan", "slurm_job_id",
-                    "output_checksum_fnv1a64", "verification", "wait_transfer_method"):
-            check(key in meta, f"/meta: attribute '{key}' missing")
-        check(re.fullmatch(r"0x[0-9a-f]{16}", str(meta["output_checksum_fnv1a64"])) is not None, "checksum format")
-        check(len(f["ranks/host"]) == P and all(len(h) > 0 for h in f["ranks/host"][...]), "/ranks/host")
+        if not (f.attrs.get("schema") == "cnnpar-results" and int(f.attrs.get("schema_version", 0)) == 1):
+            failures.append("root schema attributes")
+        if "compare" in f:
+            groups = [f["compare/" + (n.decode() if isinstance(n, bytes) else n)] for n in f["compare/combinations"]]
+            if args.combinations is not None and len(groups) != args.combinations:
+                failures.append(f"{len(groups)} combinations, expected {args.combinations}")
+        else:
+            groups = [f]
+        for g in groups:
+            L, P = check_run(g, args, failures)
 
     if failures:
         print(f"FAIL: {args.results}: {len(failures)} problem(s)")
         for msg in failures:
             print("  " + msg)
         return 1
-    print(f"OK: {args.results}: schema, byte model ({L} layers x {P} ranks), timings and metadata")
+    print(f"OK: {args.results}: {len(groups)} run(s): schema, byte model ({L} layers x {P} ranks), timings, metadata")
     return 0
 
 

@@ -30,7 +30,7 @@ run --output "$out" --force --batch 3 >/dev/null
 
 # A directory gets the default name carrying the configuration.
 run --output "$work/" >/dev/null
-[[ -f "$work/cnnpar_np${np}_b1_allgatherv.h5" ]] || fail "default name not used: $(ls "$work")"
+[[ -f "$work/cnnpar_np${np}_b1_allgatherv_per-layer.h5" ]] || fail "default name not used: $(ls "$work")"
 
 # A run that fails before writing leaves nothing behind.
 set +e

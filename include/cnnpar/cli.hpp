@@ -24,6 +24,9 @@ struct Options {
   // run
   std::size_t iterations = 100, warmup = 10;
   ConsolidationKind consolidation = ConsolidationKind::allgatherv;
+  PlanKind plan = PlanKind::per_layer;
+  std::size_t ranks_per_node = 0;  // 0: nodes are the real shared-memory domains
+  bool compare = false;            // run every consolidation x plan combination
   bool verify = false, quiet = false;
   // results
   std::string output;        // HDF5 results file, or a directory for the default name; empty: no file

@@ -1,10 +1,11 @@
-// Consolidation: how the slices that ranks computed become whole tensors on every rank. This interface and its
-// implementations (consolidation.cpp) are the only code that moves activations between ranks; the kind is chosen in
-// one place, make_consolidation, from the command line.
+// Consolidation: how the slices ranks computed become whole tensors on every rank. This interface, its three
+// implementations and the node topology (consolidation.cpp) are the only code that moves activations between ranks;
+// the kind is chosen in one place, make_consolidation, from --consolidation.
 //
-// The consolidation object owns the activation buffers: layer l writes its slice of output l straight into
-// tensor(l) at the slice's offset, and consolidate(l) makes the whole tensor visible to every rank. Owning the
-// buffers is what lets a shared-memory implementation hand out window memory instead of private vectors.
+// The consolidation object owns the activation buffers. At plan step s (one per layer, plan.hpp) a rank writes its
+// slice of the layer's output straight into output(s) at the slice's offset (or, for a row-parallel step, its
+// partial sums into partial(s)), and finish(s) performs the step's boundary action. Owning the buffers is what lets
+// the shared-memory implementations hand out window memory that every rank of a node reads in place.
 #pragma once
 
 #include <mpi.h>
@@ -12,17 +13,36 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <string_view>
 #include <vector>
 
-#include "cnnpar/partition.hpp"
 #include "cnnpar/plan.hpp"
 
 namespace cnnpar {
 
-// One collective call as this rank saw it: entry and exit on this rank's clock (see records.hpp), and the bytes it
-// asked MPI to move for this rank: received = the other ranks' slices, sent = its own slice times (P - 1) (what
-// an Allgatherv must deliver, whatever algorithm the library picks).
+// Which ranks share memory. Nodes come from MPI_Comm_split_type(SHARED), optionally cut into groups of
+// `ranks_per_node` consecutive node ranks so that one machine can emulate several nodes.
+class Topology {
+ public:
+  Topology(MPI_Comm world, std::size_t ranks_per_node);  // collective over `world`
+  ~Topology();
+  Topology(const Topology&) = delete;
+  Topology& operator=(const Topology&) = delete;
+
+  MPI_Comm world() const { return world_; }
+  MPI_Comm node() const { return node_; }
+  MPI_Comm leaders() const { return leaders_; }  // one rank per node (node rank 0); MPI_COMM_NULL elsewhere
+  const NodeMap& map() const { return map_; }
+  int node_index() const;  // of this rank
+
+ private:
+  MPI_Comm world_, node_ = MPI_COMM_NULL, leaders_ = MPI_COMM_NULL;
+  NodeMap map_;
+  int rank_ = 0;
+};
+
+// One boundary action or input broadcast as this rank saw it: entry and exit on this rank's clock (see
+// records.hpp), and the bytes it handed to MPI, counted from the very counts it passed (the model they are checked
+// against is expected_step_bytes in plan.hpp).
 struct ConsolidationSample {
   double enter_s = 0, exit_s = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0;
@@ -32,18 +52,25 @@ class Consolidation {
  public:
   virtual ~Consolidation() = default;
   virtual ConsolidationKind kind() const = 0;
-  // The input activation: filled by the root before broadcast_input.
-  virtual std::span<float> input() = 0;
-  // Output activation of layer `layer`, whole-tensor sized.
-  virtual std::span<float> tensor(std::size_t layer) = 0;
-  // Copies the root's input() to every rank.
+  // The root's input batch (C,H,W,B), kept by the root until each broadcast_input; other ranks pass nothing.
+  virtual void stage_input(std::span<const float> input) = 0;
+  // The input activation every rank reads, valid after broadcast_input.
+  virtual std::span<const float> input() = 0;
+  // Step s's whole output tensor (for an allreduce step: the reduced result).
+  virtual std::span<float> output(std::size_t step) = 0;
+  // Allreduce steps: this rank's partial sums, reduce_elems floats. Empty for other steps.
+  virtual std::span<float> partial(std::size_t step) = 0;
   virtual ConsolidationSample broadcast_input(int root) = 0;
-  // Every rank has written its slice of tensor(layer); afterwards every rank holds all of it.
-  virtual ConsolidationSample consolidate(std::size_t layer) = 0;
+  // Every rank has written its part of step s; afterwards the step's action is complete on every rank.
+  virtual ConsolidationSample finish(std::size_t step) = 0;
+  // Bytes of activation buffers this rank allocated (a node window counts on the rank that allocated it).
+  virtual std::uint64_t activation_bytes() const = 0;
 };
 
-// `clock`: the clock timestamps are taken with (steady_seconds). `boundaries[l]` describes layer l's output split.
-std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, MPI_Comm comm, std::size_t input_elems,
-                                                  std::vector<BoundaryLayout> boundaries, double (*clock)());
+// `clock` is the clock timestamps are taken with (steady_seconds). Throws std::invalid_argument with
+// why_unavailable's reason if `kind` cannot run on this topology (plan.hpp).
+std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,
+                                                  std::size_t input_elems, std::vector<PlanStep> steps,
+                                                  double (*clock)());
 
 }  // namespace cnnpar

@@ -1,5 +1,5 @@
-// The distributed forward pass: every rank computes its slice of each layer with the same kernels as the serial
-// reference, and the consolidation layer makes each layer's output whole on every rank before the next layer.
+// The distributed forward pass: at every plan step each rank computes its slice of the layer with the same kernels
+// as the serial reference, and the consolidation performs the step's boundary action (plan.hpp).
 #pragma once
 
 #include <cstddef>
@@ -13,30 +13,31 @@
 
 namespace cnnpar {
 
-// The split of every layer's output over `ranks` (block partition of its items; see network.hpp, partition.hpp).
-std::vector<BoundaryLayout> make_boundaries(const std::vector<LayerInfo>& layers, std::size_t batch,
-                                            std::size_t ranks);
+// The slice of every step's layer this rank computes: output items, or input features of a row-parallel step.
+inline Slice step_slice(const PlanStep& step, std::size_t rank) { return step.layout.slices.at(rank); }
 
-// This rank's weight rows of every layer, initialised from `seed` (weights.hpp).
-std::vector<LayerWeights> init_own_weights(const std::vector<LayerInfo>& layers,
-                                           const std::vector<BoundaryLayout>& boundaries, std::size_t rank,
-                                           std::uint64_t seed);
+// This rank's weights for every step, from the seed (weights.hpp): rows of its output items, or columns of its input
+// features for a row-parallel step.
+std::vector<LayerWeights> init_step_weights(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps,
+                                            std::size_t rank, std::uint64_t seed);
 
 class DistributedForward {
  public:
-  DistributedForward(const std::vector<LayerInfo>& layers, std::size_t batch, std::vector<LayerWeights> own_weights,
-                     Consolidation& consolidation);
+  DistributedForward(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t batch,
+                     std::size_t rank, std::vector<LayerWeights> step_weights, Consolidation& consolidation);
 
-  // One forward pass: the root's input() is broadcast, then each layer computes its slice into the consolidation's
-  // buffer and consolidates. Timestamps and bytes go to `record` at `iteration` (pass record = nullptr for warm-up).
+  // One forward pass: the root's staged input is broadcast, then every step computes and finishes. Timestamps and
+  // bytes go to `record` at `iteration` (nullptr: not recorded, e.g. warm-up). Consecutive passes are safe without
+  // extra synchronisation (see the memory-model note in consolidation.cpp).
   void run(std::size_t iteration, RankRecord* record);
 
-  std::span<const float> output();  // final activation [O][B], whole, after run()
-  std::size_t weight_bytes(std::size_t layer) const { return weights_.at(layer).bytes(); }
+  std::span<const float> output();  // the final activation [O][B], whole, after run()
+  std::size_t weight_bytes(std::size_t step) const { return weights_.at(step).bytes(); }
 
  private:
   const std::vector<LayerInfo>& layers_;
-  std::size_t batch_;
+  const std::vector<PlanStep>& steps_;
+  std::size_t batch_, rank_;
   std::vector<LayerWeights> weights_;
   Consolidation& consolidation_;
 };

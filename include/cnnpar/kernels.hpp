@@ -45,6 +45,12 @@ void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form)
 void linear_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
                     std::size_t batch, Slice features);
 
+// Row-parallel linear layer: partial sums of every output over this rank's input features only, no bias.
+// out [O][B]; in [F][B] (only rows in_features.begin .. end-1 are read);
+// weight [O][in_features.count]: this rank's columns of the [O][F] matrix.
+void linear_partial_forward(float* out, const float* in, const float* weight, std::size_t out_features,
+                            std::size_t batch, Slice in_features);
+
 // Scalar GELU, exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
 float gelu(float x, GeluForm form);
 

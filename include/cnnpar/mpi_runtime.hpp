@@ -1,5 +1,6 @@
 // The MPI runtime: start-up and shutdown, agreeing on errors, small broadcasts, the start-up clock alignment, and
-// gathering records to rank 0. This is the one module built on Boost.MPI; its interface has no Boost types, so a
+// gathering records to rank 0 (which ranks share a node is the consolidation layer's Topology). This is the one
+// module built on Boost.MPI; its interface has no Boost types, so a
 // build that cannot link Boost.MPI (SimGrid's SMPI) can swap in a raw-MPI twin of mpi_runtime.cpp.
 #pragma once
 
@@ -44,10 +45,6 @@ class Runtime {
 
   // Collective: seconds to add to this rank's steady_seconds() to read rank 0's clock.
   double estimate_clock_offset() const;
-
-  // Computed once at start-up (collective there): this rank's node, numbered by lowest world rank, and the count.
-  int node_index() const;
-  int node_count() const;
 
   static std::string host_name();
   static std::string cpu_binding();  // "0-1" style list from sched_getaffinity, or "unknown"

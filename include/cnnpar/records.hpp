@@ -31,10 +31,13 @@ struct RankRecord {
   // [iteration]: the input broadcast, and the whole forward pass as this rank saw it
   std::vector<double> broadcast_enter_s, broadcast_exit_s;
   std::vector<double> forward_s;
-  // [layer]: what the consolidation handed to MPI for this rank (per forward pass)
+  // [step] (one per layer): what the consolidation handed to MPI for this rank (per forward pass)
   std::vector<std::uint64_t> bytes_sent, bytes_received;
-  std::uint64_t input_bytes_received = 0;
+  std::uint64_t input_bytes_sent = 0, input_bytes_received = 0;
   std::vector<std::uint64_t> weight_bytes;  // [layer] parameters held by this rank
+  // [layer] 1 if the boundary synchronises ranks (a collective); 0 if the output stays sliced, so there is nothing
+  // to wait for and its wait and transfer are 0 by definition.
+  std::vector<std::uint8_t> collective;
   std::uint64_t activation_bytes = 0;       // activation buffers this rank allocated (peak: all live at once)
   std::uint64_t output_fnv1a64 = 0;         // hash of this rank's copy of the final output (checksum.hpp)
 

@@ -26,9 +26,16 @@ std::vector<float> images_to_activation(const ImageBatch& images);
 std::vector<float> activation_to_batch_major(std::span<const float> act, std::size_t features, std::size_t batch);
 
 // The whole network on one process, every layer over all of its items. Returns the final activation [O][B];
-// when `layer_seconds` is given, it receives each layer's compute time of this call.
+// when `layer_seconds` is given, it receives each layer's compute time of this call; when `layer_outputs` is given,
+// every layer's output activation.
 std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights,
                                   std::span<const float> input, std::size_t batch,
-                                  std::vector<double>* layer_seconds = nullptr);
+                                  std::vector<double>* layer_seconds = nullptr,
+                                  std::vector<std::vector<float>>* layer_outputs = nullptr);
+
+// Per output element [O][B] of a linear layer: the sum of |w*x| over its terms, the bias included (for
+// summation_error_bound in report.hpp). `in` is the layer's input activation [F][B], `weights` the whole layer.
+std::vector<double> linear_term_magnitudes(const LayerInfo& layer, const LayerWeights& weights,
+                                           std::span<const float> in, std::size_t batch);
 
 }  // namespace cnnpar

@@ -1,5 +1,6 @@
-// What rank 0 prints: the input, the layer-by-layer breakdown (who computed what, what moved, how long), and the
-// summary against the serial reference. Built only from plain data (records.hpp), no MPI.
+// What rank 0 prints: the input, the layer-by-layer breakdown (who computed what, what moved, how long), the summary
+// against the serial reference, and the side-by-side comparison of consolidation strategies and plans. Built only
+// from plain data (records.hpp, plan.hpp), no MPI.
 #pragma once
 
 #include <cstdint>
@@ -10,10 +11,20 @@
 
 #include "cnnpar/checksum.hpp"
 #include "cnnpar/network.hpp"
-#include "cnnpar/partition.hpp"
+#include "cnnpar/plan.hpp"
 #include "cnnpar/records.hpp"
 
 namespace cnnpar {
+
+// The distributed output against the serial reference. Plans that keep the serial summation order must match bit
+// for bit; a row-parallel plan sums each output in a different order and must stay within `bound` per element.
+struct Verification {
+  Comparison comparison;
+  bool exact_required = true;
+  std::vector<double> bound;  // per output element (row-parallel plans), see summation_error_bound
+  double worst_bound_ratio = 0;  // max |diff| / bound over elements
+  bool passed() const { return exact_required ? comparison.bitwise_equal() : worst_bound_ratio <= 1.0; }
+};
 
 struct RunReport {
   // what was run
@@ -27,10 +38,14 @@ struct RunReport {
   std::size_t timestamps_per_pass = 0;   // clock readings the instrumentation takes per forward pass and rank
   NetworkSpec net;
   std::vector<LayerInfo> layers;
-  std::vector<BoundaryLayout> boundaries;  // per layer
+  std::vector<PlanStep> steps;  // one per layer
   std::size_t batch = 1, ranks = 1, iterations = 0, warmup = 0;
   int nodes = 1;
-  std::string consolidation;
+  std::size_t ranks_per_node = 0;  // --ranks-per-node (0: the real shared-memory domains)
+  std::string consolidation, plan;
+  // the byte model, per step and rank, and for the input broadcast per rank (plan.hpp)
+  std::vector<std::vector<ByteCount>> expected_bytes;
+  std::vector<ByteCount> expected_broadcast;
   // input
   std::string input_name;
   std::size_t first_index = 0;
@@ -47,11 +62,11 @@ struct RunReport {
   std::uint64_t checksum = 0;
   double output_sum = 0;
   bool ranks_agree = true;  // every rank's copy of the output hashed the same
-  std::optional<Comparison> verification;  // with --verify
+  std::optional<Verification> verification;  // with --verify (always in --compare)
 };
 
 // "channels 0-7", "elements 0-1351", "features 96-127", "none" for an empty slice.
-std::string describe_slice(const LayerInfo& layer, const Slice& s);
+std::string describe_slice(const PlanStep& step, const Slice& s);
 
 // Integers with thousands separators: 194688 -> "194,688".
 std::string with_commas(std::uint64_t v);
@@ -59,10 +74,18 @@ std::string with_commas(std::uint64_t v);
 void print_input(std::ostream& os, const RunReport& r);
 void print_breakdown(std::ostream& os, const RunReport& r);
 void print_summary(std::ostream& os, const RunReport& r);
+// One block per combination (per layer and total: bytes per rank measured and modelled, wait, transfer, compute,
+// parallel time, speedup, efficiency), then a ranking.
+void print_comparison(std::ostream& os, const std::vector<RunReport>& runs);
 
-// Per-iteration parallel time of a layer: max over ranks of compute + wait + transfer; median over iterations.
+// Per-iteration parallel time of a step: max over ranks of compute + wait + transfer; median over iterations.
 double parallel_layer_seconds(const DerivedTimes& t, std::size_t layer);
 // Median over iterations of the slowest rank's whole forward pass (broadcast included).
 double parallel_forward_seconds(const std::vector<RankRecord>& records);
+
+// A rigorous bound on |a - b| for two float sums of the same n products taken in different orders:
+// each differs from the exact sum by at most gamma_(n-1) * sum|terms| (Higham, "Accuracy and Stability of Numerical
+// Algorithms", 2002, eq. 4.4; gamma_k = k*u / (1 - k*u), u = 2^-24), so their difference by at most twice that.
+double summation_error_bound(std::size_t terms, double sum_of_magnitudes);
 
 }  // namespace cnnpar

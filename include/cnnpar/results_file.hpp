@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,12 @@ void write_run(const h5::Location& where, const RunReport& report, const TensorD
 void write_results_file(const std::filesystem::path& path, bool force, const RunReport& report,
                         const TensorDump* tensors);
 
-// "cnnpar_np4_b1_allgatherv.h5": the default name, carrying the configuration.
+// "cnnpar_np4_b1_allgatherv_per-layer.h5": the default name, carrying the configuration.
+std::string results_name(std::size_t ranks, std::size_t batch, std::string_view consolidation, std::string_view plan);
 std::string default_results_name(const RunReport& report);
+
+// A --compare file: one group per combination under /compare/<consolidation>_<plan>/, each with the schema of a
+// single run, and /meta at the root describing the whole job (its combinations attribute lists the groups).
+void write_compare_file(const std::filesystem::path& path, bool force, const std::vector<RunReport>& runs);
 
 }  // namespace cnnpar

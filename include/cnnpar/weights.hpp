@@ -26,6 +26,11 @@ struct LayerWeights {
 // Rows `items` of layer `layer_index` (its position in the network) for `seed`. Empty for layers without parameters.
 LayerWeights init_layer_weights(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed, Slice items);
 
+// Columns `in_features` of every row of a linear layer (row-parallel plans): weight [O][in_features.count], and the
+// whole bias [O] (added once, after the partial sums are reduced). `items` of the result is `in_features`.
+LayerWeights init_linear_columns(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed,
+                                 Slice in_features);
+
 // PyTorch's shape of the layer's weight tensor: [C_out, C_in, K, K] for conv, [O, F] for linear, {} otherwise.
 std::vector<std::size_t> weight_shape(const LayerInfo& layer);
 

@@ -26,4 +26,7 @@ void validate_weights_file(const std::filesystem::path& path, const std::vector<
 // rows. Call validate_weights_file first (this assumes a valid file).
 LayerWeights load_layer_weights(const std::filesystem::path& path, const LayerInfo& layer, Slice items);
 
+// Columns `in_features` of a linear layer's weight (all rows) and its whole bias: see init_linear_columns.
+LayerWeights load_linear_columns(const std::filesystem::path& path, const LayerInfo& layer, Slice in_features);
+
 }  // namespace cnnpar

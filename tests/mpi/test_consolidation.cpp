@@ -1,9 +1,12 @@
-// Each consolidation delivers exactly the other ranks' slices: payloads are stamped with the sender's rank and the
-// element's index, so every element proves where it came from, and the bytes it reports equal s*(N - n_r).
+// Every consolidation kind delivers exactly what each plan step promises, with the bytes of the model: payloads are
+// stamped with the sender's rank and the element's index, so every element proves where it came from. Run at several
+// rank counts (ctest: 1, 2, 3, 4, 5 and 33, more ranks than channels), on one node and on emulated nodes.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "cnnpar/consolidation.hpp"
-#include "cnnpar/distributed.hpp"
+#include "cnnpar/mpi_runtime.hpp"
 #include "mpi_test_env.hpp"
 
 using namespace cnnpar;
@@ -12,47 +15,96 @@ using cnnpar::testing::runtime;
 namespace {
 
 // A value that names its sender and position exactly (both well inside float's 24-bit integer range here).
-float stamp(std::size_t rank, std::size_t elem) { return static_cast<float>(rank * 1000003 % 8191) * 2048.0f + static_cast<float>(elem % 2048); }
+float stamp(std::size_t rank, std::size_t elem) {
+  return static_cast<float>(rank % 4096) * 4096.0f + static_cast<float>(elem % 4096);
+}
 
-void check_layers(const std::vector<LayerInfo>& layers, std::size_t batch) {
+struct Case {
+  ConsolidationKind kind;
+  std::size_t ranks_per_node;  // 0: the real node
+};
+
+std::vector<Case> cases() {
+  return {{ConsolidationKind::allgatherv, 0}, {ConsolidationKind::shared, 0}, {ConsolidationKind::hierarchical, 0},
+          {ConsolidationKind::hierarchical, 1}, {ConsolidationKind::hierarchical, 2}};
+}
+
+std::string name(const Case& c, PlanKind plan) {
+  return std::string(to_string(c.kind)) + "/" + std::string(to_string(plan)) + " ranks-per-node " +
+         std::to_string(c.ranks_per_node);
+}
+
+void check_plan(const std::vector<LayerInfo>& layers, std::size_t batch) {
   const auto P = static_cast<std::size_t>(runtime->size()), me = static_cast<std::size_t>(runtime->rank());
-  const auto boundaries = make_boundaries(layers, batch, P);
-  auto c = make_consolidation(ConsolidationKind::allgatherv, runtime->comm(), 784 * batch, boundaries,
-                              &steady_seconds);
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const BoundaryLayout& b = boundaries[l];
-    std::span<float> t = c->tensor(l);
-    ASSERT_EQ(t.size(), b.total_elems());
-    std::fill(t.begin(), t.end(), -1.0f);
-    const std::size_t lo = static_cast<std::size_t>(b.displs[me]), n = static_cast<std::size_t>(b.counts[me]);
-    for (std::size_t e = lo; e < lo + n; ++e) t[e] = stamp(me, e);
-    const ConsolidationSample s = c->consolidate(l);
-    for (std::size_t e = 0; e < t.size(); ++e) {
-      const std::size_t owner = block_owner(b.items, P, e / b.item_elems);
-      ASSERT_EQ(t[e], stamp(owner, e)) << layers[l].name << " element " << e << " should come from rank " << owner;
+  for (const Case& c : cases()) {
+    const Topology topo(runtime->comm(), c.ranks_per_node);
+    if (!why_unavailable(c.kind, topo.map()).empty()) continue;  // e.g. shared across emulated nodes
+    for (PlanKind plan : kAllPlans) {
+      SCOPED_TRACE(name(c, plan));
+      const std::vector<PlanStep> steps = make_plan(plan, layers, batch, P);
+      const std::size_t input_elems = layers[0].in.elements() * batch;
+      auto cons = make_consolidation(c.kind, topo, input_elems, steps, &steady_seconds);
+
+      std::vector<float> input(input_elems);
+      for (std::size_t i = 0; i < input.size(); ++i) input[i] = float(i);
+      if (me == 0) cons->stage_input(input);
+      const ConsolidationSample b = cons->broadcast_input(0);
+      ASSERT_TRUE(std::equal(input.begin(), input.end(), cons->input().begin()));
+      const ByteCount want_b = expected_broadcast_bytes(c.kind, input_elems * 4, topo.map(), me);
+      EXPECT_EQ((ByteCount{b.bytes_sent, b.bytes_received}), want_b);
+
+      for (std::size_t s = 0; s < steps.size(); ++s) {
+        const PlanStep& st = steps[s];
+        SCOPED_TRACE("step " + std::to_string(s) + " " + std::string(to_string(st.action)));
+        const BoundaryLayout& L = st.layout;
+        const auto lo = static_cast<std::size_t>(L.displs[me]), n = static_cast<std::size_t>(L.counts[me]);
+        if (st.action == BoundaryAction::allreduce) {
+          std::span<float> part = cons->partial(s);
+          ASSERT_EQ(part.size(), st.reduce_elems);
+          for (std::size_t i = 0; i < part.size(); ++i) part[i] = float(me + 1) * float(i % 7);
+        } else {
+          std::span<float> out = cons->output(s);
+          ASSERT_EQ(out.size(), L.total_elems());
+          for (std::size_t e = lo; e < lo + n; ++e) out[e] = stamp(me, e);
+        }
+        const ConsolidationSample got = cons->finish(s);
+        EXPECT_EQ((ByteCount{got.bytes_sent, got.bytes_received}), expected_step_bytes(c.kind, st, topo.map(), me));
+        EXPECT_LE(got.enter_s, got.exit_s);
+        const std::span<const float> out = cons->output(s);
+        if (st.action == BoundaryAction::allreduce) {
+          const float ranks_sum = float(P * (P + 1) / 2);  // 1 + 2 + ... + P, exact in float
+          for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], ranks_sum * float(i % 7)) << "element " << i;
+        } else if (st.action == BoundaryAction::allgather) {
+          for (std::size_t e = 0; e < out.size(); ++e) {
+            std::size_t owner = 0;
+            while (!(e >= static_cast<std::size_t>(L.displs[owner]) &&
+                     e < static_cast<std::size_t>(L.displs[owner] + L.counts[owner])))
+              ++owner;
+            ASSERT_EQ(out[e], stamp(owner, e)) << "element " << e << " should come from rank " << owner;
+          }
+        } else {  // none: this rank's part is its own, untouched
+          for (std::size_t e = lo; e < lo + n; ++e) ASSERT_EQ(out[e], stamp(me, e));
+        }
+      }
     }
-    const std::size_t owned = b.slices[me].count;
-    EXPECT_EQ(s.bytes_received, sizeof(float) * b.item_elems * (b.items - owned)) << layers[l].name;
-    EXPECT_EQ(s.bytes_sent, sizeof(float) * b.item_elems * owned * (P - 1)) << layers[l].name;
-    EXPECT_LE(s.enter_s, s.exit_s);
   }
 }
 
 }  // namespace
 
-TEST(Consolidation, AllgathervDeliversStampedSlicesSeedNetwork) { check_layers(describe(seed_network()), 1); }
+TEST(Consolidation, EveryKindAndPlanSeedNetwork) { check_plan(describe(seed_network()), 1); }
 
-TEST(Consolidation, AllgathervDeliversStampedSlicesBatchedOddNetwork) {
-  check_layers(describe(seed_network(28, 28, 7, 5, GeluForm::tanh, 3, 2)), 3);
+TEST(Consolidation, EveryKindAndPlanBatchedOddNetwork) {
+  check_plan(describe(seed_network(28, 28, 7, 5, GeluForm::tanh, 3, 2)), 3);
 }
 
-TEST(Consolidation, BroadcastInputReachesEveryRank) {
+TEST(Consolidation, TopologyEmulatesNodesOfConsecutiveRanks) {
   const auto P = static_cast<std::size_t>(runtime->size());
-  auto c = make_consolidation(ConsolidationKind::allgatherv, runtime->comm(), 784 * 2,
-                              make_boundaries(describe(seed_network()), 2, P), &steady_seconds);
-  std::span<float> in = c->input();
-  for (std::size_t i = 0; i < in.size(); ++i) in[i] = runtime->rank() == 0 ? float(i) : -1.0f;
-  const ConsolidationSample s = c->broadcast_input(0);
-  for (std::size_t i = 0; i < in.size(); ++i) ASSERT_EQ(in[i], float(i));
-  EXPECT_EQ(s.bytes_received, runtime->rank() == 0 ? 0u : 784u * 2u * 4u);
+  for (std::size_t k : {1u, 2u, 3u}) {
+    const Topology topo(runtime->comm(), k);
+    EXPECT_EQ(topo.map().node_of_rank, uniform_node_map(P, k).node_of_rank) << "ranks per node " << k;
+    EXPECT_TRUE(topo.map().consecutive());
+  }
+  const Topology real(runtime->comm(), 0);
+  EXPECT_EQ(real.map().nodes(), 1) << "ctest runs every rank on this machine";
 }

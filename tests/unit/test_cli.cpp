@@ -42,6 +42,12 @@ TEST(Cli, Values) {
   EXPECT_TRUE(q.options.force);
   EXPECT_EQ(q.options.weights, "w.h5");
   EXPECT_EQ(q.options.dump_tensors, "all");
+  const auto c = parse({"--consolidation", "hierarchical", "--plan", "fused-column", "--ranks-per-node", "2"});
+  ASSERT_EQ(c.action, ParsedCommandLine::Action::run) << c.message;
+  EXPECT_EQ(c.options.consolidation, ConsolidationKind::hierarchical);
+  EXPECT_EQ(c.options.plan, PlanKind::fused_column);
+  EXPECT_EQ(c.options.ranks_per_node, 2u);
+  EXPECT_TRUE(parse({"--compare"}).options.compare);
   EXPECT_EQ(p.options.command_line, "cnnpar_mpi --batch 64 --index=3 --gelu erf --verify -q --images '/x y.gz' "
                                     "--filters 8 --seed -5");
 }
@@ -56,7 +62,10 @@ TEST(Cli, Errors) {
       {{"--warmup", "-1"}, "--warmup must be 0 or more (got -1)"},
       {{"--index", "-1"}, "--index must be 0 or more (got -1)"},
       {{"--gelu", "relu"}, "--gelu must be tanh or erf (got 'relu')"},
-      {{"--consolidation", "carrier-pigeon"}, "--consolidation must be"},
+      {{"--consolidation", "carrier-pigeon"}, "--consolidation must be allgatherv, shared or hierarchical"},
+      {{"--plan", "eager"}, "--plan must be per-layer, fused or fused-column (got 'eager')"},
+      {{"--ranks-per-node", "-2"}, "--ranks-per-node must be 0 or more (got -2)"},
+      {{"--compare", "--plan", "fused"}, "--compare runs every --consolidation and --plan"},
       {{"--labels", "l.idx"}, "--labels needs --images"},
       {{"--dump-tensors", "final"}, "--dump-tensors needs --output"},
       {{"--output", "r.h5", "--dump-tensors", "some"}, "--dump-tensors must be final or all (got 'some')"},
@@ -76,6 +85,6 @@ TEST(Cli, HelpDocumentsEveryOption) {
   for (const char* opt : {"--images", "--labels", "--index", "--batch", "--filters", "--hidden", "--conv-kernel",
                           "--pool-kernel", "--gelu", "--seed", "--iterations", "--warmup", "--consolidation",
                           "--verify", "--quiet", "--help", "--version", "--output", "--force", "--weights",
-                          "--dump-tensors"})
+                          "--dump-tensors", "--plan", "--ranks-per-node", "--compare"})
     EXPECT_NE(p.message.find(opt), std::string::npos) << opt;
 }

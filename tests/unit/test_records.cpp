@@ -37,6 +37,16 @@ TEST(Records, WaitIsTimeUntilTheLastRankArrivesTransferIsTheRest) {
   EXPECT_DOUBLE_EQ(t.compute_s[t.at(0, 0, 2)], 0.5);
 }
 
+TEST(Records, BoundariesWithoutACollectiveHaveNoWait) {
+  RankRecord a = record(0, 1.0, 1.0), b = record(1, 5.0, 5.0);
+  a.collective = b.collective = {0};
+  const auto t = derive_times({a, b});
+  EXPECT_EQ(t.wait_s[t.at(0, 0, 0)], 0.0);
+  EXPECT_EQ(t.transfer_s[t.at(0, 0, 0)], 0.0);
+  a.collective = b.collective = {1};
+  EXPECT_DOUBLE_EQ(derive_times({a, b}).wait_s[t.at(0, 0, 0)], 4.0);
+}
+
 TEST(Records, OffsetErrorsAreClampedAtZero) {
   // Rank 1 appears to leave before the last entry: the offset estimate was off; transfer is 0, not negative.
   const auto t = derive_times({record(0, 1.0, 1.2), record(1, 1.5, 1.6)});

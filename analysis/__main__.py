@@ -1,0 +1,101 @@
+"""Command line: `python3 -m analysis {report,sweep,layouts,model,trace} ...` (docs/analysis.md).
+
+Subcommand modules are imported only when chosen, so `--help` and the error paths stay fast (matplotlib is slow to
+import). A file the analysis cannot use ends the program with one line on stderr and exit status 2, the same
+convention as cnnpar_mpi for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from analysis.results import ResultsError
+
+EXIT_BAD_INPUT = 2
+
+
+def _report(args):
+    from analysis.report import write_report
+    return write_report(args.run, args.out)
+
+
+def _sweep(args):
+    from analysis.sweep import write_sweep
+    return write_sweep(args.files, args.out)
+
+
+def _layouts(args):
+    from analysis.layouts import write_layouts
+    return write_layouts(args.run, args.out)
+
+
+def _model(args):
+    from analysis.model import ModelOptions, write_model
+    options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
+                           gamma=args.gamma, ranks_per_node=args.ranks_per_node)
+    return write_model(args.files, args.out, options)
+
+
+def _trace(args):
+    from analysis.trace import write_trace
+    return write_trace(args.run, args.out)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from analysis.costmodel import (ALLGATHER_ALGORITHMS, DEFAULT_GAMMA, DEFAULT_INTER_ALPHA, DEFAULT_INTER_BETA,
+                                    DEFAULT_RANKS_PER_NODE)
+    parser = argparse.ArgumentParser(prog="python3 -m analysis", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    path = pathlib.Path
+
+    p = sub.add_parser("report", help="figures and report.md for one run")
+    p.add_argument("run", type=path, help="results file (cnnpar_mpi --output)")
+    p.add_argument("--out", type=path, required=True, help="output directory")
+    p.set_defaults(action=_report)
+
+    p = sub.add_parser("sweep", help="speedup, efficiency and consolidation cost over many runs")
+    p.add_argument("files", type=path, nargs="+", help="results files, e.g. P = 1, 2, 4, 8 of one configuration")
+    p.add_argument("--out", type=path, required=True, help="output directory")
+    p.set_defaults(action=_sweep)
+
+    p = sub.add_parser("layouts", help="the four memory-layout pictures of a run's partition")
+    p.add_argument("run", type=path)
+    p.add_argument("--out", type=path, required=True, help="output directory")
+    p.set_defaults(action=_layouts)
+
+    p = sub.add_parser("model", help="fit the alpha-beta collective cost model and extrapolate")
+    p.add_argument("files", type=path, nargs="+", help="results files (and calibration files)")
+    p.add_argument("--out", type=path, required=True, help="output directory")
+    p.add_argument("--algorithm", choices=ALLGATHER_ALGORITHMS, default="bruck",
+                   help="Allgatherv algorithm the fit assumes (default: bruck, ceil(lg p) latency terms)")
+    p.add_argument("--inter-alpha", type=float, default=DEFAULT_INTER_ALPHA, metavar="S",
+                   help=f"inter-node latency in seconds (default {DEFAULT_INTER_ALPHA:g})")
+    p.add_argument("--inter-beta", type=float, default=DEFAULT_INTER_BETA, metavar="S_PER_BYTE",
+                   help=f"inter-node seconds per byte (default {DEFAULT_INTER_BETA:g} = 1/(10 GB/s))")
+    p.add_argument("--gamma", type=float, default=None, metavar="S_PER_BYTE",
+                   help=f"reduction seconds per byte when no allreduce was measured (default {DEFAULT_GAMMA:g})")
+    p.add_argument("--ranks-per-node", type=int, default=DEFAULT_RANKS_PER_NODE, metavar="N",
+                   help=f"ranks per node in the multi-node extrapolation (default {DEFAULT_RANKS_PER_NODE})")
+    p.set_defaults(action=_model)
+
+    p = sub.add_parser("trace", help="Chrome/Perfetto JSON trace of every iteration")
+    p.add_argument("run", type=path)
+    p.add_argument("--out", type=path, required=True, help="output JSON file, e.g. trace.json")
+    p.set_defaults(action=_trace)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        written = args.action(args)
+    except ResultsError as error:
+        print(f"analysis {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Reading cnnpar results files (docs/results-schema.md) into plain numpy arrays.
+
+This is the only module that knows the HDF5 layout. Every subcommand needs the same checks (is this a cnnpar file,
+which schema version) and the same unpacking of `--compare` files, so they live here once and everything downstream
+works on `Run` objects. Problems are raised as `ResultsError` with a one-line message naming the file, which the
+command line prints as its error.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+SCHEMA = "cnnpar-results"
+SCHEMA_VERSION = 1
+FLOAT_BYTES = 4
+BOUNDARIES = ("none", "allgather", "allreduce")  # what a layer boundary does (/layers/boundary)
+
+
+class ResultsError(Exception):
+    """A results file the analysis cannot use; the message is one line and names the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: every rank's records for I timed iterations, L layers and P ranks (times in seconds)."""
+
+    label: str  # file name, plus the compare group for `--compare` files
+    path: pathlib.Path
+    meta: dict
+    layers: tuple[str, ...]
+    operation: tuple[str, ...]
+    split: tuple[str, ...]
+    op_unit: tuple[str, ...]
+    boundary: tuple[str, ...]  # per layer one of BOUNDARIES
+    in_shape: np.ndarray  # [L, 3] per image C, H, W
+    out_shape: np.ndarray  # [L, 3]
+    items: np.ndarray  # [L] N
+    item_bytes: np.ndarray  # [L] s, whole batch
+    begin: np.ndarray  # [L, P]
+    count: np.ndarray  # [L, P]
+    bytes_received: np.ndarray  # [L, P]
+    bytes_expected: np.ndarray  # [L, P]
+    bytes_sent: np.ndarray  # [L, P]
+    input_bytes_received: np.ndarray  # [P]
+    input_bytes_expected: np.ndarray | None  # [P], in files that record it
+    weight_bytes: np.ndarray  # [L, P]
+    compute: np.ndarray  # [I, L, P]
+    wait: np.ndarray  # [I, L, P]
+    transfer: np.ndarray  # [I, L, P]
+    broadcast_wait: np.ndarray  # [I, P]
+    broadcast_transfer: np.ndarray  # [I, P]
+    forward: np.ndarray  # [I, P]
+    serial_layer: np.ndarray  # [L]
+    hosts: tuple[str, ...]
+    cpu_binding: tuple[str, ...]  # CPUs each rank may run on, e.g. "0-1"
+    nodes: np.ndarray  # [P]
+    input_image: np.ndarray | None  # [B, C, H, W] with --dump-tensors, else None
+
+    @property
+    def nprocs(self) -> int:
+        return self.compute.shape[2]
+
+    @property
+    def iterations(self) -> int:
+        return self.compute.shape[0]
+
+    @property
+    def batch(self) -> int:
+        return int(self.meta.get("batch", 1))
+
+    @property
+    def plan(self) -> str:
+        return str(self.meta.get("plan", "per-layer"))
+
+    @property
+    def consolidation(self) -> str:
+        return str(self.meta.get("consolidation", "allgatherv"))
+
+    @property
+    def network(self) -> str:
+        return str(self.meta.get("network", "?"))
+
+    @property
+    def serial_forward(self) -> float:
+        return float(self.meta.get("serial_forward_s", math.nan))
+
+    @property
+    def node_count(self) -> int:
+        return int(self.meta.get("nodes", len(set(self.nodes.tolist()))))
+
+    @property
+    def gathered_bytes(self) -> np.ndarray:
+        """[L] bytes of the whole split tensor (items * item_bytes): what a gather of every slice assembles."""
+        return self.items * self.item_bytes
+
+    @property
+    def output_bytes(self) -> np.ndarray:
+        """[L] bytes of each layer's whole output for the batch, whatever the plan split."""
+        return self.out_shape.prod(axis=1) * self.batch * FLOAT_BYTES
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """`cnnpar_mpi --calibrate` timings: per collective and message size, R repetitions of one call's slowest rank."""
+
+    label: str
+    collectives: tuple[str, ...]  # [K]
+    bytes: np.ndarray  # [S] total bytes n of the gathered tensor / reduced vector / broadcast message
+    time_s: np.ndarray  # [K, S, R]
+    nprocs: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class ResultsFile:
+    path: pathlib.Path
+    runs: tuple[Run, ...]
+    calibration: Calibration | None
+
+
+def load(path) -> ResultsFile:
+    """Opens and validates one results file; a `--compare` file yields one run per `/compare/<group>`."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: no such file")
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory, not a results file")
+    if not h5py.is_hdf5(path):
+        raise ResultsError(f"{path}: not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            _check_schema(path, f)
+            groups = ([f] if "timing" in f else []) + _compare_groups(f)
+            runs = tuple(_read_run(path, g) for g in groups)
+            calibration = _read_calibration(path, f["calibration"]) if "calibration" in f else None
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ResultsError(f"{path}: unreadable results file ({_one_line(e)})") from e
+    if not runs and calibration is None:
+        raise ResultsError(f"{path}: holds no run (no /timing group, no /compare groups) and no /calibration")
+    return ResultsFile(path, runs, calibration)
+
+
+def load_runs(paths) -> list[Run]:
+    """Every run in every file, in the order given; a file without runs is an error."""
+    runs = []
+    for path in paths:
+        found = load(path).runs
+        if not found:
+            raise ResultsError(f"{path}: holds no run (calibration only)")
+        runs.extend(found)
+    return runs
+
+
+def _compare_groups(f: h5py.File) -> list[h5py.Group]:
+    """The /compare/<consolidation>_<plan> groups, in the order /compare/combinations lists them if it exists."""
+    if "compare" not in f:
+        return []
+    groups = {name: item for name, item in f["compare"].items() if isinstance(item, h5py.Group)}
+    order = [_text(name) for name in f["compare/combinations"][...]] if "combinations" in f["compare"] else []
+    return [groups[name] for name in order if name in groups] + [groups[n] for n in sorted(groups) if n not in order]
+
+
+def _boundaries(path, g: h5py.Group, plan: str, layers: int) -> tuple[str, ...]:
+    """/layers/boundary where the file has it. Files written before it existed ran the per-layer plan (every
+    boundary gathers); the fused plan's is inferred as documented in include/cnnpar/plan.hpp."""
+    if "layers/boundary" in g:
+        found = _strings(path, g, "layers/boundary")
+        unknown = sorted(set(found) - set(BOUNDARIES))
+        if unknown or len(found) != layers:
+            raise ResultsError(f"{path}: /layers/boundary should hold {layers} of {BOUNDARIES}, holds {found}")
+        return found
+    if plan == "fused":
+        return ("none",) * (layers - 1) + ("allreduce",)
+    return ("allgather",) * layers
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _check_schema(path, f: h5py.File) -> None:
+    schema = _text(f.attrs.get("schema", ""))
+    if schema != SCHEMA:
+        found = f"'{schema}'" if schema else "missing"
+        raise ResultsError(f"{path}: not a cnnpar results file (root attribute schema is {found}, "
+                           f"expected '{SCHEMA}')")
+    try:
+        version = int(f.attrs["schema_version"])
+    except (KeyError, TypeError, ValueError):
+        raise ResultsError(f"{path}: cnnpar results file without a usable schema_version attribute") from None
+    if version != SCHEMA_VERSION:
+        age = "newer" if version > SCHEMA_VERSION else "older"
+        raise ResultsError(f"{path}: results schema version {version} is {age} than the one this analysis reads "
+                           f"({SCHEMA_VERSION}); use the analysis/ from the cnnpar version that wrote it")
+
+
+def _meta(group: h5py.Group) -> dict:
+    meta = {}
+    for key, value in group["meta"].attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        meta[key] = value
+    return meta
+
+
+def _array(path, group: h5py.Group, name: str, ndim: int) -> np.ndarray:
+    if name not in group:
+        raise ResultsError(f"{path}: missing dataset {group.name.rstrip('/')}/{name}")
+    data = group[name][...]
+    if data.ndim != ndim:
+        raise ResultsError(f"{path}: {group.name.rstrip('/')}/{name} has {data.ndim} dimensions, expected {ndim}")
+    return data
+
+
+def _strings(path, group: h5py.Group, name: str) -> tuple[str, ...]:
+    return tuple(_text(v) for v in _array(path, group, name, 1))
+
+
+def _read_run(path, g: h5py.Group) -> Run:
+    label = path.name if g.name == "/" else f"{path.name} [{g.name.rsplit('/', 1)[-1]}]"
+    if "meta" not in g:
+        raise ResultsError(f"{path}: missing group {g.name.rstrip('/')}/meta")
+    arrays = {name: _array(path, g, dataset, ndim) for name, dataset, ndim in (
+        ("in_shape", "layers/in_shape", 2), ("out_shape", "layers/out_shape", 2),
+        ("items", "layers/items", 1), ("item_bytes", "layers/item_bytes", 1),
+        ("begin", "partition/begin", 2), ("count", "partition/count", 2),
+        ("bytes_received", "comm/bytes_received", 2), ("bytes_expected", "comm/bytes_expected", 2),
+        ("bytes_sent", "comm/bytes_sent", 2), ("input_bytes_received", "comm/input_bytes_received", 1),
+        ("weight_bytes", "memory/weight_bytes", 2),
+        ("compute", "timing/compute_s", 3), ("wait", "timing/wait_s", 3), ("transfer", "timing/transfer_s", 3),
+        ("broadcast_wait", "timing/broadcast_wait_s", 2), ("broadcast_transfer", "timing/broadcast_transfer_s", 2),
+        ("forward", "timing/forward_s", 2), ("serial_layer", "timing/serial_layer_s", 1),
+        ("nodes", "ranks/node", 1))}
+    for name in ("items", "item_bytes", "begin", "count", "bytes_received", "bytes_expected", "bytes_sent",
+                 "input_bytes_received", "weight_bytes"):
+        arrays[name] = arrays[name].astype(np.int64)
+    layers = _strings(path, g, "layers/name")
+    iterations, n_layers, nprocs = arrays["compute"].shape
+    if n_layers != len(layers) or iterations == 0 or nprocs == 0:
+        raise ResultsError(f"{path}: {g.name.rstrip('/')}/timing/compute_s has shape {arrays['compute'].shape}, "
+                           f"expected (iterations >= 1, {len(layers)} layers, ranks >= 1)")
+    for name in ("wait", "transfer"):
+        if arrays[name].shape != arrays["compute"].shape:
+            raise ResultsError(f"{path}: timing/{name}_s shape {arrays[name].shape} differs from compute_s")
+    for name in ("begin", "count", "bytes_received", "bytes_expected", "bytes_sent"):
+        if arrays[name].shape != (n_layers, nprocs):
+            raise ResultsError(f"{path}: {name} has shape {arrays[name].shape}, expected {(n_layers, nprocs)}")
+    image = g["tensors/input"][...] if "tensors/input" in g else None
+    input_expected = g["comm/input_bytes_expected"][...].astype(np.int64) if "comm/input_bytes_expected" in g else None
+    meta = _meta(g)
+    return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected,
+               boundary=_boundaries(path, g, str(meta.get("plan", "per-layer")), len(layers)),
+               operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
+               op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),
+               cpu_binding=_strings(path, g, "ranks/cpu_binding"),
+               input_image=image, **arrays)
+
+
+def _read_calibration(path, g: h5py.Group) -> Calibration:
+    collectives = _strings(path, g, "collective")
+    sizes = _array(path, g, "bytes", 1).astype(np.float64)
+    times = _array(path, g, "time_s", 3).astype(np.float64)
+    if times.shape[:2] != (len(collectives), len(sizes)):
+        raise ResultsError(f"{path}: /calibration/time_s has shape {times.shape}, expected "
+                           f"({len(collectives)} collectives, {len(sizes)} sizes, repetitions)")
+    if "nprocs" not in g.attrs:
+        raise ResultsError(f"{path}: /calibration has no nprocs attribute")
+    return Calibration(label=path.name, collectives=collectives, bytes=sizes, time_s=times,
+                       nprocs=int(g.attrs["nprocs"]), nodes=int(g.attrs.get("nodes", 1)))

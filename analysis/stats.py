@@ -1,0 +1,143 @@
+"""Derived quantities of a run, defined once so the report, the sweep, the model and the trace agree.
+
+The convention is the terminal report's (docs/design.md, Timing): an iteration's parallel time for a layer is its
+slowest rank's compute + wait + transfer, and a run's figure is the median of that over the timed iterations. Other
+per-layer phases (compute alone, wait alone, ...) use the same "slowest rank per iteration, then median" reduction,
+so they are each an upper envelope and do not add up to the parallel time exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.results import Run
+
+PHASES = ("compute", "wait", "transfer")
+
+
+def slowest_rank_median(values: np.ndarray) -> np.ndarray:
+    """[I, ..., P] -> [...]: per iteration the maximum over ranks, then the median over iterations."""
+    return np.median(values.max(axis=-1), axis=0)
+
+
+def layer_parallel_time(run: Run) -> np.ndarray:
+    """[L] seconds: per iteration the slowest rank's compute + wait + transfer, median over iterations."""
+    return slowest_rank_median(run.compute + run.wait + run.transfer)
+
+
+def forward_parallel_time(run: Run) -> float:
+    """Seconds: per iteration the slowest rank's whole forward pass (broadcast included), median over iterations."""
+    return float(slowest_rank_median(run.forward))
+
+
+def layer_speedup(run: Run) -> np.ndarray:
+    """[L]: serial reference time of each layer over its parallel time."""
+    return run.serial_layer / layer_parallel_time(run)
+
+
+def total_speedup(run: Run) -> float:
+    return run.serial_forward / forward_parallel_time(run)
+
+
+def phase_times(run: Run) -> dict[str, np.ndarray]:
+    """Phase name -> [L] seconds, each the slowest rank per iteration, median over iterations."""
+    return {phase: slowest_rank_median(getattr(run, phase)) for phase in PHASES}
+
+
+def consolidation_time(run: Run) -> np.ndarray:
+    """[L] seconds of wait + transfer (the whole consolidation as a rank sees it), slowest rank, median."""
+    return slowest_rank_median(run.wait + run.transfer)
+
+
+def transfer_time(run: Run) -> np.ndarray:
+    """[L] seconds of wait-free transfer, slowest rank, median: what a collective costs once everyone is there,
+    which is the quantity the alpha-beta models describe."""
+    return slowest_rank_median(run.transfer)
+
+
+def boundary_bytes(run: Run) -> np.ndarray:
+    """[L] n of each boundary's collective as the cost models count it: the whole gathered tensor
+    (items * item_bytes) for a gather, the whole reduced output for an Allreduce, 0 where slices stay put."""
+    return np.array([0 if kind == "none" else run.output_bytes[i] if kind == "allreduce" else run.gathered_bytes[i]
+                     for i, kind in enumerate(run.boundary)], dtype=np.int64)
+
+
+def moved_bytes(run: Run) -> np.ndarray:
+    """[L] bytes received over all ranks per consolidation: what actually crossed between ranks."""
+    return run.bytes_received.sum(axis=1)
+
+
+def compute_imbalance(run: Run) -> np.ndarray:
+    """[L]: per iteration max / mean of the ranks' compute times, median over iterations (1 = balanced)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.median(run.compute.max(axis=-1) / run.compute.mean(axis=-1), axis=0)
+
+
+def partition_imbalance(run: Run) -> np.ndarray:
+    """[L]: max / mean of the items each rank owns, the imbalance the block partition alone implies."""
+    return run.count.max(axis=1) / run.count.mean(axis=1)
+
+
+def oversubscription(run: Run) -> tuple[int, int] | None:
+    """(ranks, CPUs) of the most crowded node when some node has more ranks than CPUs they may run on, else None.
+
+    On such a node a rank can lose its core in the middle of a collective, and the others' waits and transfers
+    then measure scheduling, not communication; the cost-model fit leaves such runs out for that reason."""
+    crowded = []
+    for node in np.unique(run.nodes):
+        ranks = np.nonzero(run.nodes == node)[0]
+        cpus = set().union(*(_cpu_set(run.cpu_binding[rank]) for rank in ranks))
+        if cpus and len(ranks) > len(cpus):
+            crowded.append((len(ranks), len(cpus)))
+    return max(crowded, key=lambda pair: pair[0] / pair[1], default=None)
+
+
+def _cpu_set(binding: str) -> set[int]:
+    """"0-3,8" -> {0, 1, 2, 3, 8}; an unreadable binding gives the empty set (unknown)."""
+    cpus = set()
+    try:
+        for part in filter(None, binding.split(",")):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        return set()
+    return cpus
+
+
+def representative_iteration(run: Run) -> int:
+    """The iteration whose slowest-rank forward time is the median one (the lower median for an even count)."""
+    per_iteration = run.forward.max(axis=1)
+    return int(np.argsort(per_iteration, kind="stable")[(len(per_iteration) - 1) // 2])
+
+
+@dataclass(frozen=True)
+class Segment:
+    rank: int
+    layer: str  # "input" for the broadcast
+    phase: str  # "broadcast wait", "broadcast transfer", "compute", "wait" or "transfer"
+    start: float  # seconds from the start of the iteration
+    duration: float
+
+
+def timeline(run: Run, iteration: int) -> list[Segment]:
+    """One iteration rebuilt from the recorded durations, each rank from 0 after the starting barrier: broadcast
+    wait and transfer, then per layer compute, wait, transfer. The file holds durations, not timestamps, so any
+    unrecorded time between phases (~1 µs per pass) is absent and the rebuilt pass ends slightly before forward_s."""
+    segments = []
+    for rank in range(run.nprocs):
+        t = 0.0
+        steps = [("input", "broadcast wait", run.broadcast_wait[iteration, rank]),
+                 ("input", "broadcast transfer", run.broadcast_transfer[iteration, rank])]
+        for index, layer in enumerate(run.layers):
+            steps += [(layer, phase, getattr(run, phase)[iteration, index, rank]) for phase in PHASES]
+        for layer, phase, duration in steps:
+            segments.append(Segment(rank, layer, phase, t, float(duration)))
+            t += float(duration)
+    return segments
+
+
+def iteration_starts(run: Run) -> np.ndarray:
+    """[I] seconds: iterations laid end to end, each as long as its slowest rank's forward pass."""
+    lengths = run.forward.max(axis=1)
+    return np.concatenate(([0.0], np.cumsum(lengths)[:-1]))

@@ -1,0 +1,62 @@
+"""Every subcommand rejects unusable input with one line on stderr and exit status 2, never a traceback."""
+import h5py
+import pytest
+
+from conftest import analysis
+
+SUBCOMMANDS = {"report": ["--out", "{tmp}/out"], "sweep": ["--out", "{tmp}/out"], "layouts": ["--out", "{tmp}/out"],
+               "model": ["--out", "{tmp}/out"], "trace": ["--out", "{tmp}/trace.json"]}
+
+
+def _fails_with_one_line(tmp_path, subcommand, path, expected):
+    options = [o.format(tmp=tmp_path) for o in SUBCOMMANDS[subcommand]]
+    done = analysis(subcommand, path, *options, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{done.stderr}"
+    assert expected in lines[0] and str(path) in lines[0]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "trace.json").exists()
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_missing_file(tmp_path, subcommand):
+    _fails_with_one_line(tmp_path, subcommand, tmp_path / "absent.h5", "no such file")
+
+
+def test_not_hdf5(tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("not HDF5 at all\n")
+    _fails_with_one_line(tmp_path, "report", path, "not an HDF5 file")
+
+
+@pytest.mark.parametrize("schema", [None, "other-results"])
+def test_not_a_cnnpar_file(tmp_path, schema):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=[1, 2, 3])
+        if schema:
+            f.attrs["schema"] = schema
+    _fails_with_one_line(tmp_path, "report", path, "not a cnnpar results file")
+
+
+@pytest.mark.parametrize("version, word", [(2, "newer"), (0, "older")])
+def test_wrong_schema_version(tmp_path, run3, version, word):
+    path = tmp_path / "versioned.h5"
+    path.write_bytes(run3.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = version
+    for subcommand in ("report", "trace"):
+        _fails_with_one_line(tmp_path, subcommand, path, f"schema version {version} is {word}")
+
+
+def test_missing_dataset(tmp_path, run3):
+    path = tmp_path / "truncated.h5"
+    path.write_bytes(run3.read_bytes())
+    with h5py.File(path, "r+") as f:
+        del f["timing/forward_s"]
+    _fails_with_one_line(tmp_path, "report", path, "missing dataset /timing/forward_s")
+
+
+def test_model_needs_communication(tmp_path, run1):
+    """A P = 1 run moves nothing, so there is nothing to fit: a clear error, not an empty report."""
+    _fails_with_one_line(tmp_path, "model", run1, "nothing to fit")

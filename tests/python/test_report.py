@@ -1,0 +1,30 @@
+"""`report` on a real run, and on a --compare style file (one section per combination)."""
+import h5py
+
+from conftest import analysis, assert_figure
+
+FIGURES = ("timeline", "breakdown", "bytes", "imbalance")
+
+
+def test_report_writes_figures_and_tables(tmp_path, run3):
+    analysis("report", run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    for stem in FIGURES:
+        assert_figure(tmp_path, stem)
+        assert f"]({stem}.png)" in report
+    with h5py.File(run3) as f:
+        received = f["comm/bytes_received"][...]
+        layers = [name.decode() for name in f["layers/name"][...]]
+    for layer in layers:
+        assert f"| {layer} " in report
+    assert f"{int(received[0, 2]):,}" in report  # the numbers behind the bytes figure
+    assert "| forward_s (recorded) |" in report and "| rank 2 |" in report
+
+
+def test_report_of_compare_file(tmp_path, compare_file):
+    analysis("report", compare_file, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "## allgatherv, per-layer" in report and "## shared, per-layer" in report
+    for prefix in ("allgatherv_per_layer", "shared_per_layer"):
+        for stem in FIGURES:
+            assert_figure(tmp_path, f"{prefix}_{stem}")
