@@ -59,17 +59,26 @@ void reduce_blocks(std::size_t n, std::size_t participants, std::vector<int>& co
   displs = b.displs;
 }
 
+// MPI_Allgatherv in place: participant `me` has its block of `buf` at displs[me]; afterwards every block is
+// everywhere. Adds what it handed to MPI to `s`.
+void allgatherv_in_place(float* buf, const std::vector<int>& counts, const std::vector<int>& displs, int me,
+                         MPI_Comm comm, ConsolidationSample& s) {
+  const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(me)]);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts.data(), displs.data(), MPI_FLOAT, comm);
+  s.bytes_received += bytes(total(counts) - mine);
+  s.bytes_sent += bytes(mine * (counts.size() - 1));
+}
+
 // MPI_Reduce_scatter of `partial` (n floats) into this participant's block of `result`, then MPI_Allgatherv of the
 // blocks in place: the "reduce-scatter + allgather" allreduce. Each element is summed in one place, so every
 // participant ends with identical bits. Adds what it handed to MPI to `s`.
 void reduce_scatter_allgather(const float* partial, float* result, const std::vector<int>& counts,
                               const std::vector<int>& displs, int me, MPI_Comm comm, ConsolidationSample& s) {
   const auto n = total(counts), mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(me)]);
-  const std::size_t others = counts.size() - 1;
   MPI_Reduce_scatter(partial, result + displs[static_cast<std::size_t>(me)], counts.data(), MPI_FLOAT, MPI_SUM, comm);
-  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, result, counts.data(), displs.data(), MPI_FLOAT, comm);
-  s.bytes_sent += bytes(n - mine) + bytes(mine * others);
-  s.bytes_received += bytes(mine * others) + bytes(n - mine);
+  s.bytes_sent += bytes(n - mine);                         // every other participant's block of my partial
+  s.bytes_received += bytes(mine * (counts.size() - 1));  // my block of every other partial
+  allgatherv_in_place(result, counts, displs, me, comm, s);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -123,12 +132,7 @@ class AllgathervConsolidation final : public Consolidation {
     ConsolidationSample s;
     s.enter_s = clock_();
     if (st.action == BoundaryAction::allgather) {
-      const auto& counts = st.layout.counts;
-      const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(rank_)]);
-      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, outputs_[step].data(), counts.data(),
-                     st.layout.displs.data(), MPI_FLOAT, comm_);
-      s.bytes_received = bytes(total(counts) - mine);
-      s.bytes_sent = bytes(mine * static_cast<std::size_t>(size_ - 1));
+      allgatherv_in_place(outputs_[step].data(), st.layout.counts, st.layout.displs, rank_, comm_, s);
     } else if (st.action == BoundaryAction::allreduce) {
       reduce_scatter_allgather(partials_[step].data(), outputs_[step].data(), reduce_counts_[step],
                                reduce_displs_[step], rank_, comm_, s);
@@ -309,15 +313,10 @@ class WindowConsolidation : public Consolidation {
     if (st.action == BoundaryAction::allgather) {
       window_.publish();
       if (across_nodes_) {
-        if (is_leader()) {
-          // hierarchical: each leader contributes its node's block of the window; the others' blocks land in place.
-          const auto& counts = leader_counts_[step];
-          const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(leader_rank_)]);
-          MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, window_.at(layout_.output[step]), counts.data(),
-                         leader_displs_[step].data(), MPI_FLOAT, topo_.leaders());
-          s.bytes_received = bytes(total(counts) - mine);
-          s.bytes_sent = bytes(mine * static_cast<std::size_t>(leader_count_ - 1));
-        }
+        // hierarchical: each leader contributes its node's block of the window; the others' blocks land in place.
+        if (is_leader())
+          allgatherv_in_place(window_.at(layout_.output[step]), leader_counts_[step], leader_displs_[step],
+                              leader_rank_, topo_.leaders(), s);
         window_.publish();
       }
     } else if (st.action == BoundaryAction::allreduce) {
