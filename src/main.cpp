@@ -142,53 +142,76 @@ struct Job {
   double serial_forward_s = 0;
 };
 
-// One consolidation x plan combination: set up, timed loop, gather, verify. Returns the report on rank 0.
-RunReport run_combination(Job& job, ConsolidationKind kind, PlanKind plan_kind, std::vector<float>* output_out,
-                          std::vector<std::vector<float>>* layer_outputs) {
+// One consolidation x plan combination: its plan, buffers, weights and this rank's record.
+struct Combination {
+  ConsolidationKind kind;
+  PlanKind plan;
+  std::vector<PlanStep> steps;
+  std::unique_ptr<Consolidation> consolidation;
+  std::unique_ptr<DistributedForward> forward;
+  RankRecord rec;
+};
+
+std::unique_ptr<Combination> set_up_combination(Job& job, ConsolidationKind kind, PlanKind plan) {
   const Options& opt = job.opt;
   Runtime& rt = job.rt;
-  const bool root = rt.rank() == 0;
   const auto P = static_cast<std::size_t>(rt.size()), rank = static_cast<std::size_t>(rt.rank());
-  const std::size_t B = job.batch;
-  const std::vector<PlanStep> steps = make_plan(plan_kind, job.layers, B, P);
-  auto consolidation = make_consolidation(kind, job.topo, job.net.input.elements() * B, steps, &steady_seconds);
-  if (root) consolidation->stage_input(job.input);
-  DistributedForward forward(job.layers, steps, B, rank, step_weights(opt, job.layers, steps, rank), *consolidation);
-
-  RankRecord rec;
+  auto c = std::make_unique<Combination>();
+  c->kind = kind;
+  c->plan = plan;
+  c->steps = make_plan(plan, job.layers, job.batch, P);
+  c->consolidation =
+      make_consolidation(kind, job.topo, job.net.input.elements() * job.batch, c->steps, &steady_seconds);
+  if (rank == 0) c->consolidation->stage_input(job.input);
+  c->forward = std::make_unique<DistributedForward>(job.layers, c->steps, job.batch, rank,
+                                                    step_weights(opt, job.layers, c->steps, rank), *c->consolidation);
+  RankRecord& rec = c->rec;
   rec.rank = rt.rank();
   rec.node = job.topo.node_index();
   rec.host = Runtime::host_name();
   rec.binding = Runtime::cpu_binding();
   rec.clock_offset_s = rt.estimate_clock_offset();
   rec.iterations = opt.iterations;
-  rec.layers = steps.size();
-  rec.compute_s.resize(opt.iterations * steps.size());
+  rec.layers = c->steps.size();
+  rec.compute_s.resize(opt.iterations * c->steps.size());
   rec.consolidate_enter_s.resize(rec.compute_s.size());
   rec.consolidate_exit_s.resize(rec.compute_s.size());
   rec.broadcast_enter_s.resize(opt.iterations);
   rec.broadcast_exit_s.resize(opt.iterations);
   rec.forward_s.resize(opt.iterations);
-  rec.bytes_sent.resize(steps.size());
-  rec.bytes_received.resize(steps.size());
-  rec.activation_bytes = consolidation->activation_bytes();
-  for (std::size_t s = 0; s < steps.size(); ++s) {
-    rec.weight_bytes.push_back(forward.weight_bytes(s));
-    rec.collective.push_back(steps[s].action == BoundaryAction::none ? 0 : 1);
+  rec.bytes_sent.resize(c->steps.size());
+  rec.bytes_received.resize(c->steps.size());
+  rec.activation_bytes = c->consolidation->activation_bytes();
+  for (std::size_t s = 0; s < c->steps.size(); ++s) {
+    rec.weight_bytes.push_back(c->forward->weight_bytes(s));
+    rec.collective.push_back(c->steps[s].action == BoundaryAction::none ? 0 : 1);
   }
+  return c;
+}
 
-  // The timed loop: warm-up passes are run but not recorded; a barrier lines the ranks up before each pass.
-  {
-    Progress progress(root, opt.warmup + opt.iterations);
-    for (std::size_t it = 0; it < opt.warmup + opt.iterations; ++it) {
-      rt.barrier();
-      const bool timed = it >= opt.warmup;
-      const double t0 = steady_seconds();
-      forward.run(timed ? it - opt.warmup : 0, timed ? &rec : nullptr);
-      if (timed) rec.forward_s[it - opt.warmup] = steady_seconds() - t0;
-      if (root) progress.update(it + 1);
-    }
-  }
+// One forward pass of a combination: a barrier lines the ranks up (untimed), then the pass, recorded as timed
+// iteration `timed` (std::nullopt: a warm-up pass, not recorded).
+void distributed_pass(Job& job, Combination& c, std::optional<std::size_t> timed) {
+  job.rt.barrier();
+  const double t0 = steady_seconds();
+  c.forward->run(timed.value_or(0), timed ? &c.rec : nullptr);
+  if (timed) c.rec.forward_s[*timed] = steady_seconds() - t0;
+}
+
+// Gathers a combination's records and verifies its output. Returns the report on rank 0.
+RunReport finish_combination(Job& job, Combination& c, std::vector<float>* output_out,
+                             std::vector<std::vector<float>>* layer_outputs) {
+  Runtime& rt = job.rt;
+  const bool root = rt.rank() == 0;
+  const auto P = static_cast<std::size_t>(rt.size());
+  const std::size_t B = job.batch;
+  const Options& opt = job.opt;
+  const ConsolidationKind kind = c.kind;
+  const PlanKind plan_kind = c.plan;
+  const std::vector<PlanStep>& steps = c.steps;
+  RankRecord& rec = c.rec;
+  Consolidation* consolidation = c.consolidation.get();
+  DistributedForward& forward = *c.forward;
   const std::vector<float> output = activation_to_batch_major(forward.output(), job.layers.back().out.c, B);
   rec.output_fnv1a64 = fnv1a64(output);
   RunReport report;
@@ -346,7 +369,18 @@ int run(Runtime& rt, int argc, char** argv) {
   }
   if (!agree("")) return kBadInput;
 
-  // The serial reference: rank 0 alone, whole weights, same kernels, same iteration count; the others sleep-wait.
+  // The serial reference: rank 0 alone, whole weights, same kernels, same iteration count.
+  std::vector<std::vector<double>> serial_layer_samples(job.layers.size());
+  std::vector<double> serial_totals;
+  auto serial_pass = [&](bool timed) {
+    std::vector<double> secs;
+    const double t0 = steady_seconds();
+    job.serial_output = serial_forward(job.layers, job.full_weights, job.input, job.batch, &secs);
+    const double t1 = steady_seconds();
+    if (!timed) return;
+    for (std::size_t l = 0; l < job.layers.size(); ++l) serial_layer_samples[l].push_back(secs[l]);
+    serial_totals.push_back(t1 - t0);
+  };
   if (root) {
     job.input = images_to_activation(input.images);
     for (std::size_t l = 0; l < job.layers.size(); ++l) {
@@ -354,32 +388,52 @@ int run(Runtime& rt, int argc, char** argv) {
       job.full_weights.push_back(opt.weights.empty() ? init_layer_weights(job.layers[l], l, opt.seed, all)
                                                      : load_layer_weights(opt.weights, job.layers[l], all));
     }
-    std::vector<std::vector<double>> per_layer(job.layers.size());
-    std::vector<double> totals;
-    for (std::size_t it = 0; it < opt.warmup + opt.iterations; ++it) {
-      std::vector<double> secs;
-      const double t0 = steady_seconds();
-      job.serial_output = serial_forward(job.layers, job.full_weights, job.input, job.batch, &secs);
-      const double t1 = steady_seconds();
-      if (it < opt.warmup) continue;
-      for (std::size_t l = 0; l < job.layers.size(); ++l) per_layer[l].push_back(secs[l]);
-      totals.push_back(t1 - t0);
-    }
-    for (const auto& samples : per_layer) job.serial_layer_s.push_back(median(samples));
-    job.serial_forward_s = median(totals);
     std::vector<std::vector<float>> outputs;
     serial_forward(job.layers, job.full_weights, job.input, job.batch, nullptr, &outputs);
     job.linear_terms = linear_term_magnitudes(job.layers.back(), job.full_weights.back(),
                                               outputs.size() >= 2 ? outputs[outputs.size() - 2] : job.input, job.batch);
   }
-  rt.idle_barrier();
+
+  // Timing: the serial reference, then each combination, in rounds. One configuration runs in one round.
+  // --compare splits the iterations into up to 10 rounds and runs every combination's share in each (re-warming
+  // its caches with up to 2 untimed passes), so that a machine whose speed drifts during the job (a busy or
+  // oversubscribed node, frequency changes) affects every combination alike and their ratios stay meaningful,
+  // while each timed pass still runs with its own data warm in cache, as in a single run. While rank 0 runs serial
+  // passes the others wait in a sleeping barrier, so they do not steal its core.
+  std::vector<std::unique_ptr<Combination>> runs;
+  for (const auto& [kind, plan] : combinations) runs.push_back(set_up_combination(job, kind, plan));
+  const std::size_t rounds = opt.compare ? std::min<std::size_t>(10, opt.iterations) : 1;
+  {
+    Progress progress(root, (opt.iterations + opt.warmup) * (runs.size() + 1));
+    std::size_t done = 0, timed_so_far = 0;
+    for (std::size_t round = 0; round < rounds; ++round) {
+      const std::size_t warm = round == 0 ? opt.warmup : std::min<std::size_t>(opt.warmup, 2);
+      const std::size_t timed = block_slice(opt.iterations, rounds, round).count;
+      if (root)
+        for (std::size_t i = 0; i < warm + timed; ++i, ++done) {
+          serial_pass(i >= warm);
+          progress.update(done);
+        }
+      rt.idle_barrier();
+      for (auto& run : runs)
+        for (std::size_t i = 0; i < warm + timed; ++i) {
+          distributed_pass(job, *run, i >= warm ? std::optional<std::size_t>(timed_so_far + i - warm) : std::nullopt);
+          if (root) progress.update(++done);
+        }
+      timed_so_far += timed;
+    }
+  }
+  if (root) {
+    for (const auto& samples : serial_layer_samples) job.serial_layer_s.push_back(median(samples));
+    job.serial_forward_s = median(serial_totals);
+  }
 
   std::vector<RunReport> reports;
   std::vector<float> output;
   std::vector<std::vector<float>> layer_outputs;
   const bool dump_layers = opt.dump_tensors == "all";
-  for (const auto& [kind, plan] : combinations) {
-    reports.push_back(run_combination(job, kind, plan, &output, dump_layers ? &layer_outputs : nullptr));
+  for (auto& run : runs) {
+    reports.push_back(finish_combination(job, *run, &output, dump_layers ? &layer_outputs : nullptr));
     if (root) describe_job(reports.back(), job, input);
   }
   if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
