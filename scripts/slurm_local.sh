@@ -286,9 +286,11 @@ cmd_start() {
   exec 9>"$STATE/.lock"
   flock -w 120 9 || die "another slurm_local.sh holds $STATE/.lock"
 
-  local st
-  st=$(node_state)  # idle, mixed, allocated, completing: usable; empty, down*, drain*, fail*, idle* (no answer): not
-  if all_running && [[ -n $st && $st != *[*~#]* && $st != down* && $st != drain* && $st != fail* ]]; then
+  local st=
+  # (sinfo only once the daemons run: with no slurmctld it retries for ~10 s) idle, mixed, allocated, completing:
+  # usable; empty, down*, drain*, fail*, idle* (no answer): not
+  if all_running; then st=$(node_state); fi
+  if [[ -n $st && $st != *[*~#]* && $st != down* && $st != drain* && $st != fail* ]]; then
     log "already running in $STATE"
     print_env
     return 0
