@@ -128,7 +128,8 @@ def _input_figure(run: Run):
                  f"element [((c·{height} + h)·{width} + w)·{batch} + b], row-major, batch innermost", fontsize=9)
 
     strip = fig.add_subplot(grid[1])
-    values = (np.repeat(image.ravel(), batch) if image is not None and channels == 1 else np.zeros(elements))
+    # memory order C,H,W,B: the batch's B values of one pixel are adjacent
+    values = run.input_image.transpose(1, 2, 3, 0).ravel() if image is not None else np.zeros(elements)
     strip.imshow(values[np.newaxis, :], aspect="auto", cmap="gray_r", vmin=0, vmax=1,
                  extent=(0, elements, 0.6, 1.4))
     shown = _shown_ranks(run.nprocs)
@@ -152,7 +153,8 @@ def _input_figure(run: Run):
     strip.set_xticks(ticks, [f"{t:,}" for t in ticks], fontsize=7)
     strip.set_xlabel(f"element index in memory (float32, {_bytes(elements * FLOAT_BYTES)} in all)")
     strip.grid(False)
-    strip.set_title("The same input as one row-major array: every rank holds and reads all of it "
+    interleaved = f", the {batch} images interleaved (batch innermost)" if batch > 1 else ""
+    strip.set_title(f"The same input as one row-major array{interleaved}: every rank holds and reads all of it "
                     "(the input is broadcast, not split)", fontsize=9)
     return fig
 
@@ -318,12 +320,12 @@ def _boundary_text(run: Run, layer: int) -> str:
 
 
 def _counts_text(counts) -> str:
-    """11/11/10, or a run-length form (7×2/6×3) when there are many ranks."""
+    """11/11/10, or with many ranks how many own each count in rank order: "1 (32 ranks), 0 (1 rank)"."""
     if len(counts) <= 8:
         return "/".join(str(c) for c in counts)
     values, starts = np.unique(counts, return_index=True)
-    order = np.argsort(starts)
-    return "/".join(f"{values[i]}×{int((counts == values[i]).sum())}" for i in order)
+    runs = [(values[i], int((counts == values[i]).sum())) for i in np.argsort(starts)]
+    return ", ".join(f"{value} ({ranks} rank{'s' if ranks > 1 else ''})" for value, ranks in runs)
 
 
 def _partition_table(run: Run) -> str:

@@ -17,12 +17,10 @@ import numpy as np
 
 from analysis import costmodel, figures, markdown, stats
 from analysis.costmodel import Fit, Params
+from analysis.extrapolation import COLLECTIVE_OF_BOUNDARY, Extrapolation, extrapolation_section
 from analysis.figures import plt
 from analysis.results import Calibration, ResultsError, Run, load
 
-EXTRAPOLATION_P = (8, 16, 32, 64, 128, 256, 512, 1024)
-CROSSOVER_GRID = np.arange(2, 1025)
-ALGORITHM_STYLES = {"bruck": "-", "recursive-doubling": "--", "ring": ":"}
 
 
 @dataclass(frozen=True)
@@ -67,19 +65,19 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     reference = next((run for run in runs if run.nprocs > 1), runs[0] if runs else None)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = ["# cnnpar collective cost model\n", _parameters_section(run_fit, calibration_fit, used_name, intra,
-                                                                      inter, options), ]
+    parts = ["# cnnpar collective cost model\n",
+             _parameters_section(run_fit, calibration_fit, used_name, used, intra, inter, options)]
     if notes:
         parts.append("Left out of the fits: " + "; ".join(notes) + ".\n")
     all_points = run_points + calibration_points
     fits = {"run": run_fit, "calibration": calibration_fit}
     parts += ["## Predicted vs measured\n",
-              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, options.algorithm, gamma),
+              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, used, options.algorithm),
                                                        out_dir, "model_fit")),
               _prediction_table(all_points, fits, options.algorithm)]
     if reference is not None:
-        parts += [_algorithms_section(reference, intra),
-                  _extrapolation_section(reference, intra, inter, options, out_dir)]
+        extrapolation = Extrapolation(reference, intra, inter, options.algorithm, options.ranks_per_node)
+        parts += [_algorithms_section(reference, intra), extrapolation_section(extrapolation, out_dir)]
     report = out_dir / "model.md"
     report.write_text("\n".join(parts))
     (out_dir / "model.json").write_text(json.dumps(
@@ -87,9 +85,6 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
          "fits": {name: _fit_json(fit) for name, fit in fits.items()},
          "intra": asdict(intra), "inter": asdict(inter), "ranks_per_node": options.ranks_per_node}, indent=2) + "\n")
     return report
-
-
-COLLECTIVE_OF_BOUNDARY = {"allgather": "allgatherv", "allreduce": "allreduce"}
 
 
 def _run_points(runs: list[Run]) -> tuple[list[Point], list[str]]:
@@ -136,7 +131,8 @@ def _calibration_points(calibrations: list[Calibration]) -> tuple[list[Point], l
 
 
 def _fit(points: list[Point], algorithm: str) -> Fit | None:
-    points = [p for p in points if p.fitted]
+    """The fit of the points marked fitted with a positive time, or None when there are none."""
+    points = [p for p in points if p.fitted and p.measured > 0]
     if not points:
         return None
     rows = np.array([costmodel.design_row(p.collective, p.p, p.n, algorithm) for p in points])
@@ -154,7 +150,7 @@ def _params_text(params: Params) -> str:
     return f"α = {params.alpha * 1e6:.3f} µs, β = {params.beta * 1e9:.4f} ns/B ({bandwidth})"
 
 
-def _parameters_section(run_fit, calibration_fit, used_name, intra, inter, options) -> str:
+def _parameters_section(run_fit, calibration_fit, used_name, used, intra, inter, options) -> str:
     rows = []
     for name, fit in (("run (layer consolidations)", run_fit), ("calibration", calibration_fit)):
         if fit is not None:
@@ -171,7 +167,7 @@ def _parameters_section(run_fit, calibration_fit, used_name, intra, inter, optio
         "the median over repetitions of the slowest rank (calibration).\n",
         markdown.table(["fit", "α µs", "β ns/B", "1/β GB/s", "γ ns/B", "points", "rms rel. error"], rows),
         f"Used below: the **{used_name}** fit, intra-node {_params_text(intra)}, γ = {intra.gamma * 1e9:.4f} ns/B"
-        + ("" if (calibration_fit or run_fit).fitted_gamma else " (not measured: `--gamma`, default 10 GB/s of "
+        + ("" if used.fitted_gamma else " (not measured: `--gamma`, default 10 GB/s of "
            "reduced data, the order of the memcpy bandwidth measured on the development VM)") + ".",
         f"Inter-node: {_params_text(inter)} (`--inter-alpha`, `--inter-beta`; defaults assume a 100 Gb/s fabric, "
         "InfiniBand EDR / 100 GbE class, whose MPI latency is typically 1–2 µs and achievable bandwidth 10–12 GB/s "
@@ -195,14 +191,16 @@ def _prediction_table(points: list[Point], fits: dict, algorithm: str) -> str:
     return markdown.table(headers, rows)
 
 
-def _fit_figure(points: list[Point], fits: dict, algorithm: str, gamma: float):
+def _fit_figure(points: list[Point], fits: dict, used: Fit, algorithm: str):
+    """Parity plot, and the points against n with each fit's model curve (a source without its own fit, e.g. runs
+    whose every point was left out, is drawn against the fit used for the predictions)."""
     fig, (parity, curves) = plt.subplots(1, 2, figsize=(12, 4.6))
     markers = {"allgatherv": "o", "allgather": "o", "allreduce": "s", "bcast": "^"}
     sources = sorted({p.source for p in points})
     colors = {source: figures.layer_color(i) for i, source in enumerate(sources)}
     for source in sources:
         mine = [p for p in points if p.source == source]
-        fit = fits["calibration"] if source.endswith("/calibration") else fits["run"]
+        fit = (fits["calibration"] if source.endswith("/calibration") else fits["run"]) or used
         for collective in sorted({p.collective for p in mine}):
             chosen = [p for p in mine if p.collective == collective]
             measured = np.array([p.measured for p in chosen]) * 1e6
@@ -254,134 +252,3 @@ def _algorithms_section(run: Run, intra: Params) -> str:
     return "\n".join([f"## Algorithms at the measured P = {run.nprocs} ({run.label})\n",
                       "Predicted time of one call with the parameters used above (µs):\n",
                       markdown.table(["layer", "collective", "n (B)", "ring", "recursive doubling", "Bruck"], rows)])
-
-
-def _plan_costs(run: Run, p: int, intra: Params, inter: Params, options: ModelOptions, multi_node: bool) -> dict:
-    """Layer name -> seconds of its consolidation in each plan at p ranks: per-layer gathers every layer's output;
-    fused keeps conv..GELU sliced and sums the linear layer's partial outputs with one Allreduce."""
-    def cost(collective, n):
-        if multi_node:
-            return costmodel.multi_node_time(collective, p, n, options.ranks_per_node, intra, inter,
-                                             options.algorithm)
-        return costmodel.predict(collective, p, n, intra, options.algorithm)
-
-    last = len(run.layers) - 1
-    per_layer = {name: cost("allgatherv", float(run.output_bytes[i])) for i, name in enumerate(run.layers)}
-    fused = {name: (cost("allreduce", float(run.output_bytes[i])) if i == last else 0.0)
-             for i, name in enumerate(run.layers)}
-    return {"per-layer": per_layer, "fused": fused}
-
-
-def _crossover(run: Run, layer: int, costs_at) -> int | None:
-    """Smallest P (2…1,024) where the layer's modelled consolidation reaches its compute, serial / P."""
-    for p in CROSSOVER_GRID:
-        if costs_at(int(p))[run.layers[layer]] >= run.serial_layer[layer] / p:
-            return int(p)
-    return None
-
-
-def _extrapolation_section(run: Run, intra, inter, options, out_dir) -> str:
-    procs = np.array(EXTRAPOLATION_P)
-    scenarios = {"1 node": False, f"{options.ranks_per_node} ranks/node": True}
-    table = {(plan, scenario): [] for plan in ("per-layer", "fused") for scenario in scenarios}
-    for p in procs:
-        for scenario, multi in scenarios.items():
-            costs = _plan_costs(run, int(p), intra, inter, options, multi)
-            for plan in ("per-layer", "fused"):
-                table[(plan, scenario)].append(costs[plan])
-    rows = []
-    for i, p in enumerate(procs):
-        compute = run.serial_layer.sum() / p
-        cells = [markdown.us(sum(table[key][i].values())) for key in table]
-        rows.append((p, max(1, -(-p // options.ranks_per_node)), markdown.us(compute), *cells))
-    headers = ["P", "nodes", "compute Σ serial/P µs"] + [f"{plan}, {scenario} µs" for plan, scenario in table]
-    crossover_rows = []
-    for layer, name in enumerate(run.layers):
-        cells = []
-        for key in table:
-            plan, scenario = key
-            p_star = _crossover(run, layer, lambda p, plan=plan, multi=scenarios[scenario]:
-                                _plan_costs(run, p, intra, inter, options, multi)[plan])
-            cells.append("never (≤ 1,024)" if p_star is None else f"P = {p_star}")
-        crossover_rows.append((name, markdown.us(run.serial_layer[layer]), *cells))
-    per_layer_rows = []
-    for i, p in enumerate(procs):
-        per_layer_rows.append((p, *(f"{markdown.us(run.serial_layer[l] / p)} / "
-                                     f"{markdown.us(table[('per-layer', '1 node')][i][name])} / "
-                                     f"{markdown.us(table[('per-layer', list(scenarios)[1])][i][name])}"
-                                     for l, name in enumerate(run.layers))))
-    figure = figures.save(_extrapolation_figure(run, intra, inter, options, scenarios), out_dir,
-                          "model_extrapolation")
-    return "\n".join([
-        f"## Extrapolation to P = {EXTRAPOLATION_P[0]} … {EXTRAPOLATION_P[-1]:,}\n",
-        f"The network and batch of {run.label} (n per layer fixed, compute = serial layer time / P, perfectly "
-        f"divided). Per-layer plan: one Allgatherv ({options.algorithm}) after every layer; fused plan: conv → "
-        "pool → GELU stay sliced and the linear layer's partial outputs are summed with one Allreduce. Beyond "
-        "one node (consecutive ranks per node) each algorithm step pays the inter-node α, and the ranks of a node "
-        "that cross the network in one step share its link (costmodel.multi_node_time). The input broadcast is "
-        "the same for both plans and not included.\n",
-        markdown.image("extrapolation", figure),
-        "Whole pass, consolidation per plan and scenario against compute (µs):\n",
-        markdown.table(headers, rows),
-        "Per layer, per-layer plan: compute / consolidation on 1 node / consolidation multi-node (µs):\n",
-        markdown.table(["P", *run.layers], per_layer_rows),
-        "Where consolidation overtakes compute (smallest P with consolidation ≥ serial / P):\n",
-        markdown.table(["layer", "serial µs"] + [f"{plan}, {scenario}" for plan, scenario in table],
-                       crossover_rows)])
-
-
-def _extrapolation_figure(run: Run, intra, inter, options, scenarios):
-    grid = np.unique(np.geomspace(2, 1024, 60).astype(int))
-    panels = list(enumerate(run.layers)) + [(None, "whole pass")]
-    columns = 3
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(13, 3.7 * rows), squeeze=False)
-    multi_name = list(scenarios)[1]
-    for ax, (layer, title) in zip(axes.flat, panels):
-        serial = run.serial_layer.sum() if layer is None else run.serial_layer[layer]
-        compute = serial / grid * 1e6
-        ax.plot(grid, compute, color="black", linewidth=2, label="compute = serial / P")
-        for algorithm, style in ALGORITHM_STYLES.items():
-            chosen = ModelOptions(algorithm, options.inter_alpha, options.inter_beta, options.gamma,
-                                  options.ranks_per_node)
-            values = [_layer_or_total(_plan_costs(run, p, intra, inter, chosen, False)["per-layer"], run, layer)
-                      for p in grid]
-            ax.plot(grid, np.array(values) * 1e6, style, color="#4c72b0", label=f"per-layer, {algorithm}, 1 node")
-        multi = np.array([_layer_or_total(_plan_costs(run, p, intra, inter, options, True)["per-layer"], run, layer)
-                          for p in grid])
-        ax.plot(grid, multi * 1e6, "-", color="#c44e52", label=f"per-layer, {options.algorithm}, {multi_name}")
-        fused = np.array([_layer_or_total(_plan_costs(run, p, intra, inter, options, True)["fused"], run, layer)
-                          for p in grid])
-        if fused.any():
-            ax.plot(grid, fused * 1e6, "-", color="#8172b3", label=f"fused (Allreduce), {multi_name}")
-        crossing = np.nonzero(multi >= serial / grid)[0]
-        if len(crossing):
-            p_star = grid[crossing[0]]
-            ax.axvline(p_star, color="#c44e52", linestyle=":", linewidth=1)
-            ax.annotate(f"crossover\nP ≈ {p_star}", (p_star, compute[crossing[0]]), xytext=(6, 12),
-                        textcoords="offset points", fontsize=7, color="#c44e52",
-                        bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([2, 8, 32, 128, 512], ["2", "8", "32", "128", "512"])
-        ax.set_yscale("log")
-        ax.set_xlabel("ranks P")
-        ax.set_ylabel("time per pass (µs)")
-        ax.set_title(title if layer is None else f"{title} (n = {markdown.count(run.output_bytes[layer])} B)")
-    legend = {}
-    for ax in axes.flat[:len(panels)]:
-        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    spare = len(panels) < rows * columns
-    fig.legend(legend.values(), legend.keys(), fontsize=8, loc="center" if spare else "lower center",
-               bbox_to_anchor=(5 / 6, 0.25) if spare else (0.5, -0.06), ncol=1 if spare else 3,
-               title=f"dotted red line: where the per-layer plan's\nconsolidation ({multi_name}) overtakes compute")
-    fig.suptitle(f"Modelled consolidation vs compute, {run.network}, B = {run.batch} "
-                 f"(intra α = {intra.alpha * 1e6:.2f} µs, 1/β = {1 / intra.beta / 1e9 if intra.beta else float('inf'):.1f}"
-                 f" GB/s; inter α = {inter.alpha * 1e6:.1f} µs, 1/β = {1 / inter.beta / 1e9:.1f} GB/s)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def _layer_or_total(costs: dict, run: Run, layer: int | None) -> float:
-    return sum(costs.values()) if layer is None else costs[run.layers[layer]]

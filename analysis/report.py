@@ -105,11 +105,13 @@ def _timeline_figure(run: Run, iteration: int):
         ax.text((previous + end) / 2, 1.01, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=8, rotation=0 if end - previous > 0.06 * boundaries[-1][1] else 60)
         previous = end
-    ax.set_yticks(range(run.nprocs), [f"rank {r}\n({run.hosts[r]})" for r in range(run.nprocs)])
+    ax.set_yticks(range(run.nprocs), [f"rank {r} ({run.hosts[r]})" for r in range(run.nprocs)])
     ax.invert_yaxis()
     ax.set_xlabel("time since the start of the pass (µs)")
     ax.set_title(f"Per-rank timeline, iteration {iteration} (median forward), P = {run.nprocs}", pad=22)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.1 / run.nprocs), ncol=5, frameon=False)
+    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5,
+               frameon=False)
     return fig
 
 
@@ -184,7 +186,7 @@ def _bytes_figure(run: Run):
     if (run.bytes_received > 0).all():
         ax.set_yscale("log")
     ax.set_xticks(np.arange(len(run.layers)), run.layers)
-    ax.set_xlabel("layer")
+    ax.set_xlabel("layer" + ("" if run.nprocs <= 12 else f" (bars: ranks 0 … {run.nprocs - 1} left to right)"))
     ax.set_ylabel("bytes received per consolidation (B)")
     ax.set_title(f"Bytes received per rank: measured bars, expected marks (P = {run.nprocs}, B = {run.batch})")
     ax.legend(ncol=2)

@@ -44,8 +44,9 @@ def write_sweep(paths, out_dir: pathlib.Path) -> pathlib.Path:
     parts += ["## Consolidation time against bytes moved\n",
               markdown.image("consolidation time against bytes moved", consolidation_png),
               "Consolidation = wait + transfer, slowest rank per iteration, median over iterations, summed over the "
-              "layers of one pass; bytes moved = `/comm/bytes_received` summed over ranks (and layers). The input "
-              "broadcast is not included.\n",
+              "layer boundaries of one pass; bytes moved = `/comm/bytes_received` summed over ranks (and layers): "
+              "what went through MPI, so shared-memory consolidation on one node shows 0. P = 1 runs and boundaries "
+              "that keep their slices are left out of the figure. The input broadcast is not included.\n",
               _consolidation_table(runs)]
     report = out_dir / "sweep.md"
     report.write_text("\n".join(parts))
@@ -59,25 +60,34 @@ def _series(runs: list[Run]) -> dict[tuple, list[Run]]:
     return {key: sorted(members, key=lambda r: r.nprocs) for key, members in groups.items()}
 
 
-def _series_title(key) -> str:
+def _series_title(key, shown=None) -> str:
+    """consolidation, plan — network, B; without the last two when `shown` (in the figure title) holds them."""
     consolidation, plan, network, batch = key
-    return f"{consolidation}, {plan} — {network}, B = {batch}"
+    return f"{consolidation}, {plan}" + ("" if shown else f" — {network}, B = {batch}")
 
 
 def _scaling_figure(series: dict, efficiency: bool):
     count = len(series)
-    columns = min(count, 2)
+    columns = min(count, 3 if count > 4 else 2)
     rows = math.ceil(count / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.3 * rows), squeeze=False)
+    shared = _shared_settings(series)
     for ax, (key, members) in zip(axes.flat, series.items()):
         _scaling_panel(ax, members, efficiency)
-        ax.set_title(_series_title(key), fontsize=9)
+        ax.set_title(_series_title(key, shown=shared), fontsize=9)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     what = "Parallel efficiency (speedup / P)" if efficiency else "Speedup over the serial reference"
-    fig.suptitle(f"{what} per layer and in total, against ranks P")
+    common = f"\n{shared[0]}, B = {shared[1]}" if shared else ""
+    fig.suptitle(f"{what} per layer and in total, against ranks P{common}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _shared_settings(series: dict) -> tuple | None:
+    """(network, batch) when every series has the same, so panel titles need only consolidation and plan."""
+    settings = {key[2:] for key in series}
+    return settings.pop() if len(settings) == 1 else None
 
 
 def _scaling_panel(ax, members: list[Run], efficiency: bool) -> None:
@@ -89,7 +99,7 @@ def _scaling_panel(ax, members: list[Run], efficiency: bool) -> None:
         _median_line(ax, procs, values, color=figures.layer_color(index), label=layer)
     totals = np.array([stats.total_speedup(run) for run in members]) / scale
     _median_line(ax, procs, totals, color="black", label="total (forward)", linewidth=2.2)
-    ideal = np.unique(np.concatenate([procs, [SEED_CLAIM_WORKERS]]))
+    ideal = np.unique(np.concatenate([[1], procs, [SEED_CLAIM_WORKERS]]))
     ax.plot(ideal, np.ones(len(ideal)) if efficiency else ideal, "--", color="gray", linewidth=1,
             label="ideal (linear)")
     for index, layer in enumerate(layers):
@@ -138,8 +148,11 @@ def _speedup_cell(speedup: float, procs: int) -> str:
 
 
 def _consolidation_figure(runs: list[Run]):
-    fig, (per_pass, per_layer) = plt.subplots(1, 2, figsize=(12, 4.5))
+    """Per run (one pass) and per consolidation (one layer boundary): time against bytes moved through MPI.
+    Shared-memory strategies move nothing through MPI on one node, so the byte axis is linear near 0."""
+    fig, (per_pass, per_layer) = plt.subplots(1, 2, figsize=(12, 4.8))
     seen = set()
+    label_points = len(runs) * max(len(run.layers) for run in runs) <= MAX_POINT_LABELS
     for run in runs:
         color = CONSOLIDATION_COLORS.get(run.consolidation, "gray")
         marker = PLAN_MARKERS.get(run.plan, "D")
@@ -147,25 +160,26 @@ def _consolidation_figure(runs: list[Run]):
         label = None if key in seen else f"{run.consolidation}, {run.plan}"
         seen.add(key)
         moved, time = stats.moved_bytes(run), stats.consolidation_time(run)
-        if moved.sum() > 0:
-            per_pass.plot(moved.sum(), time.sum() * 1e6, marker, color=color, markersize=7, label=label)
-            per_pass.annotate(f"P={run.nprocs}", (moved.sum(), time.sum() * 1e6), textcoords="offset points",
-                              xytext=(5, 3), fontsize=7)
-        positive = moved > 0
-        per_layer.plot(moved[positive], time[positive] * 1e6, marker, color=color, alpha=0.75, label=label)
-        if len(runs) * len(run.layers) <= MAX_POINT_LABELS:
-            for layer, b, t in zip(np.array(run.layers)[positive], moved[positive], time[positive]):
-                per_layer.annotate(f"{layer} P={run.nprocs}", (b, t * 1e6), textcoords="offset points",
-                                   xytext=(4, 2), fontsize=6)
-    for ax, title in ((per_pass, "Whole pass (sum over layers)"), (per_layer, "Each consolidation (one layer)")):
-        ax.set_xscale("log")
+        active = np.array([kind != "none" for kind in run.boundary]) & (time > 0)
+        if run.nprocs > 1 and active.any():
+            per_pass.plot(moved.sum(), time[active].sum() * 1e6, marker, color=color, markersize=7, label=label)
+            per_pass.annotate(f"P={run.nprocs}", (moved.sum(), time[active].sum() * 1e6),
+                              textcoords="offset points", xytext=(5, 3), fontsize=7)
+            per_layer.plot(moved[active], time[active] * 1e6, marker, color=color, alpha=0.75, label=label)
+            for layer, b, t in zip(np.array(run.layers)[active], moved[active], time[active]):
+                if label_points:
+                    per_layer.annotate(f"{layer} P={run.nprocs}", (b, t * 1e6), textcoords="offset points",
+                                       xytext=(4, 2), fontsize=6)
+    for ax, title in ((per_pass, "Whole pass (sum over boundaries)"), (per_layer, "Each layer boundary")):
+        ax.set_xscale("symlog", linthresh=100, linscale=0.5)
+        ax.set_xlim(left=-10)
         ax.set_yscale("log")
-        ax.set_xlabel("bytes moved (received, summed over ranks) (B)")
+        ax.set_xlabel("bytes moved through MPI, received summed over ranks (B)")
         ax.set_ylabel("consolidation time (µs, slowest rank, median)")
         ax.set_title(title)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(title="consolidation, plan")
-    fig.suptitle("Consolidation time against bytes moved, per strategy and plan")
+            ax.legend(title="consolidation, plan", fontsize=7)
+    fig.suptitle("Consolidation time (wait + transfer) against bytes moved, per strategy and plan")
     fig.tight_layout()
     return fig
 

@@ -115,3 +115,19 @@ def test_model_uses_calibration_group(tmp_path, run3):
     report = (out / "model.md").read_text()
     assert "calibrated.h5 /calibration" in report and "Used below: the **calibration** fit" in report
     assert not math.isnan(fitted["rms_relative_error"])
+
+
+def test_extrapolation_plans(run3):
+    """The fused plan moves only the linear layer's output, so its pass costs less than per-layer's, layers
+    that keep their slices never cross over, and more nodes never make the per-layer plan cheaper."""
+    from analysis.extrapolation import Extrapolation
+    from analysis.results import load
+
+    run = load(run3).runs[0]
+    model = Extrapolation(run, TRUE, Params(2e-6, 1e-10, TRUE.gamma), "bruck", ranks_per_node=32)
+    assert model.costs("fused", 64, True).sum() < model.costs("per-layer", 64, True).sum()
+    assert model.costs("fused", 64, True)[0] == 0 and model.crossover("fused", True, layer=0) is None
+    assert model.costs("per-layer", 256, True).sum() >= model.costs("per-layer", 256, False).sum()
+    p_star = model.crossover("per-layer", False, layer=None)
+    assert p_star is not None and 2 <= p_star <= 1024
+    assert model.costs("per-layer", p_star, False).sum() >= run.serial_layer.sum() / p_star
