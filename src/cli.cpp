@@ -80,6 +80,8 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "(conv.weight [32,1,3,3], conv.bias, fc.weight [128,5408], fc.bias) instead of initialising them from --seed")
       ("dump-tensors", po::value<std::string>(), "with --output, also store tensors in PyTorch layouts: 'final' "
        "(input batch, weights, output) or 'all' (also every layer's output)")
+      ("calibrate", "after the run, time MPI_Allgatherv, MPI_Allreduce and MPI_Bcast alone for 64 B .. 4 MiB (20 "
+       "repetitions, slowest rank) and print them; with --output they go to /calibration for the cost model")
       ("verify", "compare the distributed output with the serial reference bit for bit; exit 3 if they differ")
       ("quiet,q", "print only the summary table")
       ("help,h", "show this help and exit")
@@ -137,6 +139,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     o.plan = *plan_kind;
     o.ranks_per_node = checked_count(vm, "ranks-per-node", 0);
     o.compare = vm.count("compare") > 0;
+    o.calibrate = vm.count("calibrate") > 0;
     if (o.compare && (!vm["consolidation"].defaulted() || !vm["plan"].defaulted()))
       throw po::error("--compare runs every --consolidation and --plan; do not give either with it");
     if (o.compare && !o.dump_tensors.empty()) throw po::error("--dump-tensors is not available with --compare");

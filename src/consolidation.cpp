@@ -376,6 +376,46 @@ class WindowConsolidation : public Consolidation {
 
 }  // namespace
 
+CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& sizes,
+                                   std::size_t repetitions, std::size_t warmup, double (*clock)()) {
+  int rank = 0, P = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &P);
+  CollectiveTimings t;
+  t.collectives = {"allgatherv", "allreduce", "bcast"};
+  t.bytes = sizes;
+  t.repetitions = repetitions;
+  for (std::size_t k = 0; k < t.collectives.size(); ++k) {
+    for (const std::uint64_t n_bytes : sizes) {
+      const std::size_t n = n_bytes / sizeof(float);
+      std::vector<float> buffer(n, 1.0f), result(n);
+      std::vector<int> counts, displs;
+      reduce_blocks(n, static_cast<std::size_t>(P), counts, displs);
+      auto call = [&] {
+        if (k == 0)
+          MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data(), counts.data(), displs.data(), MPI_FLOAT,
+                         comm);
+        else if (k == 1)
+          MPI_Allreduce(buffer.data(), result.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm);
+        else
+          MPI_Bcast(buffer.data(), static_cast<int>(n), MPI_FLOAT, 0, comm);
+      };
+      for (std::size_t i = 0; i < warmup; ++i) call();
+      for (std::size_t i = 0; i < repetitions; ++i) {
+        MPI_Barrier(comm);
+        const double t0 = clock();
+        call();
+        const double mine = clock() - t0;
+        double slowest = 0;
+        MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
+        if (rank == 0) t.time_s.push_back(slowest);
+      }
+    }
+  }
+  if (rank != 0) return {};
+  return t;
+}
+
 std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,
                                                   std::size_t input_elems, std::vector<PlanStep> steps,
                                                   double (*clock)()) {

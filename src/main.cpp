@@ -436,6 +436,12 @@ int run(Runtime& rt, int argc, char** argv) {
     reports.push_back(finish_combination(job, *run, &output, dump_layers ? &layer_outputs : nullptr));
     if (root) describe_job(reports.back(), job, input);
   }
+  if (opt.calibrate) {
+    std::vector<std::uint64_t> sizes;
+    for (std::uint64_t n = 64; n <= (std::uint64_t{4} << 20); n *= 4) sizes.push_back(n);
+    CollectiveTimings timings = time_collectives(rt.comm(), sizes, 20, 3, &steady_seconds);
+    if (root) reports.front().calibration = std::move(timings);
+  }
   if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
 
   bool verified = true;
@@ -450,6 +456,7 @@ int run(Runtime& rt, int argc, char** argv) {
     }
     print_summary(std::cout, reports.front());
   }
+  if (reports.front().calibration) print_calibration(std::cout, *reports.front().calibration, reports.front().ranks);
 
   if (!output_path.empty()) {
     std::optional<TensorDump> dump;

@@ -49,6 +49,11 @@ DerivedTimes derive_times(const std::vector<RankRecord>& records) {
   return t;
 }
 
+double CollectiveTimings::median_s(std::size_t collective, std::size_t size) const {
+  const auto first = time_s.begin() + static_cast<std::ptrdiff_t>((collective * bytes.size() + size) * repetitions);
+  return median(std::vector<double>(first, first + static_cast<std::ptrdiff_t>(repetitions)));
+}
+
 double median(std::vector<double> values) {
   if (values.empty()) return 0.0;
   const std::size_t mid = values.size() / 2;

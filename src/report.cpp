@@ -279,6 +279,22 @@ void print_summary(std::ostream& os, const RunReport& r) {
        << "; " << verdict(r) << "\n";
 }
 
+void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t ranks) {
+  os << "\nCollectives alone (P=" << ranks << "; median of " << t.repetitions
+     << " calls, slowest rank; n = whole message): us (GB/s = n/t)\n";
+  os << pad("n bytes", 12);
+  for (const std::string& c : t.collectives) os << pad(c, 22);
+  os << "\n";
+  for (std::size_t s = 0; s < t.bytes.size(); ++s) {
+    os << pad(with_commas(t.bytes[s]), 12);
+    for (std::size_t k = 0; k < t.collectives.size(); ++k) {
+      const double sec = t.median_s(k, s);
+      os << pad(us(sec) + " (" + fmt("%.2f", sec > 0 ? double(t.bytes[s]) / sec / 1e9 : 0) + ")", 22);
+    }
+    os << "\n";
+  }
+}
+
 void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   if (runs.empty()) return;
   const RunReport& first = runs.front();

@@ -1,6 +1,7 @@
 // The results-file writer (see results_file.hpp and docs/results-schema.md). The only code that writes HDF5.
 #include "cnnpar/results_file.hpp"
 
+#include <cstdlib>
 #include <string_view>
 
 #include "cnnpar/version.hpp"
@@ -215,6 +216,20 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   }
 }
 
+void write_calibration(const h5::Location& where, const CollectiveTimings& t, std::size_t ranks, int nodes) {
+  const char* algorithm = std::getenv("OMPI_MCA_coll_tuned_allgatherv_algorithm");
+  where.create_group("calibration")
+      .attr("nprocs", std::int64_t(ranks))
+      .attr("nodes", std::int64_t(nodes))
+      .attr("repetitions", std::int64_t(t.repetitions))
+      .attr("method", "per call: barrier, clock around the call only, slowest rank kept (OSU style)")
+      .attr("allgatherv_algorithm", algorithm ? algorithm : "library default");
+  where.write("calibration/collective", t.collectives).attr("dims", "collective");
+  put(where, "calibration/bytes", t.bytes, {t.bytes.size()}, "B", "size", "n: the whole message");
+  put(where, "calibration/time_s", t.time_s, {t.collectives.size(), t.bytes.size(), t.repetitions}, "s",
+      "collective,size,repetition", "time of one call, slowest rank");
+}
+
 void write_compare_file(const std::filesystem::path& path, bool force, const std::vector<RunReport>& runs) {
   h5::write_atomically(path, force, [&](h5::File& f) {
     f.attr("schema", kResultsSchemaName).attr("schema_version", std::int64_t{kResultsSchemaVersion});
@@ -223,6 +238,7 @@ void write_compare_file(const std::filesystem::path& path, bool force, const std
       names.push_back(r.consolidation + "_" + r.plan);
       write_run(f.create_group("compare/" + names.back()), r, nullptr);
     }
+    if (runs.front().calibration) write_calibration(f, *runs.front().calibration, runs.front().ranks, runs.front().nodes);
     f.write("compare/combinations", names).attr("description", "the groups under /compare, in the order run");
   });
 }
@@ -232,6 +248,7 @@ void write_results_file(const std::filesystem::path& path, bool force, const Run
   h5::write_atomically(path, force, [&](h5::File& f) {
     f.attr("schema", kResultsSchemaName).attr("schema_version", std::int64_t{kResultsSchemaVersion});
     write_run(f, report, tensors);
+    if (report.calibration) write_calibration(f, *report.calibration, report.ranks, report.nodes);
   });
 }
 

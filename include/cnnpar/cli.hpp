@@ -27,6 +27,7 @@ struct Options {
   PlanKind plan = PlanKind::per_layer;
   std::size_t ranks_per_node = 0;  // 0: nodes are the real shared-memory domains
   bool compare = false;            // run every consolidation x plan combination
+  bool calibrate = false;          // also time the collectives alone over a range of sizes
   bool verify = false, quiet = false;
   // results
   std::string output;        // HDF5 results file, or a directory for the default name; empty: no file

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cnnpar/plan.hpp"
+#include "cnnpar/records.hpp"
 
 namespace cnnpar {
 
@@ -66,6 +67,13 @@ class Consolidation {
   // Bytes of activation buffers this rank allocated (a node window counts on the rank that allocated it).
   virtual std::uint64_t activation_bytes() const = 0;
 };
+
+// --calibrate: MPI_Allgatherv (block split of n over the ranks), MPI_Allreduce (sum) and MPI_Bcast (from rank 0) of
+// each size n in `bytes`, timed the way the OSU micro-benchmarks time them: `warmup` untimed calls, then
+// `repetitions` calls each preceded by a barrier, the clock around the call only, and the slowest rank's time kept.
+// Collective over `comm`; rank 0 receives the times, the others an empty table.
+CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& bytes, std::size_t repetitions,
+                                   std::size_t warmup, double (*clock)());
 
 // `clock` is the clock timestamps are taken with (steady_seconds). Throws std::invalid_argument with
 // why_unavailable's reason if `kind` cannot run on this topology (plan.hpp).

@@ -44,6 +44,16 @@ struct RankRecord {
   std::size_t at(std::size_t iteration, std::size_t layer) const { return iteration * layers + layer; }
 };
 
+// --calibrate: collectives timed on their own over a range of sizes, for fitting the cost model (analysis/).
+// time_s[(collective * bytes.size() + size) * repetitions + repetition] is the slowest rank's time of one call.
+struct CollectiveTimings {
+  std::vector<std::string> collectives;  // "allgatherv", "allreduce", "bcast"
+  std::vector<std::uint64_t> bytes;      // n: the whole gathered / reduced / broadcast message
+  std::size_t repetitions = 0;
+  std::vector<double> time_s;
+  double median_s(std::size_t collective, std::size_t size) const;
+};
+
 // Per-(iteration, layer, rank) times derived from all records: index [(iteration * layers + layer) * ranks + rank].
 struct DerivedTimes {
   std::size_t iterations = 0, layers = 0, ranks = 0;

@@ -63,6 +63,7 @@ struct RunReport {
   double output_sum = 0;
   bool ranks_agree = true;  // every rank's copy of the output hashed the same
   std::optional<Verification> verification;  // with --verify (always in --compare)
+  std::optional<CollectiveTimings> calibration;  // with --calibrate
 };
 
 // "channels 0-7", "elements 0-1351", "features 96-127", "none" for an empty slice.
@@ -77,6 +78,9 @@ void print_summary(std::ostream& os, const RunReport& r);
 // One block per combination (per layer and total: bytes per rank measured and modelled, wait, transfer, compute,
 // parallel time, speedup, efficiency), then a ranking.
 void print_comparison(std::ostream& os, const std::vector<RunReport>& runs);
+
+// The --calibrate table: median time per collective and size, and the bandwidth n/t it implies.
+void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t ranks);
 
 // Per-iteration parallel time of a step: max over ranks of compute + wait + transfer; median over iterations.
 double parallel_layer_seconds(const DerivedTimes& t, std::size_t layer);

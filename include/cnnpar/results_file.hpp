@@ -28,6 +28,9 @@ struct TensorDump {
 // Writes one run's schema into `where` (the file's root, or a group such as /compare/<combination>).
 void write_run(const h5::Location& where, const RunReport& report, const TensorDump* tensors);
 
+// /calibration (--calibrate), at the file's root: collective [K] strings, bytes [S], time_s [K, S, R].
+void write_calibration(const h5::Location& where, const CollectiveTimings& t, std::size_t ranks, int nodes);
+
 // The whole file, atomically (h5::write_atomically): it refuses to replace an existing file unless `force`.
 void write_results_file(const std::filesystem::path& path, bool force, const RunReport& report,
                         const TensorDump* tensors);

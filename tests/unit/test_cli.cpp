@@ -48,6 +48,7 @@ TEST(Cli, Values) {
   EXPECT_EQ(c.options.plan, PlanKind::fused_column);
   EXPECT_EQ(c.options.ranks_per_node, 2u);
   EXPECT_TRUE(parse({"--compare"}).options.compare);
+  EXPECT_TRUE(parse({"--calibrate"}).options.calibrate);
   EXPECT_EQ(p.options.command_line, "cnnpar_mpi --batch 64 --index=3 --gelu erf --verify -q --images '/x y.gz' "
                                     "--filters 8 --seed -5");
 }
@@ -85,6 +86,6 @@ TEST(Cli, HelpDocumentsEveryOption) {
   for (const char* opt : {"--images", "--labels", "--index", "--batch", "--filters", "--hidden", "--conv-kernel",
                           "--pool-kernel", "--gelu", "--seed", "--iterations", "--warmup", "--consolidation",
                           "--verify", "--quiet", "--help", "--version", "--output", "--force", "--weights",
-                          "--dump-tensors", "--plan", "--ranks-per-node", "--compare"})
+                          "--dump-tensors", "--plan", "--ranks-per-node", "--compare", "--calibrate"})
     EXPECT_NE(p.message.find(opt), std::string::npos) << opt;
 }
