@@ -84,6 +84,8 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "repetitions, slowest rank) and print them; with --output they go to /calibration for the cost model")
       ("verify", "compare the distributed output with the serial reference bit for bit; exit 3 if they differ")
       ("quiet,q", "print only the summary table")
+      ("no-progress", "do not show the forward-pass count on the terminal (shown by rank 0 only when the job has an "
+       "interactive terminal, never in a log or a batch job)")
       ("help,h", "show this help and exit")
       ("version", "show the version and exit");
   po::options_description all;
@@ -157,6 +159,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     }
     o.verify = vm.count("verify") > 0;
     o.quiet = vm.count("quiet") > 0;
+    o.progress = vm.count("no-progress") == 0;
   } catch (const po::error& e) {
     result.action = ParsedCommandLine::Action::error;
     result.message = e.what();

@@ -90,25 +90,37 @@ std::filesystem::path resolve_output(const Options& o, std::size_t ranks) {
   return path;
 }
 
-// Progress on an interactive terminal only (rank 0, stderr), at most a few updates per second.
+// Progress on an interactive terminal only (rank 0), at most four updates a second, erased when done. It goes to
+// stderr when that is a terminal (a run without a launcher, srun --pty). Open MPI's mpirun hands every rank a pipe
+// for stderr, whatever mpirun's own stderr is, so there the progress goes to the controlling terminal (/dev/tty)
+// if the job has one; a batch job or CI has none and sees nothing, and a redirected log never gets the \r lines.
 class Progress {
  public:
-  Progress(bool enabled, std::size_t total) : enabled_(enabled && isatty(STDERR_FILENO)), total_(total) {}
+  Progress(bool enabled, std::size_t total) : total_(total) {
+    if (!enabled) return;
+    if (isatty(STDERR_FILENO)) out_ = stderr;
+    else if (std::FILE* tty = std::fopen("/dev/tty", "w")) out_ = own_ = tty;
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
   void update(std::size_t done) {
-    if (!enabled_) return;
+    if (!out_) return;
     const double now = steady_seconds();
     if (now - last_ < 0.25) return;
     last_ = now;
-    std::fprintf(stderr, "\rforward pass %zu/%zu", done, total_);
+    std::fprintf(out_, "\rforward pass %zu/%zu", done, total_);
+    std::fflush(out_);
     shown_ = true;
   }
   ~Progress() {
-    if (shown_) std::fprintf(stderr, "\r%40s\r", "");
+    if (shown_) std::fprintf(out_, "\r%40s\r", "");
+    if (own_) std::fclose(own_);
   }
 
  private:
-  bool enabled_;
   std::size_t total_;
+  std::FILE* out_ = nullptr;
+  std::FILE* own_ = nullptr;
   double last_ = steady_seconds();
   bool shown_ = false;
 };
@@ -404,7 +416,7 @@ int run(Runtime& rt, int argc, char** argv) {
   for (const auto& [kind, plan] : combinations) runs.push_back(set_up_combination(job, kind, plan));
   const std::size_t rounds = opt.compare ? std::min<std::size_t>(10, opt.iterations) : 1;
   {
-    Progress progress(root, (opt.iterations + opt.warmup) * (runs.size() + 1));
+    Progress progress(root && opt.progress, (opt.iterations + opt.warmup) * (runs.size() + 1));
     std::size_t done = 0, timed_so_far = 0;
     for (std::size_t round = 0; round < rounds; ++round) {
       const std::size_t warm = round == 0 ? opt.warmup : std::min<std::size_t>(opt.warmup, 2);

@@ -29,6 +29,7 @@ struct Options {
   bool compare = false;            // run every consolidation x plan combination
   bool calibrate = false;          // also time the collectives alone over a range of sizes
   bool verify = false, quiet = false;
+  bool progress = true;  // on an interactive terminal only
   // results
   std::string output;        // HDF5 results file, or a directory for the default name; empty: no file
   bool force = false;        // replace an existing results file

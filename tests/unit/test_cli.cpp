@@ -86,6 +86,6 @@ TEST(Cli, HelpDocumentsEveryOption) {
   for (const char* opt : {"--images", "--labels", "--index", "--batch", "--filters", "--hidden", "--conv-kernel",
                           "--pool-kernel", "--gelu", "--seed", "--iterations", "--warmup", "--consolidation",
                           "--verify", "--quiet", "--help", "--version", "--output", "--force", "--weights",
-                          "--dump-tensors", "--plan", "--ranks-per-node", "--compare", "--calibrate"})
+                          "--dump-tensors", "--plan", "--ranks-per-node", "--compare", "--calibrate", "--no-progress"})
     EXPECT_NE(p.message.find(opt), std::string::npos) << opt;
 }
