@@ -10,7 +10,7 @@ SRC = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--count", type=int, default=64)
+    ap.add_argument("--count", type=int, default=512)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parent.parent / "data")
     n = ap.parse_args().count
     out = ap.parse_args().out

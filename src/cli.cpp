@@ -43,7 +43,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   po::options_description input("Input");
   input.add_options()
       ("images", po::value<std::string>(), "IDX image file (MNIST/Fashion-MNIST format, plain or .gz); default: the "
-       "first 64 Fashion-MNIST test images, compiled into the program")
+       "first 512 Fashion-MNIST test images, compiled into the program")
       ("labels", po::value<std::string>(), "IDX label file for --images (optional; shown with the image)")
       ("index", po::value<long long>()->default_value(0), "first image of the batch in the file")
       ("batch", po::value<long long>()->default_value(1), "images per forward pass (B)");

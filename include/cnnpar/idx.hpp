@@ -41,10 +41,10 @@ std::vector<std::uint8_t> read_idx_labels(const std::string& path, std::size_t f
 std::vector<std::uint8_t> parse_idx_labels(std::span<const std::uint8_t> bytes, std::string_view name,
                                            std::size_t first, std::size_t count);
 
-// The sample compiled into the binary: the first 64 Fashion-MNIST test images and their labels.
+// The sample compiled into the binary: the first 512 Fashion-MNIST test images and their labels.
 std::span<const std::uint8_t> embedded_sample_images();
 std::span<const std::uint8_t> embedded_sample_labels();
-inline constexpr std::string_view kEmbeddedSampleName = "embedded:fashion-mnist-t10k[0:64]";
+inline constexpr std::string_view kEmbeddedSampleName = "embedded:fashion-mnist-t10k[0:512]";
 
 // Fashion-MNIST class names, index = label.
 std::string_view fashion_mnist_class_name(std::uint8_t label);

@@ -34,7 +34,7 @@ import torch.nn as nn
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.normpath(os.path.join(SCRIPT_DIR, "..", ".."))
 # Path of the IDX file relative to this script (as recorded in the fixture).
-IMAGES_REL = "../../data/fashion-mnist-t10k-first64-images-idx3-ubyte"
+IMAGES_REL = "../../data/fashion-mnist-t10k-first512-images-idx3-ubyte"
 DEFAULT_OUTPUT = os.path.join(SCRIPT_DIR, "pytorch_seed_fixture.h5")
 DEFAULT_SEED = 20240601
 DEFAULT_BATCH = 8

@@ -20,8 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kDataDir = fs::path(CNNPAR_SOURCE_DIR) / "data";
-const std::string kImagesPath = (kDataDir / "fashion-mnist-t10k-first64-images-idx3-ubyte").string();
-const std::string kLabelsPath = (kDataDir / "fashion-mnist-t10k-first64-labels-idx1-ubyte").string();
+const std::string kImagesPath = (kDataDir / "fashion-mnist-t10k-first512-images-idx3-ubyte").string();
+const std::string kLabelsPath = (kDataDir / "fashion-mnist-t10k-first512-labels-idx1-ubyte").string();
 constexpr std::size_t kPixels = 28 * 28;
 
 std::vector<std::uint8_t> slurp(const fs::path& path) {
@@ -77,7 +77,7 @@ TEST(IdxImages, ReadsShippedSample) {
   EXPECT_EQ(batch.count, 64u);
   EXPECT_EQ(batch.rows, 28u);
   EXPECT_EQ(batch.cols, 28u);
-  EXPECT_EQ(batch.images_in_file, 64u);
+  EXPECT_EQ(batch.images_in_file, 512u);
   ASSERT_EQ(batch.pixels.size(), 64 * kPixels);
   // Values read independently with Python from the raw file.
   EXPECT_EQ(pixel(batch, 0, 0, 0), 0);
@@ -96,7 +96,7 @@ TEST(IdxImages, ReadsRangeInTheMiddle) {
   const ImageBatch mid = read_idx_images(kImagesPath, 30, 4);
   EXPECT_EQ(mid.first, 30u);
   EXPECT_EQ(mid.count, 4u);
-  EXPECT_EQ(mid.images_in_file, 64u);
+  EXPECT_EQ(mid.images_in_file, 512u);
   ASSERT_EQ(mid.pixels.size(), 4 * kPixels);
   EXPECT_TRUE(std::equal(mid.pixels.begin(), mid.pixels.end(), all.pixels.begin() + 30 * kPixels));
   EXPECT_EQ(pixel(mid, 32, 0, 11), 154);
@@ -152,8 +152,8 @@ TEST_F(IdxFiles, TruncatedGzipStreamIsReported) {
   gz_bytes.resize(gz_bytes.size() / 2);  // the compressed stream itself is cut off
   const fs::path cut = dir_ / "cut.gz";
   write_file(cut, gz_bytes);
-  EXPECT_NE(error_of([&] { read_idx_images(cut.string(), 0, 64); }).find("truncated"), std::string::npos);
-  EXPECT_NE(error_of([&] { parse_idx_images(gz_bytes, "cut.gz", 0, 64); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_idx_images(cut.string(), 0, 512); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of([&] { parse_idx_images(gz_bytes, "cut.gz", 0, 512); }).find("truncated"), std::string::npos);
 }
 
 TEST(IdxImages, CorruptGzipIsReported) {
@@ -179,10 +179,10 @@ TEST(IdxImages, MissingFileIsReported) {
 }
 
 TEST(IdxImages, IndexOutOfRangeIsReported) {
-  const std::string msg = error_of([] { read_idx_images(kImagesPath, 70, 1); });
-  EXPECT_NE(msg.find("index 70 out of range"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("64 images (0-63)"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { read_idx_images(kImagesPath, 60, 10); }).find("out of range"), std::string::npos);
+  const std::string msg = error_of([] { read_idx_images(kImagesPath, 600, 1); });
+  EXPECT_NE(msg.find("index 600 out of range"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("512 images (0-511)"), std::string::npos) << msg;
+  EXPECT_NE(error_of([] { read_idx_images(kImagesPath, 508, 10); }).find("out of range"), std::string::npos);
   EXPECT_NE(error_of([] { read_idx_images(kImagesPath, 1, SIZE_MAX); }).find("out of range"), std::string::npos);
 }
 
@@ -211,7 +211,7 @@ TEST(IdxEmbedded, MatchesDataFiles) {
             read_idx_images(kImagesPath, 0, 64).pixels);
   EXPECT_EQ(parse_idx_labels(embedded_sample_labels(), kEmbeddedSampleName, 0, 64),
             read_idx_labels(kLabelsPath, 0, 64));
-  const std::string msg = error_of([] { parse_idx_images(embedded_sample_images(), kEmbeddedSampleName, 64, 1); });
+  const std::string msg = error_of([] { parse_idx_images(embedded_sample_images(), kEmbeddedSampleName, 512, 1); });
   EXPECT_NE(msg.find(kEmbeddedSampleName), std::string::npos) << msg;
 }
 
@@ -223,8 +223,8 @@ TEST(IdxLabels, ReadsShippedLabels) {
   const std::string magic = error_of([] { read_idx_labels(kImagesPath, 0, 1); });
   EXPECT_NE(magic.find("labels file"), std::string::npos) << magic;
   EXPECT_NE(magic.find("magic"), std::string::npos) << magic;
-  const std::string range = error_of([] { read_idx_labels(kLabelsPath, 64, 1); });
-  EXPECT_NE(range.find("label index 64 out of range"), std::string::npos) << range;
+  const std::string range = error_of([] { read_idx_labels(kLabelsPath, 512, 1); });
+  EXPECT_NE(range.find("label index 512 out of range"), std::string::npos) << range;
 }
 
 TEST(IdxClassNames, MatchFashionMnist) {
