@@ -69,6 +69,16 @@ void allgatherv_in_place(float* buf, const std::vector<int>& counts, const std::
   s.bytes_sent += bytes(mine * (counts.size() - 1));
 }
 
+// MPI_Bcast of n floats from participant `root`; adds what it handed to MPI to `s` (the root sends one copy to
+// each of the others, whatever tree the library uses).
+void broadcast(float* buf, std::size_t n, int root, int me, MPI_Comm comm, ConsolidationSample& s) {
+  int participants = 1;
+  MPI_Comm_size(comm, &participants);
+  MPI_Bcast(buf, static_cast<int>(n), MPI_FLOAT, root, comm);
+  if (me == root) s.bytes_sent += bytes(n * static_cast<std::size_t>(participants - 1));
+  else s.bytes_received += bytes(n);
+}
+
 // MPI_Reduce_scatter of `partial` (n floats) into this participant's block of `result`, then MPI_Allgatherv of the
 // blocks in place: the "reduce-scatter + allgather" allreduce. Each element is summed in one place, so every
 // participant ends with identical bits. Adds what it handed to MPI to `s`.
@@ -119,10 +129,8 @@ class AllgathervConsolidation final : public Consolidation {
 
   ConsolidationSample broadcast_input(int root) override {
     ConsolidationSample s;
-    s.bytes_received = rank_ == root ? 0 : bytes(input_.size());
-    s.bytes_sent = rank_ == root ? bytes(input_.size() * static_cast<std::size_t>(size_ - 1)) : 0;
     s.enter_s = clock_();
-    MPI_Bcast(input_.data(), static_cast<int>(input_.size()), MPI_FLOAT, root, comm_);
+    broadcast(input_.data(), input_.size(), root, rank_, comm_, s);
     s.exit_s = clock_();
     return s;
   }
@@ -297,9 +305,7 @@ class WindowConsolidation : public Consolidation {
     if (rank_ == root) std::memcpy(window_.at(layout_.input), staged_.data(), bytes(staged_.size()));
     if (across_nodes_ && is_leader()) {
       // The root is world rank 0, the leader of node 0: one copy crosses to each other node's leader.
-      MPI_Bcast(window_.at(layout_.input), static_cast<int>(input_elems_), MPI_FLOAT, 0, topo_.leaders());
-      if (leader_rank_ == 0) s.bytes_sent = bytes(input_elems_ * static_cast<std::size_t>(leader_count_ - 1));
-      else s.bytes_received = bytes(input_elems_);
+      broadcast(window_.at(layout_.input), input_elems_, 0, leader_rank_, topo_.leaders(), s);
     }
     window_.publish();
     s.exit_s = clock_();

@@ -32,6 +32,16 @@ std::string_view to_string(BoundaryAction action) {
   return "unknown";
 }
 
+std::string_view split_name(const PlanStep& step) {
+  if (step.row_partial) return "input-features";
+  switch (step.split) {
+    case SplitKind::channels: return "channels";
+    case SplitKind::elements: return "elements";
+    case SplitKind::features: return "features";
+  }
+  return "unknown";
+}
+
 std::optional<ConsolidationKind> parse_consolidation_kind(std::string_view name) {
   for (ConsolidationKind k : kAllConsolidations)
     if (to_string(k) == name) return k;

@@ -24,14 +24,6 @@ std::string pad(const std::string& s, std::size_t width, bool right = true) {
   return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');
 }
 
-const char* split_noun(SplitKind k) {
-  switch (k) {
-    case SplitKind::channels: return "channels";
-    case SplitKind::elements: return "elements";
-    case SplitKind::features: return "features";
-  }
-  return "items";
-}
 
 std::string split_phrase(const PlanStep& step) {
   if (step.row_partial) return "by input feature (row-parallel: partial sums of every output)";
@@ -87,8 +79,7 @@ std::string with_commas(std::uint64_t v) {
 
 std::string describe_slice(const PlanStep& step, const Slice& s) {
   if (s.empty()) return "none";
-  return std::string(step.row_partial ? "in-features" : split_noun(step.split)) + " " + std::to_string(s.begin) +
-         "-" + std::to_string(s.end() - 1);
+  return std::string(split_name(step)) + " " + std::to_string(s.begin) + "-" + std::to_string(s.end() - 1);
 }
 
 double summation_error_bound(std::size_t terms, double sum_of_magnitudes) {

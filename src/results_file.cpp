@@ -18,15 +18,6 @@ void put(const h5::Location& where, std::string_view path, const std::vector<T>&
   where.write(path, data, dims).attr("units", units).attr("dims", dim_names).attr("description", description);
 }
 
-const char* split_name(const PlanStep& step) {
-  if (step.row_partial) return "input-features";
-  switch (step.split) {
-    case SplitKind::channels: return "channels";
-    case SplitKind::elements: return "elements";
-    case SplitKind::features: return "features";
-  }
-  return "?";
-}
 
 }  // namespace
 
@@ -93,7 +84,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
     const LayerInfo& l = r.layers[step.layer];
     names.push_back(l.name);
     operations.push_back(l.operation);
-    splits.push_back(split_name(step));
+    splits.push_back(std::string(split_name(step)));
     units.push_back(l.op_unit);
     boundaries.push_back(std::string(to_string(step.action)));
     for (std::size_t v : {l.in.c, l.in.h, l.in.w}) in_shape.push_back(std::int64_t(v));

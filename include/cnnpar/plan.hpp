@@ -54,6 +54,9 @@ struct PlanStep {
   std::size_t reduce_elems = 0;           // allreduce: floats of the reduced output (O * B)
 };
 
+// What a step's slices count: "channels", "elements", "features", or "input-features" for a row-parallel step.
+std::string_view split_name(const PlanStep& step);
+
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
                                 std::size_t ranks);
 
