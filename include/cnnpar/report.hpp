@@ -21,8 +21,7 @@ namespace cnnpar {
 struct Verification {
   Comparison comparison;
   bool exact_required = true;
-  std::vector<double> bound;  // per output element (row-parallel plans), see summation_error_bound
-  double worst_bound_ratio = 0;  // max |diff| / bound over elements
+  double worst_bound_ratio = 0;  // max over output elements of |diff| / summation_error_bound (row-parallel plans)
   bool passed() const { return exact_required ? comparison.bitwise_equal() : worst_bound_ratio <= 1.0; }
 };
 
