@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -46,7 +47,14 @@ Input load_input(const Options& o) {
   } else {
     in.name = o.images;
     in.images = read_idx_images(o.images, o.index, o.batch);
-    if (!o.labels.empty()) in.first_label = read_idx_labels(o.labels, o.index, 1).at(0);
+    if (!o.labels.empty()) {
+      in.first_label = read_idx_labels(o.labels, o.index, 1).at(0);
+      // Fashion-MNIST's labels have names; MNIST's are the digits themselves. Tell them apart by the file name.
+      std::string name = std::filesystem::path(o.labels).filename().string();
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      in.fashion_labels = name.find("fashion") != std::string::npos ||
+                          o.labels.find("fashion-mnist") != std::string::npos;
+    }
   }
   return in;
 }
