@@ -199,6 +199,7 @@ std::unique_ptr<Combination> set_up_combination(Job& job, ConsolidationKind kind
   rec.broadcast_enter_s.resize(opt.iterations);
   rec.broadcast_exit_s.resize(opt.iterations);
   rec.forward_s.resize(opt.iterations);
+  rec.forward_start_s.resize(opt.iterations);
   rec.bytes_sent.resize(c->steps.size());
   rec.bytes_received.resize(c->steps.size());
   rec.activation_bytes = c->consolidation->activation_bytes();
@@ -215,7 +216,10 @@ void distributed_pass(Job& job, Combination& c, std::optional<std::size_t> timed
   job.rt.barrier();
   const double t0 = steady_seconds();
   c.forward->run(timed.value_or(0), timed ? &c.rec : nullptr);
-  if (timed) c.rec.forward_s[*timed] = steady_seconds() - t0;
+  if (timed) {
+    c.rec.forward_start_s[*timed] = t0;
+    c.rec.forward_s[*timed] = steady_seconds() - t0;
+  }
 }
 
 // Gathers a combination's records and verifies its output. Returns the report on rank 0.

@@ -167,6 +167,33 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   for (std::size_t i = 0; i < I; ++i)
     for (std::size_t q = 0; q < P; ++q) forward[i * P + q] = r.records[q].forward_s[i];
   put(where, "timing/forward_s", forward, {I, P}, "s", "iteration,rank", "whole forward pass on this rank");
+
+  // The same events as timestamps on rank 0's clock (each rank's offset applied), relative to the first timed
+  // pass's earliest start: an exact timeline of every rank, for traces.
+  double origin = r.records[0].forward_start_s[0] + r.records[0].clock_offset_s;
+  for (const RankRecord& rec : r.records) origin = std::min(origin, rec.forward_start_s[0] + rec.clock_offset_s);
+  std::vector<double> start(I * P), b_enter(I * P), b_exit(I * P), enter(I * L * P), exit_(I * L * P);
+  for (std::size_t q = 0; q < P; ++q) {
+    const RankRecord& rec = r.records[q];
+    const double shift = rec.clock_offset_s - origin;
+    for (std::size_t i = 0; i < I; ++i) {
+      start[i * P + q] = rec.forward_start_s[i] + shift;
+      b_enter[i * P + q] = rec.broadcast_enter_s[i] + shift;
+      b_exit[i * P + q] = rec.broadcast_exit_s[i] + shift;
+      for (std::size_t l = 0; l < L; ++l) {
+        enter[t.at(i, l, q)] = rec.consolidate_enter_s[rec.at(i, l)] + shift;
+        exit_[t.at(i, l, q)] = rec.consolidate_exit_s[rec.at(i, l)] + shift;
+      }
+    }
+  }
+  put(where, "timing/forward_start_s", start, {I, P}, "s", "iteration,rank",
+      "when the pass began, on rank 0's clock, from the first timed pass's earliest start");
+  put(where, "timing/broadcast_enter_s", b_enter, {I, P}, "s", "iteration,rank", "input broadcast entered (same clock)");
+  put(where, "timing/broadcast_exit_s", b_exit, {I, P}, "s", "iteration,rank", "input broadcast left (same clock)");
+  put(where, "timing/boundary_enter_s", enter, {I, L, P}, "s", "iteration,layer,rank",
+      "the layer's boundary entered, i.e. its compute ended (same clock)");
+  put(where, "timing/boundary_exit_s", exit_, {I, L, P}, "s", "iteration,layer,rank",
+      "the layer's boundary left (same clock)");
   put(where, "timing/serial_layer_s", r.serial_layer_s, {L}, "s", "layer",
       "median per-layer time of the serial reference on rank 0");
 

@@ -31,6 +31,7 @@ struct RankRecord {
   // [iteration]: the input broadcast, and the whole forward pass as this rank saw it
   std::vector<double> broadcast_enter_s, broadcast_exit_s;
   std::vector<double> forward_s;
+  std::vector<double> forward_start_s;  // when each timed pass began on this rank's clock
   // [step] (one per layer): what the consolidation handed to MPI for this rank (per forward pass)
   std::vector<std::uint64_t> bytes_sent, bytes_received;
   std::uint64_t input_bytes_sent = 0, input_bytes_received = 0;
