@@ -22,7 +22,7 @@ def _report(args):
 
 def _sweep(args):
     from analysis.sweep import write_sweep
-    return write_sweep(args.files, args.out)
+    return write_sweep(args.files, args.out, scaling=args.scaling)
 
 
 def _layouts(args):
@@ -54,9 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path, required=True, help="output directory")
     p.set_defaults(action=_report)
 
-    p = sub.add_parser("sweep", help="speedup, efficiency and consolidation cost over many runs")
+    p = sub.add_parser("sweep", help="strong and weak scaling and consolidation cost over many runs")
     p.add_argument("files", type=path, nargs="+", help="results files, e.g. P = 1, 2, 4, 8 of one configuration")
     p.add_argument("--out", type=path, required=True, help="output directory")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--weak", dest="scaling", action="store_const", const="weak",
+                      help="weak scaling: group runs by batch per rank (batch / P), whatever their batch")
+    kind.add_argument("--strong", dest="scaling", action="store_const", const="strong",
+                      help="strong scaling only: group runs by batch (no weak-scaling series)")
+    p.set_defaults(scaling="auto")
     p.set_defaults(action=_sweep)
 
     p = sub.add_parser("layouts", help="the four memory-layout pictures of a run's partition")

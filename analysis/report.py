@@ -45,8 +45,9 @@ def _section(run: Run, out_dir, prefix, heading, title) -> str:
               markdown.image("per-rank timeline", figures.save(_timeline_figure(run, iteration), out_dir,
                                                                   prefix + "timeline")),
               f"Iteration {iteration} of {run.iterations}, the one whose slowest-rank forward time is the median. "
-              "Each rank's phases are laid end to end from the barrier that starts the pass; dotted lines mark "
-              "where the last rank left each layer's consolidation. Durations in µs:\n",
+              f"{_timeline_note(run)} Dotted lines mark where the last rank left each layer's consolidation. "
+              "Durations in µs" + (" (the last two rows: times in µs from the earliest rank's start of the pass)"
+                                   if run.has_timestamps else "") + ":\n",
               _timeline_table(run, iteration),
               f"{heading} Compute vs consolidation per layer\n",
               markdown.image("compute vs consolidation", figures.save(_breakdown_figure(run), out_dir,
@@ -90,6 +91,17 @@ def _summary(run: Run) -> str:
     return "".join(f"- **{name}**: {value}\n" for name, value in items)
 
 
+def _timeline_note(run: Run) -> str:
+    if stats.timeline_source(run) == stats.TIMESTAMPS:
+        return ("Timeline source: **timestamps** — every phase is drawn at its recorded time (`/timing/*_enter_s`, "
+                "`*_exit_s`, `forward_start_s` on rank 0's clock; compute began at `boundary_enter_s` − "
+                "`compute_s`), from the earliest rank's start of the pass, so the gaps between phases and the skew "
+                "between ranks are real.")
+    return ("Timeline source: **durations** — this file has no timestamps (it was written before they were "
+            "recorded), so each rank's phases are laid end to end from the barrier that starts the pass; gaps "
+            "between phases and skew between ranks are not shown.")
+
+
 def _timeline_figure(run: Run, iteration: int):
     segments = stats.timeline(run, iteration)
     fig, ax = plt.subplots(figsize=(10, min(1.6 + 0.45 * run.nprocs, 14)))
@@ -105,9 +117,15 @@ def _timeline_figure(run: Run, iteration: int):
         ax.text((previous + end) / 2, 1.01, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=8, rotation=0 if end - previous > 0.06 * boundaries[-1][1] else 60)
         previous = end
+    exact = stats.timeline_source(run) == stats.TIMESTAMPS
+    if exact:  # each rank's whole pass, so a late start or an early finish shows against the others
+        for rank, start in enumerate(stats.pass_starts(run, iteration)):
+            ax.plot([start * 1e6, (start + run.forward[iteration, rank]) * 1e6], [rank + 0.42] * 2, color="black",
+                    linewidth=1.2, solid_capstyle="butt", label="forward_s (pass)" if rank == 0 else None)
     ax.set_yticks(range(run.nprocs), [f"rank {r} ({run.hosts[r]})" for r in range(run.nprocs)])
     ax.invert_yaxis()
-    ax.set_xlabel("time since the start of the pass (µs)")
+    ax.set_xlabel("time since the earliest rank began the pass (µs, rank 0's clock, from timestamps)" if exact else
+                  "time since the start of the pass (µs, rebuilt from durations: no timestamps in the file)")
     ax.set_title(f"Per-rank timeline, iteration {iteration} (median forward), P = {run.nprocs}", pad=22)
     fig.tight_layout()
     fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5,
@@ -132,6 +150,10 @@ def _timeline_table(run: Run, iteration: int) -> str:
     recorded = run.forward[iteration]
     total = np.sum([row[1:] for row in rows], axis=0)
     rows += [("sum of phases", *total), ("forward_s (recorded)", *recorded)]
+    if run.has_timestamps:  # when each rank began and ended, from the earliest rank's start
+        starts = stats.pass_starts(run, iteration)
+        ends = [max(s.end for s in stats.timeline(run, iteration) if s.rank == rank) for rank in range(run.nprocs)]
+        rows += [("pass start (timestamp)", *starts), ("last boundary exit (timestamp)", *ends)]
     return markdown.table(["phase"] + [f"rank {r}" for r in range(run.nprocs)],
                           [(name, *(markdown.us(v) for v in values)) for name, *values in rows])
 

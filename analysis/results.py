@@ -25,6 +25,24 @@ class ResultsError(Exception):
 
 
 @dataclass(frozen=True)
+class Timestamps:
+    """When each phase happened, in seconds on rank 0's clock (every rank's clock offset applied), from the first
+    timed pass's earliest start. Compute of layer l on a rank began at boundary_enter - compute_s."""
+
+    forward_start: np.ndarray  # [I, P] the pass began
+    broadcast_enter: np.ndarray  # [I, P]
+    broadcast_exit: np.ndarray  # [I, P]
+    boundary_enter: np.ndarray  # [I, L, P] the layer's compute ended and its boundary began
+    boundary_exit: np.ndarray  # [I, L, P]
+
+
+# Timestamps field -> dataset; all or none of them (files written before they existed have none)
+TIMESTAMP_DATASETS = {"forward_start": "timing/forward_start_s", "broadcast_enter": "timing/broadcast_enter_s",
+                      "broadcast_exit": "timing/broadcast_exit_s", "boundary_enter": "timing/boundary_enter_s",
+                      "boundary_exit": "timing/boundary_exit_s"}
+
+
+@dataclass(frozen=True)
 class Run:
     """One measured run: every rank's records for I timed iterations, L layers and P ranks (times in seconds)."""
 
@@ -55,6 +73,7 @@ class Run:
     broadcast_transfer: np.ndarray  # [I, P]
     forward: np.ndarray  # [I, P]
     serial_layer: np.ndarray  # [L]
+    timestamps: Timestamps | None  # on rank 0's clock, in files that record them (else only durations)
     hosts: tuple[str, ...]
     cpu_binding: tuple[str, ...]  # CPUs each rank may run on, e.g. "0-1"
     nodes: np.ndarray  # [P]
@@ -63,6 +82,10 @@ class Run:
     @property
     def nprocs(self) -> int:
         return self.compute.shape[2]
+
+    @property
+    def has_timestamps(self) -> bool:
+        return self.timestamps is not None
 
     @property
     def iterations(self) -> int:
@@ -255,6 +278,7 @@ def _read_run(path, g: h5py.Group) -> Run:
     for name in ("begin", "count", "bytes_received", "bytes_expected", "bytes_sent"):
         if arrays[name].shape != (n_layers, nprocs):
             raise ResultsError(f"{path}: {name} has shape {arrays[name].shape}, expected {(n_layers, nprocs)}")
+    timestamps = _read_timestamps(path, g, arrays["compute"].shape)
     image = g["tensors/input"][...] if "tensors/input" in g else None
     input_expected = g["comm/input_bytes_expected"][...].astype(np.int64) if "comm/input_bytes_expected" in g else None
     meta = _meta(g)
@@ -263,7 +287,28 @@ def _read_run(path, g: h5py.Group) -> Run:
                operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
                op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),
                cpu_binding=_strings(path, g, "ranks/cpu_binding"),
-               input_image=image, **arrays)
+               input_image=image, timestamps=timestamps, **arrays)
+
+
+def _read_timestamps(path, g: h5py.Group, shape: tuple[int, int, int]) -> Timestamps | None:
+    """The phase timestamps if the file has them (None for files written before they existed); a file with only
+    some of them, or with shapes that do not match /timing/compute_s [I, L, P], is an error."""
+    present = [dataset for dataset in TIMESTAMP_DATASETS.values() if dataset in g]
+    if not present:
+        return None
+    where = g.name.rstrip("/")
+    missing = [dataset for dataset in TIMESTAMP_DATASETS.values() if dataset not in g]
+    if missing:
+        raise ResultsError(f"{path}: has {where}/{present[0]} but is missing dataset {where}/{missing[0]}")
+    iterations, layers, nprocs = shape
+    values = {}
+    for field, dataset in TIMESTAMP_DATASETS.items():
+        expected = (iterations, layers, nprocs) if field.startswith("boundary") else (iterations, nprocs)
+        data = np.asarray(g[dataset][...], dtype=np.float64)
+        if data.shape != expected:
+            raise ResultsError(f"{path}: {where}/{dataset} has shape {data.shape}, expected {expected}")
+        values[field] = data
+    return Timestamps(**values)
 
 
 def _read_calibration(path, g: h5py.Group) -> Calibration:

@@ -116,13 +116,60 @@ class Segment:
     rank: int
     layer: str  # "input" for the broadcast
     phase: str  # "broadcast wait", "broadcast transfer", "compute", "wait" or "transfer"
-    start: float  # seconds from the start of the iteration
+    start: float  # seconds from the iteration's origin (iteration_starts)
     duration: float
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+# Where a timeline's times come from: the file's timestamps, or (files written before them) its durations alone
+TIMESTAMPS, DURATIONS = "timestamps", "durations"
+TIMELINE_SOURCES = {
+    TIMESTAMPS: "exact: every phase at its recorded time on rank 0's clock (/timing/forward_start_s, "
+                "broadcast_enter_s/exit_s, boundary_enter_s/exit_s; compute began at boundary_enter_s − compute_s), "
+                "so gaps between phases and skew between ranks are shown",
+    DURATIONS: "rebuilt from durations: the file has no timestamps (written before they were recorded), so each "
+               "rank's phases are laid end to end from the start of the pass and iterations end to end; gaps "
+               "between phases (~1 µs per pass) and skew between ranks are not shown",
+}
+
+
+def timeline_source(run: Run) -> str:
+    """TIMESTAMPS when the file records when each phase happened, else DURATIONS (the reconstruction)."""
+    return TIMESTAMPS if run.has_timestamps else DURATIONS
+
+
+def iteration_starts(run: Run) -> np.ndarray:
+    """[I] seconds: each iteration's origin. With timestamps, the earliest rank's pass start on the file's clock (0 for
+    the first timed pass), so the real gaps between iterations remain; without, the iterations laid end to end, each as
+    long as its slowest rank's forward pass."""
+    if run.timestamps is not None:
+        return run.timestamps.forward_start.min(axis=1)
+    lengths = run.forward.max(axis=1)
+    return np.concatenate(([0.0], np.cumsum(lengths)[:-1]))
+
+
+def pass_starts(run: Run, iteration: int) -> np.ndarray:
+    """[P] seconds from the iteration's origin at which each rank began the pass (all 0 without timestamps)."""
+    if run.timestamps is None:
+        return np.zeros(run.nprocs)
+    starts = run.timestamps.forward_start[iteration]
+    return starts - starts.min()
 
 
 def timeline(run: Run, iteration: int) -> list[Segment]:
-    """One iteration rebuilt from the recorded durations, each rank from 0 after the starting barrier: broadcast
-    wait and transfer, then per layer compute, wait, transfer. The file holds durations, not timestamps, so any
+    """One iteration, per rank: broadcast wait and transfer, then per layer compute, wait, transfer; times from the
+    iteration's origin (iteration_starts). Exact when the file has timestamps (_timed_timeline), else rebuilt from
+    the durations (_rebuilt_timeline)."""
+    if run.timestamps is not None:
+        return _timed_timeline(run, iteration)
+    return _rebuilt_timeline(run, iteration)
+
+
+def _rebuilt_timeline(run: Run, iteration: int) -> list[Segment]:
+    """Each rank from 0 after the starting barrier, its phases laid end to end. The file holds durations only, so any
     unrecorded time between phases (~1 µs per pass) is absent and the rebuilt pass ends slightly before forward_s."""
     segments = []
     for rank in range(run.nprocs):
@@ -137,7 +184,37 @@ def timeline(run: Run, iteration: int) -> list[Segment]:
     return segments
 
 
-def iteration_starts(run: Run) -> np.ndarray:
-    """[I] seconds: iterations laid end to end, each as long as its slowest rank's forward pass."""
-    lengths = run.forward.max(axis=1)
-    return np.concatenate(([0.0], np.cumsum(lengths)[:-1]))
+def _timed_timeline(run: Run, iteration: int) -> list[Segment]:
+    """Every phase where the timestamps put it. A boundary (or the broadcast) runs from its enter to its exit stamp:
+    its wait from the enter (until the last rank entered), its transfer up to the exit. Compute ends at the boundary's
+    enter and lasts compute_s; between a boundary's exit and the next compute the stamps leave the unrecorded
+    ~0.1-0.5 µs of bookkeeping, shown as a gap. A wait longer than the rank spent in the call is cut at the exit: the
+    root of the input broadcast can leave before the last rank has entered, so its recorded wait (last entry − own
+    entry) outlasts its call. No phase starts before the previous one on its rank ended."""
+    stamps = run.timestamps
+    origin = iteration_starts(run)[iteration]
+    segments = []
+    for rank in range(run.nprocs):
+        previous_end = -np.inf
+
+        def add(layer, phase, start, end):
+            nonlocal previous_end
+            start = max(float(start), previous_end)
+            end = max(float(end), start)
+            segments.append(Segment(rank, layer, phase, start - origin, end - start))
+            previous_end = end
+
+        def boundary(layer, names, enter, exit_, wait, transfer):
+            wait_end = min(enter + wait, exit_)
+            add(layer, names[0], enter, wait_end)
+            add(layer, names[1], max(exit_ - transfer, wait_end), exit_)
+
+        boundary("input", ("broadcast wait", "broadcast transfer"), stamps.broadcast_enter[iteration, rank],
+                 stamps.broadcast_exit[iteration, rank], run.broadcast_wait[iteration, rank],
+                 run.broadcast_transfer[iteration, rank])
+        for index, layer in enumerate(run.layers):
+            enter = stamps.boundary_enter[iteration, index, rank]
+            add(layer, "compute", enter - run.compute[iteration, index, rank], enter)
+            boundary(layer, ("wait", "transfer"), enter, stamps.boundary_exit[iteration, index, rank],
+                     run.wait[iteration, index, rank], run.transfer[iteration, index, rank])
+    return segments

@@ -1,14 +1,27 @@
-"""`sweep FILES... --out DIR`: strong scaling over many runs, and what consolidation costs per byte moved.
+"""`sweep FILES... --out DIR`: strong and weak scaling over many runs, and what consolidation costs per byte moved.
 
-Runs are grouped into series of one configuration (consolidation, plan, network, batch) so a directory of mixed
-results still gives one curve per configuration; within a series the points are ordered by P. The seed text's
-claimed 4-worker speedups are drawn as marks so the measured curves can be held against them.
+Runs are grouped into series of one configuration (consolidation, plan, network) so a directory of mixed results
+still gives one curve per configuration; within a series the points are ordered by P.
+
+- Strong scaling (the same batch at every P): one series per configuration and batch; speedup and efficiency against
+  each run's serial reference. The seed text's claimed 4-worker speedups are drawn as marks to hold the curves against.
+- Weak scaling (batch = b·P, the batch per rank b fixed; jobs/weak_scaling.sbatch): one series per configuration and
+  b; weak-scaling efficiency = T(smallest P, normally P = 1 with batch b) / T(P with batch b·P), T the time per pass,
+  also against each run's own serial reference (serial(b·P) / (P·T)), and the throughput in images/s against P.
+
+Which series a run joins (`scaling`): "strong" groups by batch only, "weak" by batch per rank only, and "auto" (the
+default) finds weak series itself: a set of runs of one configuration with the same batch per rank at two or more P is
+a weak series if at least one of them has no other P at its batch (so it belongs to no strong series); every batch
+group with two or more P stays a strong series, and one with a single P does too unless all its runs are in weak
+series. A strong and a weak sweep of one configuration in one directory thus give both kinds of series (the P = 1 run
+at batch b belongs to both), while two strong sweeps at different batches are not mistaken for a weak one.
 """
 from __future__ import annotations
 
 import math
 import pathlib
 from collections import defaultdict
+from fractions import Fraction
 
 import numpy as np
 
@@ -22,25 +35,48 @@ SEED_CLAIM_WORKERS = 4
 PLAN_MARKERS = {"per-layer": "o", "fused": "s", "fused-column": "^"}
 MAX_POINT_LABELS = 40  # beyond this the per-layer panel would be unreadable with labels
 CONSOLIDATION_COLORS = {"allgatherv": "#4c72b0", "shared": "#55a868", "hierarchical": "#c44e52"}
+SCALINGS = ("auto", "strong", "weak")
 
 
-def write_sweep(paths, out_dir: pathlib.Path) -> pathlib.Path:
+def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.Path:
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, not {scaling!r}")
     runs = load_runs(paths)
-    series = _series(runs)
+    strong, weak = _series(runs, scaling)
     out_dir.mkdir(parents=True, exist_ok=True)
-    speedup_png = figures.save(_scaling_figure(series, efficiency=False), out_dir, "speedup")
-    efficiency_png = figures.save(_scaling_figure(series, efficiency=True), out_dir, "efficiency")
-    consolidation_png = figures.save(_consolidation_figure(runs), out_dir, "consolidation")
+    grouping = {"auto": "weak series detected automatically", "strong": "--strong: grouped by batch",
+                "weak": "--weak: grouped by batch per rank"}[scaling]
     parts = ["# cnnpar scaling sweep\n",
-             f"{len(runs)} runs from {len(paths)} files, {len(series)} configuration(s). Speedup of a layer = "
-             "`/timing/serial_layer_s` / parallel layer time (per iteration the slowest rank's compute + wait + "
-             "transfer, median over iterations); total = `/meta@serial_forward_s` / median of the slowest rank's "
-             "`/timing/forward_s`; efficiency = speedup / P. Stars: the seed text's claims for "
-             f"{SEED_CLAIM_WORKERS} workers (linear {SEED_CLAIMS['fc']}×, convolution {SEED_CLAIMS['conv']}×, "
-             f"activation {SEED_CLAIMS['gelu']}×).\n",
-             markdown.image("speedup against P", speedup_png), markdown.image("efficiency against P", efficiency_png)]
-    for key, members in series.items():
-        parts += [f"## {_series_title(key)}\n", "Speedup (efficiency):\n", _scaling_table(members)]
+             f"{len(runs)} runs from {len(paths)} files: {len(strong)} strong-scaling series (same batch at every P) "
+             f"and {len(weak)} weak-scaling series (same batch per rank at every P; {grouping}).\n"]
+    if strong:
+        speedup_png = figures.save(_scaling_figure(strong, efficiency=False), out_dir, "speedup")
+        efficiency_png = figures.save(_scaling_figure(strong, efficiency=True), out_dir, "efficiency")
+        parts += ["## Strong scaling\n",
+                  "Speedup of a layer = `/timing/serial_layer_s` / parallel layer time (per iteration the slowest "
+                  "rank's compute + wait + transfer, median over iterations); total = `/meta@serial_forward_s` / "
+                  "median of the slowest rank's `/timing/forward_s`; efficiency = speedup / P. Stars: the seed "
+                  f"text's claims for {SEED_CLAIM_WORKERS} workers (linear {SEED_CLAIMS['fc']}×, convolution "
+                  f"{SEED_CLAIMS['conv']}×, activation {SEED_CLAIMS['gelu']}×).\n",
+                  markdown.image("speedup against P", speedup_png),
+                  markdown.image("efficiency against P", efficiency_png)]
+        for key, members in strong.items():
+            parts += [f"### {_series_title(key)}\n", "Speedup (efficiency):\n", _scaling_table(members)]
+    if weak:
+        weak_png = figures.save(_weak_figure(weak), out_dir, "weak_scaling")
+        parts += ["## Weak scaling\n",
+                  "The batch grows with P (batch = b·P), so ideally the time per pass stays that of P = 1 with batch "
+                  "b. T = median over iterations of the slowest rank's `/timing/forward_s` (broadcast included). "
+                  "Weak-scaling efficiency = T(P = 1, batch b) / T(P, batch b·P) (against the series' smallest P "
+                  "when it has no P = 1 run); per layer the same with the layer's parallel time. Against the serial "
+                  "reference = `/meta@serial_forward_s` at the run's own batch b·P / (P · T): what P ranks achieve "
+                  "against one rank doing the same batch, which needs no P = 1 run and does not count the batch's "
+                  "effect on the serial kernels as a loss. Throughput = batch / T images/s; ideal = P × the "
+                  "reference run's.\n",
+                  markdown.image("weak-scaling efficiency and throughput against P", weak_png)]
+        for key, members in weak.items():
+            parts += [f"### {_series_title(key)}\n", _weak_table(members)]
+    consolidation_png = figures.save(_consolidation_figure(runs), out_dir, "consolidation")
     parts += ["## Consolidation time against bytes moved\n",
               markdown.image("consolidation time against bytes moved", consolidation_png),
               "Consolidation = wait + transfer, slowest rank per iteration, median over iterations, summed over the "
@@ -53,17 +89,48 @@ def write_sweep(paths, out_dir: pathlib.Path) -> pathlib.Path:
     return report
 
 
-def _series(runs: list[Run]) -> dict[tuple, list[Run]]:
-    groups = defaultdict(list)
+def _per_rank(run: Run) -> Fraction:
+    """Batch per rank, exact (a batch that P does not divide gives a fraction, never equal to a whole b·P run's)."""
+    return Fraction(run.batch, run.nprocs)
+
+
+def _series(runs: list[Run], scaling: str = "auto") -> tuple[dict[tuple, list[Run]], dict[tuple, list[Run]]]:
+    """(strong, weak): series keyed (consolidation, plan, network, "B", batch) and (..., "b", batch per rank), each
+    ordered by P; `scaling` as in the module docstring."""
+    by_batch, by_per_rank = defaultdict(list), defaultdict(list)
     for run in runs:
-        groups[(run.consolidation, run.plan, run.network, run.batch)].append(run)
-    return {key: sorted(members, key=lambda r: r.nprocs) for key, members in groups.items()}
+        config = (run.consolidation, run.plan, run.network)
+        by_batch[config + ("B", run.batch)].append(run)
+        by_per_rank[config + ("b", _per_rank(run))].append(run)
+
+    def ordered(groups):
+        return {key: sorted(members, key=lambda r: r.nprocs) for key, members in groups.items()}
+
+    if scaling == "strong":
+        return ordered(by_batch), {}
+    if scaling == "weak":
+        return {}, ordered(by_per_rank)
+
+    def spans(members) -> int:
+        return len({run.nprocs for run in members})
+
+    def alone(run) -> bool:  # no other P at this run's batch: it belongs to no strong series
+        return spans(by_batch[(run.consolidation, run.plan, run.network, "B", run.batch)]) == 1
+
+    weak = {key: members for key, members in by_per_rank.items()
+            if spans(members) >= 2 and any(alone(run) for run in members)}
+    in_weak = {id(run) for members in weak.values() for run in members}
+    strong = {key: members for key, members in by_batch.items()
+              if spans(members) >= 2 or not all(id(run) in in_weak for run in members)}
+    return ordered(strong), ordered(weak)
 
 
 def _series_title(key, shown=None) -> str:
-    """consolidation, plan — network, B; without the last two when `shown` (in the figure title) holds them."""
-    consolidation, plan, network, batch = key
-    return f"{consolidation}, {plan}" + ("" if shown else f" — {network}, B = {batch}")
+    """consolidation, plan — network, B (or b per rank); without the last two when `shown` (in the figure title)
+    holds them."""
+    consolidation, plan, network, kind, batch = key
+    what = f"B = {batch}" if kind == "B" else f"b = {batch} per rank (batch b·P)"
+    return f"{consolidation}, {plan}" + ("" if shown else f" — {network}, {what}")
 
 
 def _scaling_figure(series: dict, efficiency: bool):
@@ -86,7 +153,7 @@ def _scaling_figure(series: dict, efficiency: bool):
 
 def _shared_settings(series: dict) -> tuple | None:
     """(network, batch) when every series has the same, so panel titles need only consolidation and plan."""
-    settings = {key[2:] for key in series}
+    settings = {(key[2], key[4]) for key in series}
     return settings.pop() if len(settings) == 1 else None
 
 
@@ -145,6 +212,106 @@ def _scaling_table(members: list[Run]) -> str:
 
 def _speedup_cell(speedup: float, procs: int) -> str:
     return f"{markdown.ratio(speedup)}× ({markdown.ratio(100 * speedup / procs, 0)}%)"
+
+
+def _weak_reference(members: list[Run]) -> tuple[int, float, np.ndarray]:
+    """(P, T, [L] layer times) of the series' smallest P (normally 1), medians over its repeated runs."""
+    smallest = min(run.nprocs for run in members)
+    base = [run for run in members if run.nprocs == smallest]
+    return (smallest, float(np.median([stats.forward_parallel_time(run) for run in base])),
+            np.median([stats.layer_parallel_time(run) for run in base], axis=0))
+
+
+def weak_efficiency(members: list[Run]) -> dict[str, np.ndarray]:
+    """Per run of a weak series: "total" = T(reference) / T(run), the reference being the series' smallest P
+    (normally P = 1 with batch b); "serial" = serial_forward(b·P) / (P · T(run)); "layers" [runs, L] = the same
+    ratio as "total" with layer parallel times; "throughput" and "serial_throughput" in images/s."""
+    _, reference, reference_layers = _weak_reference(members)
+    times = np.array([stats.forward_parallel_time(run) for run in members])
+    procs = np.array([run.nprocs for run in members])
+    batches = np.array([run.batch for run in members])
+    serial = np.array([run.serial_forward for run in members])
+    return {"total": reference / times, "serial": serial / (procs * times),
+            "layers": np.array([reference_layers / stats.layer_parallel_time(run) for run in members]),
+            "throughput": batches / times, "serial_throughput": batches / serial}
+
+
+def _weak_figure(series: dict):
+    """One row per weak series: efficiency against P (total, per layer, against the serial reference), and
+    throughput against P with the ideal line and the serial reference's throughput at each batch."""
+    fig, axes = plt.subplots(len(series), 2, figsize=(12.5, 4.4 * len(series)), squeeze=False)
+    networks = {key[2] for key in series}
+    shared_network = networks.pop() if len(networks) == 1 else None
+    for (efficiency_ax, throughput_ax), (key, members) in zip(axes, series.items()):
+        procs = np.array([run.nprocs for run in members])
+        values = weak_efficiency(members)
+        p_ref = _weak_reference(members)[0]
+        ticks = np.unique(procs)
+        for index, layer in enumerate(members[0].layers):
+            _median_line(efficiency_ax, procs, values["layers"][:, index], color=figures.layer_color(index),
+                         label=layer, linewidth=1, alpha=0.8)
+        _median_line(efficiency_ax, procs, values["total"], color="black", linewidth=2.2,
+                     label=f"total: T(P={p_ref}) / T(P)")
+        _median_line(efficiency_ax, procs, values["serial"], color="crimson", linestyle="--", linewidth=1.6,
+                     label="total vs own serial: serial(b·P) / (P·T)")
+        efficiency_ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="ideal")
+        efficiency_ax.set_ylabel("weak-scaling efficiency")
+        highest = np.nanmax(np.concatenate([values["total"], values["serial"], values["layers"].ravel()]))
+        efficiency_ax.set_ylim(0, max(1.1, highest) * 1.3)  # the top quarter for the legend
+        efficiency_ax.legend(fontsize=7, ncol=3, loc="upper center")
+        reference_throughput = np.median(values["throughput"][procs == p_ref])
+        _median_line(throughput_ax, procs, values["throughput"], color="black", linewidth=2.2,
+                     label="measured: batch / T")
+        throughput_ax.plot(ticks, reference_throughput * ticks / p_ref, "--", color="gray", linewidth=1,
+                           label=f"ideal: (P / {p_ref}) × P = {p_ref}'s" if p_ref != 1 else "ideal: P × P = 1's")
+        throughput_ax.plot(procs, values["serial_throughput"], "x", color="crimson", markersize=7,
+                           label="serial reference at the same batch (one rank)")
+        for p, batch, rate in zip(procs, (run.batch for run in members), values["throughput"]):
+            throughput_ax.annotate(f"B={batch}", (p, rate), textcoords="offset points", xytext=(5, -10), fontsize=7)
+        throughput_ax.set_yscale("log")
+        low, high = throughput_ax.get_ylim()
+        throughput_ax.set_yticks(_log_ticks(low, high), [f"{v:,.0f}" for v in _log_ticks(low, high)])
+        throughput_ax.yaxis.set_minor_locator(plt.NullLocator())
+        throughput_ax.set_ylim(low, high)
+        throughput_ax.set_ylabel("throughput (images/s)")
+        throughput_ax.legend(fontsize=7)
+        consolidation, plan, network, _, per_rank = key
+        title = f"{consolidation}, {plan}, b = {per_rank} per rank" + ("" if network == shared_network else
+                                                                       f"\n{network}")
+        for ax, what in ((efficiency_ax, "Weak-scaling efficiency"), (throughput_ax, "Throughput")):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(p) for p in ticks])
+            ax.xaxis.set_minor_locator(plt.NullLocator())
+            ax.set_xlabel("ranks P (batch b·P)")
+            ax.set_title(f"{what} — {title}", fontsize=9)
+    fig.suptitle("Weak scaling: batch per rank fixed; T = time per pass (slowest rank, median)"
+                 + (f"\n{shared_network}" if shared_network else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Round tick values for a log axis from low to high: 1, 2, 5 × 10^k, or finer when that gives fewer than 4."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for steps in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0 ** k for k in decades for m in steps if low <= m * 10.0 ** k <= high]
+        if len(ticks) >= 4:
+            break
+    return ticks
+
+
+def _weak_table(members: list[Run]) -> str:
+    values = weak_efficiency(members)
+    p_ref = _weak_reference(members)[0]
+    layers = members[0].layers
+    rows = [(run.label, run.nprocs, run.batch, markdown.us(stats.forward_parallel_time(run)),
+             markdown.us(run.serial_forward), markdown.ratio(values["total"][i]), markdown.ratio(values["serial"][i]),
+             *(markdown.ratio(values["layers"][i, index]) for index in range(len(layers))),
+             f"{values['throughput'][i]:,.0f}", f"{values['serial_throughput'][i]:,.0f}")
+            for i, run in enumerate(members)]
+    return markdown.table(["run", "P", "batch", "T µs", "serial µs", f"efficiency vs P = {p_ref}",
+                           "vs own serial", *(f"{layer} eff." for layer in layers), "images/s",
+                           "serial images/s"], rows)
 
 
 def _consolidation_figure(runs: list[Run]):

@@ -15,8 +15,9 @@
 #   env [STATE_DIR]           print the export line again
 #   wait-job JOBID [TIMEOUT]  poll `scontrol show job` every 0.25 s until the job ends (TIMEOUT s, default 600);
 #                             print "JobId=N JobState=S ExitCode=E:S Reason=R"; exit 0 only for COMPLETED with
-#                             ExitCode=0:0, 1 for any other end (FAILED, CANCELLED, TIMEOUT, ...), 2 for an unknown
-#                             job, 124 if still not ended at TIMEOUT. Uses $SLURM_CONF, else STATE_DIR's config.
+#                             ExitCode=0:0, 1 for any other end (FAILED, CANCELLED, TIMEOUT, ..., and PENDING with
+#                             Reason=DependencyNeverSatisfied: it will never run), 2 for an unknown job, 124 if still
+#                             not ended at TIMEOUT. Uses $SLURM_CONF, else STATE_DIR's config.
 #
 # STATE_DIR defaults to $CNNPAR_SLURM_STATE_DIR, else /tmp/cnnpar-slurm-$USER.
 # Exit 77 (with a message) when Slurm cannot be installed or started, so a test can skip instead of failing.
@@ -429,6 +430,12 @@ cmd_wait_job() {
       state=$(sed -n 's/.* JobState=\([^ ]*\).*/\1/p' <<<"$out")
       code=$(sed -n 's/.* ExitCode=\([^ ]*\).*/\1/p' <<<"$out")
       reason=$(sed -n 's/.* Reason=\([^ ]*\).*/\1/p' <<<"$out")
+      # a job whose dependency can never be met (afterok on a job that failed, without --kill-on-invalid-dep)
+      # stays PENDING with this reason forever: an end, not something to wait for
+      if [[ $state == PENDING && $reason == DependencyNeverSatisfied ]]; then
+        echo "JobId=$id JobState=$state ExitCode=$code Reason=$reason"
+        return 1
+      fi
       case $state in
         PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED | REQUEUED | REQUEUE_HOLD | REQUEUE_FED | RESIZING \
           | SIGNALING | STAGE_OUT | STOPPED | SPECIAL_EXIT | RESV_DEL_HOLD | "") ;;

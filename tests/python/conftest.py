@@ -83,6 +83,21 @@ def compare_file(run3, runs_dir) -> pathlib.Path:
     return path
 
 
+TIMESTAMP_DATASETS = ("timing/forward_start_s", "timing/broadcast_enter_s", "timing/broadcast_exit_s",
+                      "timing/boundary_enter_s", "timing/boundary_exit_s")
+
+
+@pytest.fixture(scope="session")
+def untimed_run3(run3, runs_dir) -> pathlib.Path:
+    """The P = 3 run as a file written before timestamps were recorded: durations only."""
+    path = runs_dir / "untimed_np3.h5"
+    path.write_bytes(run3.read_bytes())
+    with h5py.File(path, "r+") as f:
+        for name in TIMESTAMP_DATASETS:
+            del f[name]
+    return path
+
+
 def analysis(*args, check: bool = True) -> subprocess.CompletedProcess:
     """`python3 -m analysis ARGS` from the repository root, as a user would run it."""
     done = subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], cwd=REPO, capture_output=True,

@@ -60,3 +60,12 @@ def test_missing_dataset(tmp_path, run3):
 def test_model_needs_communication(tmp_path, run1):
     """A P = 1 run moves nothing, so there is nothing to fit: a clear error, not an empty report."""
     _fails_with_one_line(tmp_path, "model", run1, "nothing to fit")
+
+
+def test_partial_timestamps(tmp_path, run3):
+    """A file with some of the timestamp datasets but not all is damaged, not an old file: an error."""
+    path = tmp_path / "partial.h5"
+    path.write_bytes(run3.read_bytes())
+    with h5py.File(path, "r+") as f:
+        del f["timing/boundary_exit_s"]
+    _fails_with_one_line(tmp_path, "trace", path, "missing dataset /timing/boundary_exit_s")

@@ -19,6 +19,8 @@ def test_report_writes_figures_and_tables(tmp_path, run3):
         assert f"| {layer} " in report
     assert f"{int(received[0, 2]):,}" in report  # the numbers behind the bytes figure
     assert "| forward_s (recorded) |" in report and "| rank 2 |" in report
+    # the timeline from the file's timestamps, with each rank's start of the pass
+    assert "Timeline source: **timestamps**" in report and "| pass start (timestamp) |" in report
 
 
 def test_report_of_compare_file(tmp_path, compare_file):
@@ -28,3 +30,11 @@ def test_report_of_compare_file(tmp_path, compare_file):
     for prefix in ("allgatherv_per_layer", "shared_per_layer"):
         for stem in FIGURES:
             assert_figure(tmp_path, f"{prefix}_{stem}")
+
+
+def test_report_without_timestamps(tmp_path, untimed_run3):
+    """A file written before timestamps were recorded: the timeline is rebuilt from durations, and says so."""
+    analysis("report", untimed_run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "Timeline source: **durations**" in report and "pass start" not in report
+    assert_figure(tmp_path, "timeline")
