@@ -18,21 +18,12 @@
 set -euo pipefail
 exec </dev/null
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-S=$root/scripts/slurm_local.sh
+SLURM_TEST_NAME=jobs
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 J=$root/jobs
 bin=${CNNPAR_BUILD_DIR:-$root/build}/cnnpar_mpi
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
-t_begin=$SECONDS
-passed=0
-failed=0
-started=0
-daemon_pids=()
-
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-note() { echo "NOTE: $*"; }
 
 # The jobs must work from the scripts alone: none of the submitter's MPI or cnnpar settings may help them.
 unset OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_rmaps_base_oversubscribe \
@@ -46,47 +37,13 @@ if [[ ! -x $bin ]]; then
   exit 1
 fi
 
-work=$(mktemp -d /tmp/cnnpar-jobs.XXXXXX)
-chmod 0755 "$work"  # munged wants the directories above its socket searchable by all
-state=$work/st
 results=$work/results
 sub=$work/submit  # the directory jobs are submitted from (their SLURM_SUBMIT_DIR)
 mkdir -p "$sub"
 
-finish() {
-  local rc=$?
-  if ((started)); then
-    if ((failed || rc)); then
-      local f
-      for f in "$state"/log/slurmctld.log "$state"/log/slurmd.log; do
-        [[ -s $f ]] && { echo "---- tail of $f"; tail -n 20 "$f"; }
-      done
-    fi
-    "$S" stop "$state" 2>&1 | sed 's/^/  /' || true
-  fi
-  if ((failed || rc)) && [[ $rc != 77 ]]; then
-    echo "kept for inspection: $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # ---- install (Slurm, munge, mpirun) and start
-rc=0
-"$S" install openmpi-bin || rc=$?
-if ((rc == 77)); then echo "SKIP: Slurm could not be installed (see above)"; exit 77; fi
-((rc == 0)) || { echo "FAIL: slurm_local.sh install exited $rc"; exit 1; }
-rc=0
-envline=$("$S" start "$state") || rc=$?
-if ((rc == 77)); then echo "SKIP: Slurm could not be started (see above)"; exit 77; fi
-((rc == 0)) || { echo "FAIL: slurm_local.sh start exited $rc"; exit 1; }
-started=1
-export SLURM_CONF=$state/slurm.conf
+slurm_test_start
 [[ $envline == "export SLURM_CONF=$SLURM_CONF" ]] || fail "start printed '$envline'"
-for f in munge/munged.pid slurmctld.pid slurmd.pid; do daemon_pids+=("$(cat "$state/$f")"); done
 mpi=$(sed -n 's/^MpiDefault=//p' "$SLURM_CONF")
 node=$(uname -n)
 node=${node%%.*}
@@ -334,25 +291,7 @@ if [[ -n $(squeue -h -o %i 2>/dev/null) ]]; then fail "jobs still queued: $(sque
 echo "jobs checked $((SECONDS - t_begin)) s after the test began"
 
 cd /
-# ---- stop: nothing of ours left running (a zombie waiting for PID 1 to reap it is not running)
-if "$S" stop "$state" 2>/dev/null; then pass "slurm_local.sh stop"; else fail "slurm_local.sh stop exited non-zero"; fi
-started=0
-alive=()
-for pid in "${daemon_pids[@]}"; do
-  st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-  [[ -n $st && $st != Z ]] && alive+=("$pid")
-done
-for d in /proc/[0-9]*; do  # slurmstepd, job and cnnpar_mpi processes of this test
-  [[ ${d#/proc/} == "$$" || ${d#/proc/} == "$BASHPID" ]] && continue
-  [[ $(awk '{print $3}' "$d/stat" 2>/dev/null) == Z ]] && continue
-  cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
-  if [[ $cwd == "$work" || $cwd == "$work"/* ]] || tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q -- "$work/"; then
-    alive+=("${d#/proc/}")
-  fi
-done
-if ((${#alive[@]} == 0)); then pass "no daemon, job or cnnpar_mpi process left"; else
-  fail "left running: $(ps -o pid=,args= -p "$(IFS=,; echo "${alive[*]}")" || true)"; fi
+# ---- stop: nothing of ours left running
+slurm_test_stop
 
-echo "took $((SECONDS - t_begin)) s"
-echo "slurm jobs: $passed passed, $failed failed"
-((failed == 0))
+slurm_test_end "slurm jobs"

@@ -8,60 +8,16 @@
 set -euo pipefail
 exec </dev/null
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-S=$root/scripts/slurm_local.sh
-t_begin=$SECONDS
-work=$(mktemp -d /tmp/cnnpar-slurm-test.XXXXXX)
-chmod 0755 "$work"  # munged wants the directories above its socket searchable by all
-state=$work/state
-passed=0
-failed=0
-started=0
-daemon_pids=()
-
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-note() { echo "NOTE: $*"; }
-
-finish() {
-  local rc=$?
-  if ((started)); then
-    if ((failed || rc)); then
-      local f
-      for f in "$state"/log/slurmctld.log "$state"/log/slurmd.log "$state"/log/daemons.out; do
-        [[ -s $f ]] && { echo "---- tail of $f"; tail -n 30 "$f"; }
-      done
-    fi
-    "$S" stop "$state" 2>&1 | sed 's/^/  /' || true
-  fi
-  if ((failed || rc)) && [[ $rc != 77 ]]; then
-    echo "kept for inspection: $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap finish EXIT
+SLURM_TEST_NAME=slurm-test
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # ---- install (Slurm, munge, and mpirun for the jobs) and start
-rc=0
-"$S" install openmpi-bin || rc=$?
-if ((rc == 77)); then echo "SKIP: Slurm could not be installed (see above)"; exit 77; fi
-((rc == 0)) || { echo "FAIL: slurm_local.sh install exited $rc"; exit 1; }
-
-t0=$SECONDS
-rc=0
-envline=$("$S" start "$state") || rc=$?
-if ((rc == 77)); then echo "SKIP: Slurm could not be started (see above)"; exit 77; fi
-((rc == 0)) || { echo "FAIL: slurm_local.sh start exited $rc"; exit 1; }
-started=1
-echo "started in $((SECONDS - t0)) s"
+slurm_test_start
 if [[ $envline == "export SLURM_CONF=$state/slurm.conf" ]]; then
   pass "start prints the env line: $envline"
 else
   fail "start printed '$envline', expected 'export SLURM_CONF=$state/slurm.conf'"
 fi
-export SLURM_CONF=$state/slurm.conf
-for f in munge/munged.pid slurmctld.pid slurmd.pid; do daemon_pids+=("$(cat "$state/$f")"); done
 
 # a second start finds it running and says the same
 if [[ $("$S" start "$state" 2>/dev/null) == "$envline" ]]; then pass "start again: already running"; else
@@ -175,25 +131,9 @@ if out=$("$S" wait-job 999999 5); then fail "wait-job on an unknown job exited 0
   pass "wait-job on an unknown job fails: $out"; fi
 echo "jobs done $((SECONDS - t_begin)) s after the test began"
 
-# ---- stop: nothing of ours left running (a zombie waiting for PID 1 to reap it is not running)
-t0=$SECONDS
-if "$S" stop "$state"; then pass "stop in $((SECONDS - t0)) s"; else fail "stop exited non-zero"; fi
-started=0
-alive=()
-for pid in "${daemon_pids[@]}"; do
-  st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-  [[ -n $st && $st != Z ]] && alive+=("$pid")
-done
-for d in /proc/[0-9]*; do  # slurmstepd or job processes started in the state dir
-  [[ $(awk '{print $3}' "$d/stat" 2>/dev/null) == Z ]] && continue
-  cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
-  [[ $cwd == "$state" || $cwd == "$state"/* || $cwd == "$work" ]] && alive+=("${d#/proc/}")
-done
-if ((${#alive[@]} == 0)); then pass "no daemon or job process left"; else
-  fail "left running: $(ps -o pid=,args= -p "$(IFS=,; echo "${alive[*]}")" || true)"; fi
+# ---- stop: nothing of ours left running
+slurm_test_stop
 if "$S" status "$state" >/dev/null; then fail "status says running after stop"; else pass "status after stop: not running"; fi
 if "$S" stop "$state" >/dev/null 2>&1; then pass "stop again: fine"; else fail "stop when stopped exited non-zero"; fi
 
-echo "took $((SECONDS - t_begin)) s"
-echo "slurm: $passed passed, $failed failed"
-((failed == 0))
+slurm_test_end slurm
