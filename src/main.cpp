@@ -151,6 +151,7 @@ struct Job {
   Runtime& rt;
   const Topology& topo;
   std::size_t batch;
+  std::string created_utc;  // when the job started
   NetworkSpec net;
   std::vector<LayerInfo> layers;
   std::vector<float> input;  // rank 0: the batch as an activation
@@ -160,6 +161,7 @@ struct Job {
   std::vector<double> linear_terms;                // per output element, for the row-parallel bound
   std::vector<double> serial_layer_s;
   double serial_forward_s = 0;
+  double timestamp_cost_s = 0;
 };
 
 // One consolidation x plan combination: its plan, buffers, weights and this rank's record.
@@ -281,13 +283,13 @@ void describe_job(RunReport& report, const Job& job, const Input& input) {
   const Options& opt = job.opt;
   report.command_line = opt.command_line;
   report.mpi_library = Runtime::library_version();
-  report.created_utc = utc_now();
+  report.created_utc = job.created_utc;
   report.seed = opt.seed;
   report.weights_file = opt.weights;
   report.slurm_job_id = env_or_empty("SLURM_JOB_ID");
   report.slurm_nodelist = env_or_empty("SLURM_JOB_NODELIST");
   report.slurm_ntasks = env_or_empty("SLURM_NTASKS");
-  report.timestamp_cost_s = measure_timestamp_cost();
+  report.timestamp_cost_s = job.timestamp_cost_s;
   // Per pass: the forward-pass start and end, the broadcast's entry and exit, and per layer the kernel's start and
   // end and the boundary's entry and exit.
   report.timestamps_per_pass = 4 + 4 * job.layers.size();
@@ -323,10 +325,10 @@ int run(Runtime& rt, int argc, char** argv) {
   const Options& opt = cmd.options;
   // Every rank reaches each of these agreement points; a failure anywhere ends every rank with rank 0's message.
   std::string error;
-  auto agree = [&](const std::string& context) {
+  auto agree = [&] {
     rt.broadcast(error, 0);
     if (error.empty()) return true;
-    if (root) std::cerr << "cnnpar_mpi: error: " << context << error << "\n";
+    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
     return false;
   };
 
@@ -341,13 +343,13 @@ int run(Runtime& rt, int argc, char** argv) {
       error = e.what();
     }
   }
-  if (!agree("")) return kBadInput;
+  if (!agree()) return kBadInput;
   rt.broadcast(dims, 0);
 
   const Topology topo(rt.comm(), opt.ranks_per_node);
-  Job job{opt, rt, topo, dims[0], seed_network(dims[1], dims[2], opt.filters, opt.hidden, opt.gelu, opt.conv_kernel,
+  Job job{opt, rt, topo, dims[0], utc_now(), seed_network(dims[1], dims[2], opt.filters, opt.hidden, opt.gelu, opt.conv_kernel,
                                                opt.pool_kernel),
-          {}, {}, {}, {}, {}, {}, 0};
+          {}, {}, {}, {}, {}, {}, 0, 0};
   // The network, and the plans' feasibility: derived identically on every rank from the same arguments and shape.
   std::vector<std::pair<ConsolidationKind, PlanKind>> combinations;
   try {
@@ -384,7 +386,7 @@ int run(Runtime& rt, int argc, char** argv) {
       error = e.what();
     }
   }
-  if (!agree("")) return kBadInput;
+  if (!agree()) return kBadInput;
 
   // The serial reference: rank 0 alone, whole weights, same kernels, same iteration count.
   std::vector<std::vector<double>> serial_layer_samples(job.layers.size());
@@ -400,15 +402,19 @@ int run(Runtime& rt, int argc, char** argv) {
   };
   if (root) {
     job.input = images_to_activation(input.images);
-    for (std::size_t l = 0; l < job.layers.size(); ++l) {
-      const Slice all{0, job.layers[l].split_items};
-      job.full_weights.push_back(opt.weights.empty() ? init_layer_weights(job.layers[l], l, opt.seed, all)
-                                                     : load_layer_weights(opt.weights, job.layers[l], all));
+    // Every layer's whole weights: this rank's weights for the plan of a single rank.
+    job.full_weights = step_weights(opt, job.layers, make_plan(PlanKind::per_layer, job.layers, job.batch, 1), 0);
+    job.timestamp_cost_s = measure_timestamp_cost();
+    const bool row_parallel_verified =
+        (opt.verify || opt.compare) &&
+        std::any_of(combinations.begin(), combinations.end(), [](const auto& c) { return c.second == PlanKind::fused; });
+    if (row_parallel_verified) {  // the rounding bound needs the linear layer's input
+      std::vector<std::vector<float>> outputs;
+      serial_forward(job.layers, job.full_weights, job.input, job.batch, nullptr, &outputs);
+      job.linear_terms = linear_term_magnitudes(job.layers.back(), job.full_weights.back(),
+                                                outputs.size() >= 2 ? outputs[outputs.size() - 2] : job.input,
+                                                job.batch);
     }
-    std::vector<std::vector<float>> outputs;
-    serial_forward(job.layers, job.full_weights, job.input, job.batch, nullptr, &outputs);
-    job.linear_terms = linear_term_magnitudes(job.layers.back(), job.full_weights.back(),
-                                              outputs.size() >= 2 ? outputs[outputs.size() - 2] : job.input, job.batch);
   }
 
   // Timing: the serial reference, then each combination, in rounds. One configuration runs in one round.
