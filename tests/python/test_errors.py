@@ -18,6 +18,15 @@ def _fails_with_one_line(tmp_path, subcommand, path, expected):
     assert not (tmp_path / "out").exists() and not (tmp_path / "trace.json").exists()
 
 
+def _damaged_copy(tmp_path, run, name, damage):
+    """A copy of a real results file, changed by damage(h5py.File) in place."""
+    path = tmp_path / name
+    path.write_bytes(run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        damage(f)
+    return path
+
+
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
 def test_missing_file(tmp_path, subcommand):
     _fails_with_one_line(tmp_path, subcommand, tmp_path / "absent.h5", "no such file")
@@ -41,19 +50,13 @@ def test_not_a_cnnpar_file(tmp_path, schema):
 
 @pytest.mark.parametrize("version, word", [(2, "newer"), (0, "older")])
 def test_wrong_schema_version(tmp_path, run3, version, word):
-    path = tmp_path / "versioned.h5"
-    path.write_bytes(run3.read_bytes())
-    with h5py.File(path, "r+") as f:
-        f.attrs["schema_version"] = version
+    path = _damaged_copy(tmp_path, run3, "versioned.h5", lambda f: f.attrs.__setitem__("schema_version", version))
     for subcommand in ("report", "trace"):
         _fails_with_one_line(tmp_path, subcommand, path, f"schema version {version} is {word}")
 
 
 def test_missing_dataset(tmp_path, run3):
-    path = tmp_path / "truncated.h5"
-    path.write_bytes(run3.read_bytes())
-    with h5py.File(path, "r+") as f:
-        del f["timing/forward_s"]
+    path = _damaged_copy(tmp_path, run3, "truncated.h5", lambda f: f.__delitem__("timing/forward_s"))
     _fails_with_one_line(tmp_path, "report", path, "missing dataset /timing/forward_s")
 
 
@@ -64,8 +67,5 @@ def test_model_needs_communication(tmp_path, run1):
 
 def test_partial_timestamps(tmp_path, run3):
     """A file with some of the timestamp datasets but not all is damaged, not an old file: an error."""
-    path = tmp_path / "partial.h5"
-    path.write_bytes(run3.read_bytes())
-    with h5py.File(path, "r+") as f:
-        del f["timing/boundary_exit_s"]
+    path = _damaged_copy(tmp_path, run3, "partial.h5", lambda f: f.__delitem__("timing/boundary_exit_s"))
     _fails_with_one_line(tmp_path, "trace", path, "missing dataset /timing/boundary_exit_s")
