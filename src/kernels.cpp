@@ -76,6 +76,20 @@ void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form)
   for (std::size_t i = 0; i < count; ++i) out[i] = gelu(in[i], form);
 }
 
+void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
+  for (std::size_t b = 0; b < batch; ++b) {
+    float m = in[b];
+    for (std::size_t k = 1; k < features; ++k) m = in[k * batch + b] > m ? in[k * batch + b] : m;
+    float sum = 0.0f;
+    for (std::size_t k = 0; k < features; ++k) sum += std::exp(in[k * batch + b] - m);
+    const float log_sum = std::log(sum);
+    for (std::size_t j = 0; j < out_features.count; ++j) {
+      const std::size_t o = out_features.begin + j;
+      out[j * batch + b] = (in[o * batch + b] - m) - log_sum;
+    }
+  }
+}
+
 namespace {
 
 // acc[b] = sum over k < nk of w[k] * x[k * batch + b], for b < nb: the products summed in blocks of kLinearSumBlock,

@@ -51,6 +51,13 @@ void linear_forward(float* out, const float* in, const float* weight, const floa
 void linear_partial_forward(float* out, const float* in, const float* weight, std::size_t out_features,
                             std::size_t batch, Slice in_features);
 
+// LogSoftmax over the features of each image: out[o][b] = x[o][b] - m_b - log(sum_k exp(x[k][b] - m_b)), m_b the
+// image's largest feature. Every call reads the whole input [features][B] and computes each image's m_b and sum in
+// the same order (k = 0 .. features-1), then writes only out_features: out [out_features.count][B]. So a rank that
+// owns a slice of the features gets exactly the serial values (the normalisation is replicated, 2*features
+// operations per image, instead of reduced across ranks).
+void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features);
+
 // Scalar GELU, exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
 float gelu(float x, GeluForm form);
 

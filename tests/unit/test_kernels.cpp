@@ -2,6 +2,7 @@
 // and an image computed in a batch equals the same image computed alone, bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -142,5 +143,28 @@ TEST(Kernels, AnImageInABatchEqualsTheImageAlone) {
     for (std::size_t p = 0; p < 784; ++p) one[p] = batch[p * B + b];
     const std::vector<float> alone = serial_forward(layers, weights, one, 1);
     ASSERT_TRUE(bitwise_equal(alone.data(), out.data() + b * 128, 128)) << "image " << b;
+  }
+}
+
+TEST(Kernels, LogSoftmaxMatchesDoublePrecisionAndSlicesEqualTheWhole) {
+  const std::size_t F = 26, B = 3;
+  const std::vector<float> in = random_floats(F * B, 17);
+  std::vector<float> whole(F * B);
+  logsoftmax_forward(whole.data(), in.data(), F, B, Slice{0, F});
+  for (std::size_t b = 0; b < B; ++b) {
+    double m = in[b], sum = 0, prob = 0;
+    for (std::size_t k = 0; k < F; ++k) m = std::max(m, double(in[k * B + b]));
+    for (std::size_t k = 0; k < F; ++k) sum += std::exp(double(in[k * B + b]) - m);
+    for (std::size_t k = 0; k < F; ++k) {
+      const double want = double(in[k * B + b]) - m - std::log(sum);
+      EXPECT_NEAR(whole[k * B + b], want, 1e-6) << "feature " << k << " image " << b;
+      prob += std::exp(double(whole[k * B + b]));
+    }
+    EXPECT_NEAR(prob, 1.0, 1e-5);
+  }
+  for (const Slice s : {Slice{0, 9}, Slice{9, 9}, Slice{18, 8}, Slice{25, 1}, Slice{4, 0}}) {
+    std::vector<float> part(s.count * B);
+    logsoftmax_forward(part.data(), in.data(), F, B, s);
+    EXPECT_TRUE(bitwise_equal(part.data(), whole.data() + s.begin * B, s.count * B)) << s.begin;
   }
 }
