@@ -47,13 +47,17 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
       ("labels", po::value<std::string>(), "IDX label file for --images (optional; shown with the image)")
       ("index", po::value<long long>()->default_value(0), "first image of the batch in the file")
       ("batch", po::value<long long>()->default_value(1), "images per forward pass (B)");
-  po::options_description network("Network (the seed's: conv 3x3 x32 -> max-pool 2x2 -> GELU -> linear 128)");
+  po::options_description network("Network");
   network.add_options()
-      ("filters", po::value<long long>()->default_value(32), "convolution output channels")
-      ("hidden", po::value<long long>()->default_value(128), "linear layer output features")
-      ("conv-kernel", po::value<long long>()->default_value(3), "convolution kernel size (stride 1, no padding)")
-      ("pool-kernel", po::value<long long>()->default_value(2), "max-pool window and stride")
-      ("gelu", po::value<std::string>()->default_value("tanh"), "GELU form: tanh (PyTorch approximate='tanh') or erf")
+      ("net", po::value<std::string>()->default_value("seed"),
+       "seed (conv 3x3 x32 -> max-pool 2x2 -> GELU -> linear 128, shaped by the four options below), letters (the "
+       "seed's complete demo: 3 x [conv 3x3 -> max-pool 2 -> GELU] with 32, 64, 128 filters -> linear 512 -> GELU "
+       "-> linear 256 -> GELU -> linear 26 -> LogSoftmax) or the path of a network spec file (docs/network-spec.md)")
+      ("filters", po::value<long long>()->default_value(32), "--net seed: convolution output channels")
+      ("hidden", po::value<long long>()->default_value(128), "--net seed: linear layer output features")
+      ("conv-kernel", po::value<long long>()->default_value(3), "--net seed: convolution kernel size (stride 1, no padding)")
+      ("pool-kernel", po::value<long long>()->default_value(2), "--net seed: max-pool window and stride")
+      ("gelu", po::value<std::string>()->default_value("tanh"), "GELU form of --net seed and letters: tanh (PyTorch approximate='tanh') or erf")
       ("seed", po::value<long long>()->default_value(42), "weight initialisation seed (uniform +-1/sqrt(fan_in))");
   po::options_description run("Run");
   run.add_options()
@@ -65,8 +69,13 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "node plus MPI_Allgatherv among node leaders)")
       ("plan", po::value<std::string>()->default_value("per-layer"),
        "per-layer (consolidate after every layer, the seed's plan), fused (conv->pool->GELU stay on each rank's "
-       "channels; row-parallel linear with a sum of partial outputs) or fused-column (one gather before a "
-       "column-parallel linear)")
+       "channels; a linear layer after them row-parallel with a sum of partial outputs; two linear layers in a "
+       "row pair column- then row-parallel) or fused-column (every linear layer column-parallel after one gather: "
+       "bit for bit)")
+      ("split", po::value<std::string>(),
+       "override the plan's split per layer: LAYER=SPLIT[,...], LAYER a layer name (conv2, fc1; see the breakdown) "
+       "or kind (conv, pool, gelu, fc, logsoftmax: all of that kind), SPLIT channel, element, feature, input-feature "
+       "or replicated (which a layer allows: docs/design.md); e.g. --split conv=channel,gelu=element,fc=feature")
       ("ranks-per-node", po::value<long long>()->default_value(0),
        "split each shared-memory node into groups of K consecutive ranks, to emulate several nodes on one machine "
        "(0: real nodes)")
@@ -77,7 +86,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "cnnpar_np<P>_b<B>_<consolidation>_<plan>.h5 (cnnpar_np<P>_b<B>_compare.h5 with --compare)")
       ("force", "replace an existing --output file (it is never replaced silently)")
       ("weights", po::value<std::string>(), "load weights from an HDF5 file with PyTorch names and shapes "
-       "(conv.weight [32,1,3,3], conv.bias, fc.weight [128,5408], fc.bias) instead of initialising them from --seed")
+       "(seed: conv.weight [32,1,3,3], conv.bias, fc.weight [128,5408], fc.bias; letters: conv1..conv3, fc1..fc3) instead of initialising them from --seed")
       ("dump-tensors", po::value<std::string>(), "with --output, also store tensors in PyTorch layouts: 'final' "
        "(input batch, weights, output) or 'all' (also every layer's output)")
       ("calibrate", "after the run, time MPI_Allgatherv, MPI_Allreduce and MPI_Bcast alone for 64 B .. 4 MiB (20 "
@@ -98,9 +107,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     if (vm.count("help")) {
       std::ostringstream os;
       os << "Usage: mpirun -np P cnnpar_mpi [options]\n\n"
-         << "Runs a small CNN forward pass split across P MPI ranks (conv and pool by output channel, GELU by\n"
-         << "element, linear by output feature), consolidating every layer's output on every rank, and reports who\n"
-         << "computed what, what moved, and how long it took, against a serial reference run in the same job.\n"
+         << "Runs a CNN forward pass split across P MPI ranks (by default conv and pool by output channel, GELU by\n"
+         << "element, linear by output feature, every layer's output consolidated on every rank; --plan and --split\n"
+         << "choose other cuts), and reports who computed what, what moved, and how long it took, against a serial\n"
+         << "reference run in the same job.\n"
          << all
          << "\nExit status: 0 success; 1 runtime error; 2 bad command line or input; 3 --verify found a difference.\n";
       result.action = ParsedCommandLine::Action::help;
@@ -119,6 +129,19 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     }
     o.index = checked_count(vm, "index", 0);
     o.batch = checked_count(vm, "batch", 1);
+    o.net = vm["net"].as<std::string>();
+    if (o.net.empty()) throw po::error("--net needs seed, letters or a spec file's path");
+    if (o.net != "seed")
+      for (const char* name : {"filters", "hidden", "conv-kernel", "pool-kernel"})
+        if (!vm[name].defaulted())
+          throw po::error("--" + std::string(name) + " shapes --net seed only (this run uses --net " + o.net + ")");
+    if (vm.count("split")) {
+      try {
+        o.splits = parse_split_choices(vm["split"].as<std::string>());
+      } catch (const std::invalid_argument& e) {
+        throw po::error(std::string("--split: ") + e.what());
+      }
+    }
     o.filters = checked_count(vm, "filters", 1);
     o.hidden = checked_count(vm, "hidden", 1);
     o.conv_kernel = checked_count(vm, "conv-kernel", 1);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -420,6 +421,25 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
   }
   if (rank != 0) return {};
   return t;
+}
+
+std::vector<float> collect_output(Consolidation& consolidation, std::size_t step, const PlanStep& plan_step,
+                                  const Topology& topology) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(topology.world(), &rank);
+  MPI_Comm_size(topology.world(), &size);
+  const std::span<const float> mine = consolidation.output(step);
+  const bool whole_everywhere = plan_step.partial() || plan_step.split == SplitKind::replicated;
+  if (whole_everywhere) {
+    if (rank != 0) return {};
+    return std::vector<float>(mine.begin(), mine.end());
+  }
+  const BoundaryLayout& layout = plan_step.layout;
+  const auto me = static_cast<std::size_t>(rank);
+  std::vector<float> whole(rank == 0 ? layout.total_elems() : 0);
+  MPI_Gatherv(mine.data() + layout.displs[me], layout.counts[me], MPI_FLOAT, whole.data(), layout.counts.data(),
+              layout.displs.data(), MPI_FLOAT, 0, topology.world());
+  return whole;
 }
 
 std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,

@@ -1,4 +1,4 @@
-// cnnpar_mpi: set-up -> timed loop -> verify -> report.
+// cnnpar_mpi: parse -> run the experiment (experiment.hpp) -> report -> write.
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,13 +9,16 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <optional>
 
 #include "cnnpar/checksum.hpp"
 #include "cnnpar/cli.hpp"
 #include "cnnpar/consolidation.hpp"
-#include "cnnpar/distributed.hpp"
+#include "cnnpar/experiment.hpp"
+#include "cnnpar/network_spec.hpp"
 #include "cnnpar/idx.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
@@ -98,208 +101,28 @@ std::filesystem::path resolve_output(const Options& o, std::size_t ranks) {
   return path;
 }
 
-// Progress on an interactive terminal only (rank 0), at most four updates a second, erased when done. It goes to
-// stderr when that is a terminal (a run without a launcher, srun --pty). Open MPI's mpirun hands every rank a pipe
-// for stderr, whatever mpirun's own stderr is, so there the progress goes to the controlling terminal (/dev/tty)
-// if the job has one; a batch job or CI has none and sees nothing, and a redirected log never gets the \r lines.
-class Progress {
- public:
-  Progress(bool enabled, std::size_t total) : total_(total) {
-    if (!enabled) return;
-    if (isatty(STDERR_FILENO)) out_ = stderr;
-    else if (std::FILE* tty = std::fopen("/dev/tty", "w")) out_ = own_ = tty;
-  }
-  Progress(const Progress&) = delete;
-  Progress& operator=(const Progress&) = delete;
-  void update(std::size_t done) {
-    if (!out_) return;
-    const double now = steady_seconds();
-    if (now - last_ < 0.25) return;
-    last_ = now;
-    std::fprintf(out_, "\rforward pass %zu/%zu", done, total_);
-    std::fflush(out_);
-    shown_ = true;
-  }
-  ~Progress() {
-    if (shown_) std::fprintf(out_, "\r%40s\r", "");
-    if (own_) std::fclose(own_);
-  }
-
- private:
-  std::size_t total_;
-  std::FILE* out_ = nullptr;
-  std::FILE* own_ = nullptr;
-  double last_ = steady_seconds();
-  bool shown_ = false;
-};
-
-// Weights for every plan step of this rank: rows of its output items, or columns of its input features for a
-// row-parallel step; from --weights or from --seed.
-std::vector<LayerWeights> step_weights(const Options& opt, const std::vector<LayerInfo>& layers,
-                                       const std::vector<PlanStep>& steps, std::size_t rank) {
-  if (opt.weights.empty()) return init_step_weights(layers, steps, rank, opt.seed);
-  std::vector<LayerWeights> w;
-  for (const PlanStep& s : steps)
-    w.push_back(s.row_partial ? load_linear_columns(opt.weights, layers[s.layer], step_slice(s, rank))
-                              : load_layer_weights(opt.weights, layers[s.layer], step_slice(s, rank)));
-  return w;
+// A network spec file's text (rank 0 reads it; every rank parses the same text).
+std::string read_spec_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("--net: cannot read network spec file '" + path + "' (not seed, letters or a file)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
-// What every combination shares: the input, the network, the serial reference (rank 0).
-struct Job {
-  const Options& opt;
-  Runtime& rt;
-  const Topology& topo;
-  std::size_t batch;
-  std::string created_utc;  // when the job started
-  NetworkSpec net;
-  std::vector<LayerInfo> layers;
-  std::vector<float> input;  // rank 0: the batch as an activation
-  // rank 0: the serial reference
-  std::vector<LayerWeights> full_weights;
-  std::vector<float> serial_output;                // [O][B]
-  std::vector<double> linear_terms;                // per output element, for the row-parallel bound
-  std::vector<double> serial_layer_s;
-  double serial_forward_s = 0;
-  double timestamp_cost_s = 0;
-};
-
-// One consolidation x plan combination: its plan, buffers, weights and this rank's record.
-struct Combination {
-  ConsolidationKind kind;
-  PlanKind plan;
-  std::vector<PlanStep> steps;
-  std::unique_ptr<Consolidation> consolidation;
-  std::unique_ptr<DistributedForward> forward;
-  RankRecord rec;
-};
-
-std::unique_ptr<Combination> set_up_combination(Job& job, ConsolidationKind kind, PlanKind plan) {
-  const Options& opt = job.opt;
-  Runtime& rt = job.rt;
-  const auto P = static_cast<std::size_t>(rt.size()), rank = static_cast<std::size_t>(rt.rank());
-  auto c = std::make_unique<Combination>();
-  c->kind = kind;
-  c->plan = plan;
-  c->steps = make_plan(plan, job.layers, job.batch, P);
-  c->consolidation =
-      make_consolidation(kind, job.topo, job.net.input.elements() * job.batch, c->steps, &steady_seconds);
-  if (rank == 0) c->consolidation->stage_input(job.input);
-  c->forward = std::make_unique<DistributedForward>(job.layers, c->steps, job.batch, rank,
-                                                    step_weights(opt, job.layers, c->steps, rank), *c->consolidation);
-  RankRecord& rec = c->rec;
-  rec.rank = rt.rank();
-  rec.node = job.topo.node_index();
-  rec.host = Runtime::host_name();
-  rec.binding = Runtime::cpu_binding();
-  rec.clock_offset_s = rt.estimate_clock_offset();
-  rec.iterations = opt.iterations;
-  rec.layers = c->steps.size();
-  rec.compute_s.resize(opt.iterations * c->steps.size());
-  rec.consolidate_enter_s.resize(rec.compute_s.size());
-  rec.consolidate_exit_s.resize(rec.compute_s.size());
-  rec.broadcast_enter_s.resize(opt.iterations);
-  rec.broadcast_exit_s.resize(opt.iterations);
-  rec.forward_s.resize(opt.iterations);
-  rec.forward_start_s.resize(opt.iterations);
-  rec.bytes_sent.resize(c->steps.size());
-  rec.bytes_received.resize(c->steps.size());
-  rec.activation_bytes = c->consolidation->activation_bytes();
-  for (std::size_t s = 0; s < c->steps.size(); ++s) {
-    rec.weight_bytes.push_back(c->forward->weight_bytes(s));
-    rec.collective.push_back(c->steps[s].action == BoundaryAction::none ? 0 : 1);
-  }
-  return c;
-}
-
-// One forward pass of a combination: a barrier lines the ranks up (untimed), then the pass, recorded as timed
-// iteration `timed` (std::nullopt: a warm-up pass, not recorded).
-void distributed_pass(Job& job, Combination& c, std::optional<std::size_t> timed) {
-  job.rt.barrier();
-  const double t0 = steady_seconds();
-  c.forward->run(timed.value_or(0), timed ? &c.rec : nullptr);
-  if (timed) {
-    c.rec.forward_start_s[*timed] = t0;
-    c.rec.forward_s[*timed] = steady_seconds() - t0;
-  }
-}
-
-// Gathers a combination's records and verifies its output. Returns the report on rank 0.
-RunReport finish_combination(Job& job, Combination& c, std::vector<float>* output_out,
-                             std::vector<std::vector<float>>* layer_outputs) {
-  const bool root = job.rt.rank() == 0;
-  const auto P = static_cast<std::size_t>(job.rt.size());
-  const std::size_t B = job.batch;
-  const std::vector<float> output = activation_to_batch_major(c.forward->output(), job.layers.back().out.c, B);
-  c.rec.output_fnv1a64 = fnv1a64(output);
-  RunReport report;
-  report.records = job.rt.gather(c.rec);
-  if (!root) return report;
-
-  if (layer_outputs)
-    for (std::size_t s = 0; s < c.steps.size(); ++s)
-      layer_outputs->push_back(activation_to_batch_major(c.consolidation->output(s),
-                                                         job.layers[c.steps[s].layer].out.elements(), B));
-  report.steps = c.steps;
-  report.consolidation = std::string(to_string(c.kind));
-  report.plan = std::string(to_string(c.plan));
-  for (const PlanStep& s : c.steps) {
-    report.expected_bytes.emplace_back();
-    for (std::size_t q = 0; q < P; ++q)
-      report.expected_bytes.back().push_back(expected_step_bytes(c.kind, s, job.topo.map(), q));
-  }
-  for (std::size_t q = 0; q < P; ++q)
-    report.expected_broadcast.push_back(
-        expected_broadcast_bytes(c.kind, job.net.input.elements() * B * sizeof(float), job.topo.map(), q));
-  report.times = derive_times(report.records);
-  report.checksum = c.rec.output_fnv1a64;
-  for (const float v : output) report.output_sum += v;
-  for (const RankRecord& r : report.records) report.ranks_agree &= r.output_fnv1a64 == c.rec.output_fnv1a64;
-  if (job.opt.verify || job.opt.compare) {
-    Verification v;
-    const std::vector<float> serial = activation_to_batch_major(job.serial_output, job.layers.back().out.c, B);
-    v.comparison = compare(output, serial);
-    const bool row_parallel =
-        std::any_of(c.steps.begin(), c.steps.end(), [](const PlanStep& s) { return s.row_partial; });
-    if (row_parallel) {
-      // The row-parallel sum takes the same F products (+ bias) in another order: bound each element (report.hpp).
-      v.exact_required = false;
-      const std::size_t O = job.layers.back().out.elements(), F = job.layers.back().in.elements();
-      for (std::size_t b = 0; b < B; ++b)
-        for (std::size_t o = 0; o < O; ++o) {
-          const double bound = summation_error_bound(F + 1, job.linear_terms[o * B + b]);
-          const double diff = std::fabs(double(output[b * O + o]) - double(serial[b * O + o]));
-          v.worst_bound_ratio = std::max(v.worst_bound_ratio, bound > 0 ? diff / bound : (diff > 0 ? INFINITY : 0));
-        }
-    }
-    report.verification = v;
-  }
-  if (output_out) *output_out = output;
-  return report;
-}
-
-// Fills the job-wide fields of a report (rank 0).
-void describe_job(RunReport& report, const Job& job, const Input& input) {
-  const Options& opt = job.opt;
+// The job-wide fields of every report (rank 0): what was run, where, on what input.
+void describe_job(RunReport& report, const Options& opt, const Input& input, const std::string& created_utc,
+                  double timestamp_cost_s) {
   report.command_line = opt.command_line;
   report.mpi_library = Runtime::library_version();
-  report.created_utc = job.created_utc;
-  report.seed = opt.seed;
-  report.weights_file = opt.weights;
+  report.created_utc = created_utc;
   report.slurm_job_id = env_or_empty("SLURM_JOB_ID");
   report.slurm_nodelist = env_or_empty("SLURM_JOB_NODELIST");
   report.slurm_ntasks = env_or_empty("SLURM_NTASKS");
-  report.timestamp_cost_s = job.timestamp_cost_s;
-  // Per pass: the forward-pass start and end, the broadcast's entry and exit, and per layer the kernel's start and
+  report.timestamp_cost_s = timestamp_cost_s;
+  // Per pass: the forward-pass start and end, the broadcast's entry and exit, and per step the kernel's start and
   // end and the boundary's entry and exit.
-  report.timestamps_per_pass = 4 + 4 * job.layers.size();
-  report.net = job.net;
-  report.layers = job.layers;
-  report.batch = job.batch;
-  report.ranks = static_cast<std::size_t>(job.rt.size());
-  report.iterations = opt.iterations;
-  report.warmup = opt.warmup;
-  report.nodes = job.topo.map().nodes();
+  report.timestamps_per_pass = 4 + 4 * report.steps.size();
   report.ranks_per_node = opt.ranks_per_node;
   report.input_name = input.name;
   report.first_index = opt.index;
@@ -309,10 +132,51 @@ void describe_job(RunReport& report, const Job& job, const Input& input) {
                             input.images.pixels.begin() + static_cast<std::ptrdiff_t>(report.rows * report.cols));
   report.first_label = input.first_label;
   report.fashion_labels = input.fashion_labels;
-  report.serial_layer_s = job.serial_layer_s;
-  report.serial_forward_s = job.serial_forward_s;
 }
 
+void print_reports(const Options& opt, const ExperimentResult& result) {
+  const RunReport& first = result.runs.front();
+  if (opt.compare) {
+    print_comparison(std::cout, result.runs);
+  } else {
+    if (!opt.quiet) {
+      print_input(std::cout, first);
+      print_breakdown(std::cout, first);
+    }
+    print_summary(std::cout, first);
+  }
+  if (result.calibration) print_calibration(std::cout, *result.calibration, first.ranks);
+}
+
+int write_results(const Options& opt, const std::filesystem::path& path, ExperimentResult& result) {
+  std::optional<TensorDump> dump;
+  if (!opt.dump_tensors.empty()) {
+    const RunReport& r = result.runs.front();
+    dump.emplace();
+    dump->input = activation_to_batch_major(result.input, r.net.input.elements(), r.batch);
+    dump->weights = result.full_weights;
+    for (std::size_t s = 0; s < result.layer_outputs.size(); ++s)
+      dump->layer_outputs.push_back(
+          activation_to_batch_major(result.layer_outputs[s], r.layers[r.steps[s].layer].out.elements(), r.batch));
+    dump->output = result.output;
+  }
+  if (result.calibration) result.runs.front().calibration = result.calibration;
+  const double t0 = steady_seconds();
+  try {
+    if (opt.compare) write_compare_file(path, opt.force, result.runs);
+    else write_results_file(path, opt.force, result.runs.front(), dump ? &*dump : nullptr);
+  } catch (const std::exception& e) {
+    std::cerr << "cnnpar_mpi: error: writing results: " << e.what() << "\n";
+    return kRuntimeError;
+  }
+  const double t1 = steady_seconds();
+  std::cout << "Results: " << path.string() << " (" << with_commas(std::filesystem::file_size(path))
+            << " B, written in " << static_cast<long>((t1 - t0) * 1e3 + 0.5) << " ms)\n";
+  return kOk;
+}
+
+// parse -> read the input -> agree on the set-up -> run -> report -> write. Every rank reaches each agreement point;
+// a bad input anywhere ends every rank with one message from rank 0 and exit status 2.
 int run(Runtime& rt, int argc, char** argv) {
   const bool root = rt.rank() == 0;
   const ParsedCommandLine cmd = parse_command_line(argc, argv);
@@ -323,7 +187,7 @@ int run(Runtime& rt, int argc, char** argv) {
     return is_error ? kBadInput : kOk;
   }
   const Options& opt = cmd.options;
-  // Every rank reaches each of these agreement points; a failure anywhere ends every rank with rank 0's message.
+  const std::string created_utc = utc_now();
   std::string error;
   auto agree = [&] {
     rt.broadcast(error, 0);
@@ -332,39 +196,42 @@ int run(Runtime& rt, int argc, char** argv) {
     return false;
   };
 
-  // Rank 0 reads the input; everyone learns whether that worked and the batch's shape.
+  // Rank 0 reads the images and the network spec file; everyone learns the batch's shape and the spec's text.
   Input input;
   std::vector<std::uint64_t> dims(3, 0);
+  std::string spec_text;
   if (root) {
     try {
       input = load_input(opt);
       dims = {input.images.count, input.images.rows, input.images.cols};
-    } catch (const IdxError& e) {
+      if (opt.net != "seed" && opt.net != "letters") spec_text = read_spec_file(opt.net);
+    } catch (const std::exception& e) {
       error = e.what();
     }
   }
   if (!agree()) return kBadInput;
   rt.broadcast(dims, 0);
+  rt.broadcast(spec_text, 0);
 
+  // The set-up, checked identically on every rank.
   const Topology topo(rt.comm(), opt.ranks_per_node);
-  Job job{opt, rt, topo, dims[0], utc_now(), seed_network(dims[1], dims[2], opt.filters, opt.hidden, opt.gelu, opt.conv_kernel,
-                                               opt.pool_kernel),
-          {}, {}, {}, {}, {}, {}, 0, 0};
-  // The network, and the plans' feasibility: derived identically on every rank from the same arguments and shape.
-  std::vector<std::pair<ConsolidationKind, PlanKind>> combinations;
+  ExperimentSetup setup;
   try {
-    job.layers = describe(job.net);
-    if (opt.compare) {
-      for (ConsolidationKind k : kAllConsolidations)
-        for (PlanKind p : kAllPlans)
-          if (k != ConsolidationKind::shared || topo.map().nodes() == 1) combinations.emplace_back(k, p);
-    } else {
-      combinations.emplace_back(opt.consolidation, opt.plan);
-    }
-    for (const auto& [kind, plan] : combinations) {
-      make_plan(plan, job.layers, job.batch, static_cast<std::size_t>(rt.size()));  // throws if the plan cannot apply
-      if (const std::string why = why_unavailable(kind, topo.map()); !why.empty()) throw std::invalid_argument(why);
-    }
+    setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
+                              opt.conv_kernel, opt.pool_kernel, opt.gelu);
+    setup.splits = opt.splits;
+    setup.combinations = opt.compare ? all_combinations(topo.map())
+                                     : std::vector<Combination>{{opt.consolidation, opt.plan}};
+    setup.batch = dims[0];
+    setup.iterations = opt.iterations;
+    setup.warmup = opt.warmup;
+    setup.seed = opt.seed;
+    setup.weights_file = opt.weights;
+    setup.verify = opt.verify || opt.compare;
+    setup.keep_outputs = opt.dump_tensors == "all";
+    setup.calibrate = opt.calibrate;
+    setup.progress = root && opt.progress;
+    check_setup(setup, topo.map());
   } catch (const NetworkError& e) {
     error = std::string("network does not fit the ") + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
             " input: " + e.what();
@@ -380,7 +247,7 @@ int run(Runtime& rt, int argc, char** argv) {
   std::filesystem::path output_path;
   if (root) {
     try {
-      if (!opt.weights.empty()) validate_weights_file(opt.weights, job.layers);
+      if (!opt.weights.empty()) validate_weights_file(opt.weights, describe(setup.net));
       if (!opt.output.empty()) output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
     } catch (const std::exception& e) {
       error = e.what();
@@ -388,122 +255,16 @@ int run(Runtime& rt, int argc, char** argv) {
   }
   if (!agree()) return kBadInput;
 
-  // The serial reference: rank 0 alone, whole weights, same kernels, same iteration count.
-  std::vector<std::vector<double>> serial_layer_samples(job.layers.size());
-  std::vector<double> serial_totals;
-  auto serial_pass = [&](bool timed) {
-    std::vector<double> secs;
-    const double t0 = steady_seconds();
-    job.serial_output = serial_forward(job.layers, job.full_weights, job.input, job.batch, &secs);
-    const double t1 = steady_seconds();
-    if (!timed) return;
-    for (std::size_t l = 0; l < job.layers.size(); ++l) serial_layer_samples[l].push_back(secs[l]);
-    serial_totals.push_back(t1 - t0);
-  };
-  if (root) {
-    job.input = images_to_activation(input.images);
-    // Every layer's whole weights: this rank's weights for the plan of a single rank.
-    job.full_weights = step_weights(opt, job.layers, make_plan(PlanKind::per_layer, job.layers, job.batch, 1), 0);
-    job.timestamp_cost_s = measure_timestamp_cost();
-    const bool row_parallel_verified =
-        (opt.verify || opt.compare) &&
-        std::any_of(combinations.begin(), combinations.end(), [](const auto& c) { return c.second == PlanKind::fused; });
-    if (row_parallel_verified) {  // the rounding bound needs the linear layer's input
-      std::vector<std::vector<float>> outputs;
-      serial_forward(job.layers, job.full_weights, job.input, job.batch, nullptr, &outputs);
-      job.linear_terms = linear_term_magnitudes(job.layers.back(), job.full_weights.back(),
-                                                outputs.size() >= 2 ? outputs[outputs.size() - 2] : job.input,
-                                                job.batch);
-    }
-  }
-
-  // Timing: the serial reference, then each combination, in rounds. One configuration runs in one round.
-  // --compare splits the iterations into up to 10 rounds and runs every combination's share in each (re-warming
-  // its caches with up to 2 untimed passes), so that a machine whose speed drifts during the job (a busy or
-  // oversubscribed node, frequency changes) affects every combination alike and their ratios stay meaningful,
-  // while each timed pass still runs with its own data warm in cache, as in a single run. While rank 0 runs serial
-  // passes the others wait in a sleeping barrier, so they do not steal its core.
-  std::vector<std::unique_ptr<Combination>> runs;
-  for (const auto& [kind, plan] : combinations) runs.push_back(set_up_combination(job, kind, plan));
-  const std::size_t rounds = opt.compare ? std::min<std::size_t>(10, opt.iterations) : 1;
-  {
-    Progress progress(root && opt.progress, (opt.iterations + opt.warmup) * (runs.size() + 1));
-    std::size_t done = 0, timed_so_far = 0;
-    for (std::size_t round = 0; round < rounds; ++round) {
-      const std::size_t warm = round == 0 ? opt.warmup : std::min<std::size_t>(opt.warmup, 2);
-      const std::size_t timed = block_slice(opt.iterations, rounds, round).count;
-      if (root)
-        for (std::size_t i = 0; i < warm + timed; ++i, ++done) {
-          serial_pass(i >= warm);
-          progress.update(done);
-        }
-      rt.idle_barrier();
-      for (auto& run : runs)
-        for (std::size_t i = 0; i < warm + timed; ++i) {
-          distributed_pass(job, *run, i >= warm ? std::optional<std::size_t>(timed_so_far + i - warm) : std::nullopt);
-          if (root) progress.update(++done);
-        }
-      timed_so_far += timed;
-    }
-  }
-  if (root) {
-    for (const auto& samples : serial_layer_samples) job.serial_layer_s.push_back(median(samples));
-    job.serial_forward_s = median(serial_totals);
-  }
-
-  std::vector<RunReport> reports;
-  std::vector<float> output;
-  std::vector<std::vector<float>> layer_outputs;
-  const bool dump_layers = opt.dump_tensors == "all";
-  for (auto& run : runs) {
-    reports.push_back(finish_combination(job, *run, &output, dump_layers ? &layer_outputs : nullptr));
-    if (root) describe_job(reports.back(), job, input);
-  }
-  if (opt.calibrate) {
-    std::vector<std::uint64_t> sizes;
-    for (std::uint64_t n = 64; n <= (std::uint64_t{4} << 20); n *= 4) sizes.push_back(n);
-    CollectiveTimings timings = time_collectives(rt.comm(), sizes, 20, 3, &steady_seconds);
-    if (root) reports.front().calibration = std::move(timings);
-  }
+  ExperimentResult result =
+      run_experiment(rt, topo, setup, root ? images_to_activation(input.images) : std::vector<float>());
   if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
-
-  bool verified = true;
-  for (const RunReport& r : reports)
-    verified &= r.ranks_agree && (!r.verification || r.verification->passed());
-  if (opt.compare) {
-    print_comparison(std::cout, reports);
-  } else {
-    if (!opt.quiet) {
-      print_input(std::cout, reports.front());
-      print_breakdown(std::cout, reports.front());
-    }
-    print_summary(std::cout, reports.front());
-  }
-  if (reports.front().calibration) print_calibration(std::cout, *reports.front().calibration, reports.front().ranks);
-
-  if (!output_path.empty()) {
-    std::optional<TensorDump> dump;
-    if (!opt.dump_tensors.empty()) {
-      dump.emplace();
-      dump->input = activation_to_batch_major(job.input, job.net.input.elements(), job.batch);
-      dump->weights = job.full_weights;
-      dump->layer_outputs = layer_outputs;
-      dump->output = output;
-    }
-    const double t0 = steady_seconds();
-    try {
-      if (opt.compare) write_compare_file(output_path, opt.force, reports);
-      else write_results_file(output_path, opt.force, reports.front(), dump ? &*dump : nullptr);
-    } catch (const std::exception& e) {
-      std::cerr << "cnnpar_mpi: error: writing results: " << e.what() << "\n";
-      return kRuntimeError;
-    }
-    const double t1 = steady_seconds();
-    std::cout << "Results: " << output_path.string() << " (" << with_commas(std::filesystem::file_size(output_path))
-              << " B, written in " << static_cast<long>((t1 - t0) * 1e3 + 0.5) << " ms)\n";
-  }
+  const double timestamp_cost_s = measure_timestamp_cost();
+  for (RunReport& r : result.runs) describe_job(r, opt, input, created_utc, timestamp_cost_s);
+  print_reports(opt, result);
+  if (!output_path.empty())
+    if (const int status = write_results(opt, output_path, result); status != kOk) return status;
   std::cout.flush();
-  return verified ? kOk : kVerifyFailed;
+  return result.passed() ? kOk : kVerifyFailed;
 }
 
 }  // namespace

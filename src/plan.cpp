@@ -1,6 +1,7 @@
 // Execution plans and their byte model (see plan.hpp).
 #include "cnnpar/plan.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace cnnpar {
@@ -32,12 +33,24 @@ std::string_view to_string(BoundaryAction action) {
   return "unknown";
 }
 
+std::string_view to_string(SplitKind kind) {
+  switch (kind) {
+    case SplitKind::channel: return "channel";
+    case SplitKind::element: return "element";
+    case SplitKind::feature: return "feature";
+    case SplitKind::input_feature: return "input-feature";
+    case SplitKind::replicated: return "replicated";
+  }
+  return "unknown";
+}
+
 std::string_view split_name(const PlanStep& step) {
-  if (step.row_partial) return "input-features";
   switch (step.split) {
-    case SplitKind::channels: return "channels";
-    case SplitKind::elements: return "elements";
-    case SplitKind::features: return "features";
+    case SplitKind::channel: return "channels";
+    case SplitKind::element: return "elements";
+    case SplitKind::feature: return "features";
+    case SplitKind::input_feature: return "input-features";
+    case SplitKind::replicated: return "replicated";
   }
   return "unknown";
 }
@@ -54,9 +67,50 @@ std::optional<PlanKind> parse_plan_kind(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<SplitKind> parse_split_kind(std::string_view name) {
+  for (SplitKind k : {SplitKind::channel, SplitKind::element, SplitKind::feature, SplitKind::input_feature,
+                      SplitKind::replicated})
+    if (to_string(k) == name) return k;
+  return std::nullopt;
+}
+
+std::vector<SplitKind> allowed_splits(const LayerInfo& layer) {
+  switch (layer.spec.index()) {
+    case 0:  // conv
+    case 1:  // pool
+      return {SplitKind::channel, SplitKind::replicated};
+    case 2:  // gelu
+      return {SplitKind::element, SplitKind::channel, SplitKind::replicated};
+    case 3:  // linear
+      return {SplitKind::feature, SplitKind::input_feature, SplitKind::replicated};
+    default:  // logsoftmax
+      return {SplitKind::feature, SplitKind::replicated};
+  }
+}
+
+std::vector<SplitChoice> parse_split_choices(std::string_view text) {
+  std::vector<SplitChoice> out;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    const std::string_view item = text.substr(at, comma - at);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size())
+      throw std::invalid_argument("'" + std::string(item) + "' is not LAYER=SPLIT (e.g. conv=channel)");
+    const auto split = parse_split_kind(item.substr(eq + 1));
+    if (!split)
+      throw std::invalid_argument("unknown split '" + std::string(item.substr(eq + 1)) +
+                                  "' (channel, element, feature, input-feature, replicated)");
+    out.push_back(SplitChoice{std::string(item.substr(0, eq)), *split});
+    at = comma + 1;
+  }
+  return out;
+}
+
 namespace {
 
-// A layout over explicit slices (items may be split in any contiguous way, e.g. channel-aligned element ranges).
+// A layout over explicit slices (replicated steps: every rank owns every item). counts/displs are the MPI
+// Allgatherv arguments of the slices, meaningful only for disjoint slices.
 BoundaryLayout layout_from_slices(std::size_t items, std::size_t item_elems, std::vector<Slice> slices) {
   BoundaryLayout b = make_boundary(items, item_elems, slices.size());
   b.slices = std::move(slices);
@@ -67,75 +121,167 @@ BoundaryLayout layout_from_slices(std::size_t items, std::size_t item_elems, std
   return b;
 }
 
+// The step's layout for a split: block partitions of the items the split counts.
+PlanStep make_step(const std::vector<LayerInfo>& layers, std::size_t l, SplitKind split, std::size_t batch,
+                   std::size_t ranks) {
+  const LayerInfo& li = layers[l];
+  PlanStep s;
+  s.layer = l;
+  s.split = split;
+  switch (split) {
+    case SplitKind::channel:
+    case SplitKind::feature:  // a linear layer's or LogSoftmax's output is O x 1 x 1: features are its channels
+      s.layout = make_boundary(li.out.c, li.channel_elems() * batch, ranks);
+      break;
+    case SplitKind::element:
+      s.layout = make_boundary(li.out.elements(), batch, ranks);
+      break;
+    case SplitKind::input_feature: {
+      // Blocks of whole input channels, so that a rank's features are exactly a channel-split predecessor's slice.
+      const std::size_t hw = li.in.h * li.in.w;
+      std::vector<Slice> features;
+      for (std::size_t r = 0; r < ranks; ++r) {
+        const Slice c = block_slice(li.in.c, ranks, r);
+        features.push_back(Slice{c.begin * hw, c.count * hw});
+      }
+      s.layout = layout_from_slices(li.in.elements(), batch, std::move(features));
+      s.reduce_elems = li.out.elements() * batch;
+      break;
+    }
+    case SplitKind::replicated:
+      s.layout = layout_from_slices(li.out.c, li.channel_elems() * batch,
+                                    std::vector<Slice>(ranks, Slice{0, li.out.c}));
+      break;
+  }
+  return s;
+}
+
+bool contains(const Slice& outer, const Slice& inner) {
+  return inner.empty() || (inner.begin >= outer.begin && inner.end() <= outer.end());
+}
+
+// The split a layer takes by default under a plan (before --split), given the splits chosen before it.
+SplitKind default_split(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t l,
+                        const std::vector<SplitKind>& earlier) {
+  const LayerInfo& li = layers[l];
+  // The first layer reads the whole input, as if after a replicated one.
+  const SplitKind previous = l == 0 ? SplitKind::replicated : earlier[l - 1];
+  const bool previous_sliced =
+      previous == SplitKind::channel || previous == SplitKind::element || previous == SplitKind::feature;
+  switch (li.spec.index()) {
+    case 0:
+    case 1: return SplitKind::channel;
+    case 2:
+      if (plan == PlanKind::per_layer) return SplitKind::element;
+      // Right after a reduction every rank holds the whole vector: compute the element-wise layer there, so the
+      // next linear layer can be column-parallel (Megatron-LM).
+      if (previous == SplitKind::input_feature) return SplitKind::replicated;
+      return SplitKind::channel;
+    case 3:
+      if (plan == PlanKind::fused && previous_sliced) return SplitKind::input_feature;
+      return SplitKind::feature;
+    default: return plan == PlanKind::per_layer ? SplitKind::feature : SplitKind::replicated;
+  }
+}
+
 }  // namespace
 
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
-                                std::size_t ranks) {
-  std::vector<PlanStep> steps;
-  if (plan == PlanKind::per_layer) {
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      PlanStep s;
-      s.layer = l;
-      s.split = layers[l].split;
-      s.layout = make_boundary(layers[l].split_items, layers[l].item_elems_per_image * batch, ranks);
-      s.action = BoundaryAction::allgather;
-      steps.push_back(std::move(s));
+                                std::size_t ranks, const std::vector<SplitChoice>& choices) {
+  // Every choice must name a layer or a kind of the network.
+  for (const SplitChoice& c : choices) {
+    const bool known = std::any_of(layers.begin(), layers.end(), [&](const LayerInfo& li) {
+      return li.name == c.target || kind_name(li.spec) == c.target;
+    });
+    if (!known) {
+      std::string names;
+      for (const LayerInfo& li : layers) names += (names.empty() ? "" : ", ") + li.name;
+      throw std::invalid_argument("--split names '" + c.target + "', which is no layer of this network (" + names +
+                                  ")");
     }
-    return steps;
   }
-  // Fused plans keep a channel split from the first layer until the linear layer: each rank's channels, the
-  // matching element ranges of element-wise layers, and (row-parallel) the matching input features.
-  const std::size_t channels = layers.front().out.c;
-  std::vector<Slice> channel_slices;
-  for (std::size_t r = 0; r < ranks; ++r) channel_slices.push_back(block_slice(channels, ranks, r));
-  bool linear_seen = false;
+  std::vector<SplitKind> splits;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const LayerInfo& li = layers[l];
-    PlanStep s;
-    s.layer = l;
-    const bool is_linear = std::holds_alternative<LinearSpec>(li.spec);
-    if (linear_seen) throw std::invalid_argument("fused plans support one linear layer, at the end");
-    if (!is_linear && li.out.c != channels)
-      throw std::invalid_argument("fused plans need every layer before the linear one to keep the channel count");
-    if (is_linear) {
-      linear_seen = true;
-      const std::size_t hw = li.in.h * li.in.w;
-      if (plan == PlanKind::fused) {
-        std::vector<Slice> features;
-        for (const Slice& c : channel_slices) features.push_back(Slice{c.begin * hw, c.count * hw});
-        s.row_partial = true;
-        s.split = SplitKind::elements;
-        s.layout = layout_from_slices(li.in.elements(), batch, features);
-        s.action = BoundaryAction::allreduce;
-        s.reduce_elems = li.out.elements() * batch;
-      } else {
-        s.split = SplitKind::features;
-        s.layout = make_boundary(li.split_items, batch, ranks);
-        s.action = BoundaryAction::allgather;
-      }
-    } else if (li.split == SplitKind::channels) {
-      s.split = SplitKind::channels;
-      s.layout = layout_from_slices(channels, li.item_elems_per_image * batch, channel_slices);
-      s.action = BoundaryAction::none;
-    } else {  // element-wise: the elements of this rank's channels
-      const std::size_t hw = li.out.h * li.out.w;
-      std::vector<Slice> elements;
-      for (const Slice& c : channel_slices) elements.push_back(Slice{c.begin * hw, c.count * hw});
-      s.split = SplitKind::elements;
-      s.layout = layout_from_slices(li.split_items, batch, elements);
-      s.action = BoundaryAction::none;
+    SplitKind split = default_split(plan, layers, l, splits);
+    const SplitChoice* by_kind = nullptr;
+    const SplitChoice* by_name = nullptr;
+    for (const SplitChoice& c : choices) {
+      if (c.target == li.name) by_name = &c;
+      else if (c.target == kind_name(li.spec)) by_kind = &c;
     }
-    steps.push_back(std::move(s));
+    if (const SplitChoice* c = by_name ? by_name : by_kind) {
+      const std::vector<SplitKind> allowed = allowed_splits(li);
+      if (std::find(allowed.begin(), allowed.end(), c->split) == allowed.end()) {
+        std::string list;
+        for (SplitKind k : allowed) list += (list.empty() ? "" : ", ") + std::string(to_string(k));
+        throw std::invalid_argument("--split " + c->target + "=" + std::string(to_string(c->split)) + ": layer " +
+                                    li.name + " (" + li.operation + ") cannot be split that way; it allows " + list);
+      }
+      split = c->split;
+    }
+    splits.push_back(split);
   }
-  // fused-column: the layer before the linear one is gathered (each rank's channel-aligned part is contiguous).
-  if (plan == PlanKind::fused_column && steps.size() >= 2) steps[steps.size() - 2].action = BoundaryAction::allgather;
+
+  std::vector<PlanStep> steps;
+  for (std::size_t l = 0; l < layers.size(); ++l) steps.push_back(make_step(layers, l, splits[l], batch, ranks));
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    PlanStep& step = steps[s];
+    const LayerInfo& li = layers[step.layer];
+    if (step.partial()) {
+      step.action = BoundaryAction::allreduce;
+      continue;
+    }
+    if (step.split == SplitKind::replicated) {
+      step.action = BoundaryAction::none;
+      continue;
+    }
+    bool local = plan != PlanKind::per_layer && s + 1 < steps.size();
+    for (std::size_t r = 0; local && r < ranks; ++r)
+      local = contains(output_range(li, step, r), needed_input(layers[steps[s + 1].layer], steps[s + 1], r));
+    step.action = local ? BoundaryAction::none : BoundaryAction::allgather;
+  }
   return steps;
+}
+
+Slice output_range(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
+  const Slice s = step.layout.slices.at(rank);
+  switch (step.split) {
+    case SplitKind::channel:
+    case SplitKind::feature: return Slice{s.begin * layer.channel_elems(), s.count * layer.channel_elems()};
+    case SplitKind::element: return s;
+    case SplitKind::input_feature:
+    case SplitKind::replicated: return Slice{0, layer.out.elements()};
+  }
+  return {};
+}
+
+Slice needed_input(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
+  const Slice whole{0, layer.in.elements()};
+  const Slice s = step.layout.slices.at(rank);
+  if (step.split == SplitKind::replicated) return whole;
+  if (step.split == SplitKind::input_feature) return s;
+  switch (layer.spec.index()) {
+    case 1:  // pool: the same channels of its input
+      return Slice{s.begin * layer.in.h * layer.in.w, s.count * layer.in.h * layer.in.w};
+    case 2:  // gelu: the same elements
+      return output_range(layer, step, rank);
+    default:  // conv, linear, logsoftmax: every input element contributes to every output
+      return whole;
+  }
+}
+
+Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
+  if (!layer.has_weights()) return {};
+  if (step.split == SplitKind::replicated || step.split == SplitKind::input_feature)
+    return Slice{0, layer.out.c};  // input-feature: every row, some columns
+  return step.layout.slices.at(rank);
 }
 
 std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t rank, std::size_t batch) {
   const Slice s = step.layout.slices.at(rank);
-  if (step.row_partial) return static_cast<std::uint64_t>(s.count) * layer.out.elements() * batch;
-  return static_cast<std::uint64_t>(s.count) * layer.ops_per_item_per_image * batch;
+  if (step.partial()) return static_cast<std::uint64_t>(s.count) * layer.out.elements() * batch;
+  return static_cast<std::uint64_t>(output_range(layer, step, rank).count) * layer.ops_per_output * batch;
 }
 
 bool NodeMap::consecutive() const {

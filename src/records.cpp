@@ -7,44 +7,60 @@
 
 namespace cnnpar {
 
+std::string_view to_string(Event e) {
+  switch (e) {
+    case Event::compute: return "compute";
+    case Event::wait: return "wait";
+    case Event::transfer: return "transfer";
+  }
+  return "unknown";
+}
+
+RankRecord::RankRecord(std::size_t iterations, std::size_t steps)
+    : index{iterations, steps + 1},
+      begin_s(index.size(), 0.0),
+      end_s(index.size(), 0.0),
+      forward_s(iterations, 0.0),
+      forward_start_s(iterations, 0.0),
+      bytes_sent(steps + 1, 0),
+      bytes_received(steps + 1, 0),
+      collective(steps + 1, 1) {}
+
 DerivedTimes derive_times(const std::vector<RankRecord>& records) {
   DerivedTimes t;
   if (records.empty()) return t;
-  t.iterations = records[0].iterations;
-  t.layers = records[0].layers;
+  t.iterations = records[0].index.iterations;
+  t.stages = records[0].index.stages;
   t.ranks = records.size();
   for (const RankRecord& r : records)
-    if (r.iterations != t.iterations || r.layers != t.layers)
-      throw std::logic_error("derive_times: ranks recorded different iteration or layer counts");
-  const std::size_t n = t.iterations * t.layers * t.ranks;
-  t.compute_s.resize(n);
-  t.wait_s.resize(n);
-  t.transfer_s.resize(n);
-  t.broadcast_wait_s.resize(t.iterations * t.ranks);
-  t.broadcast_transfer_s.resize(t.iterations * t.ranks);
-
-  // The skew rule of records.hpp, for one collective call seen by every rank.
-  auto split = [&](auto enter_of, auto exit_of, double* wait, double* transfer) {
-    double last = enter_of(records[0]);
-    for (const RankRecord& r : records) last = std::max(last, enter_of(r));
-    for (std::size_t q = 0; q < t.ranks; ++q) {
-      const double enter = enter_of(records[q]);
-      wait[q] = std::max(0.0, last - enter);
-      transfer[q] = std::max(0.0, exit_of(records[q]) - std::max(enter, last));
-    }
-  };
+    if (r.index.iterations != t.iterations || r.index.stages != t.stages)
+      throw std::logic_error("derive_times: ranks recorded different iteration or stage counts");
+  t.begin_s.resize(t.iterations * t.stages * kEventCount * t.ranks);
+  t.end_s.resize(t.begin_s.size());
+  t.forward_s.resize(t.iterations * t.ranks);
   for (std::size_t i = 0; i < t.iterations; ++i) {
-    for (std::size_t l = 0; l < t.layers; ++l) {
-      const std::size_t k = records[0].at(i, l);
-      for (std::size_t q = 0; q < t.ranks; ++q) t.compute_s[t.at(i, l, q)] = records[q].compute_s[k];
-      if (!records[0].collective.empty() && !records[0].collective[l]) continue;  // wait, transfer stay 0
-      split([k](const RankRecord& r) { return r.consolidate_enter_s[k] + r.clock_offset_s; },
-            [k](const RankRecord& r) { return r.consolidate_exit_s[k] + r.clock_offset_s; }, &t.wait_s[t.at(i, l, 0)],
-            &t.transfer_s[t.at(i, l, 0)]);
+    for (std::size_t q = 0; q < t.ranks; ++q) t.forward_s[i * t.ranks + q] = records[q].forward_s[i];
+    for (std::size_t st = 0; st < t.stages; ++st) {
+      // Every event on rank 0's clock, as recorded.
+      for (const Event e : kAllEvents)
+        for (std::size_t q = 0; q < t.ranks; ++q) {
+          const std::size_t k = records[q].index.at(i, st, e);
+          t.begin_s[t.at(i, st, e, q)] = records[q].begin_s[k] + records[q].clock_offset_s;
+          t.end_s[t.at(i, st, e, q)] = records[q].end_s[k] + records[q].clock_offset_s;
+        }
+      // The skew rule: the boundary's wait ends, and its transfer begins, when the last rank entered.
+      const bool collective = records[0].collective.empty() || records[0].collective[st];
+      double last = -INFINITY;
+      for (std::size_t q = 0; q < t.ranks; ++q) last = std::max(last, t.begin_s[t.at(i, st, Event::wait, q)]);
+      for (std::size_t q = 0; q < t.ranks; ++q) {
+        const double enter = t.begin_s[t.at(i, st, Event::wait, q)];
+        const double exit = t.end_s[t.at(i, st, Event::transfer, q)];
+        const double split = collective ? std::max(enter, last) : enter;
+        t.end_s[t.at(i, st, Event::wait, q)] = split;
+        // A rank can leave before the last one entered (the broadcast's root): then its transfer is empty.
+        t.begin_s[t.at(i, st, Event::transfer, q)] = collective ? std::min(split, exit) : exit;
+      }
     }
-    split([i](const RankRecord& r) { return r.broadcast_enter_s[i] + r.clock_offset_s; },
-          [i](const RankRecord& r) { return r.broadcast_exit_s[i] + r.clock_offset_s; }, &t.broadcast_wait_s[i * t.ranks],
-          &t.broadcast_transfer_s[i * t.ranks]);
   }
   return t;
 }
@@ -64,6 +80,34 @@ double median(std::vector<double> values) {
   return 0.5 * (lower + upper);
 }
 
+double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events) {
+  std::vector<double> per_iteration(t.iterations, 0.0);
+  for (std::size_t i = 0; i < t.iterations; ++i)
+    for (std::size_t q = 0; q < t.ranks; ++q) {
+      double sum = 0;
+      for (const Event e : events) sum += t.seconds(i, stage, e, q);
+      per_iteration[i] = std::max(per_iteration[i], sum);
+    }
+  return median(per_iteration);
+}
+
+double slowest_forward_median(const DerivedTimes& t) {
+  std::vector<double> per_iteration(t.iterations, 0.0);
+  for (std::size_t i = 0; i < t.iterations; ++i)
+    for (std::size_t q = 0; q < t.ranks; ++q)
+      per_iteration[i] = std::max(per_iteration[i], t.forward_s[i * t.ranks + q]);
+  return median(per_iteration);
+}
+
+std::vector<double> median_per_rank(const DerivedTimes& t, std::size_t stage, Event e) {
+  std::vector<double> out(t.ranks), samples(t.iterations);
+  for (std::size_t q = 0; q < t.ranks; ++q) {
+    for (std::size_t i = 0; i < t.iterations; ++i) samples[i] = t.seconds(i, stage, e, q);
+    out[q] = median(samples);
+  }
+  return out;
+}
+
 AcrossRanks across_ranks(const std::vector<double>& per_rank) {
   AcrossRanks s;
   if (per_rank.empty()) return s;
@@ -80,16 +124,6 @@ AcrossRanks across_ranks(const std::vector<double>& per_rank) {
   for (const double v : per_rank) sq += (v - s.avg) * (v - s.avg);
   s.stdev = std::sqrt(sq / static_cast<double>(per_rank.size()));
   return s;
-}
-
-std::vector<double> median_per_rank(const DerivedTimes& t, const std::vector<double>& field, std::size_t layer) {
-  std::vector<double> out(t.ranks);
-  std::vector<double> samples(t.iterations);
-  for (std::size_t q = 0; q < t.ranks; ++q) {
-    for (std::size_t i = 0; i < t.iterations; ++i) samples[i] = field[t.at(i, layer, q)];
-    out[q] = median(samples);
-  }
-  return out;
 }
 
 }  // namespace cnnpar

@@ -8,19 +8,37 @@
 
 namespace cnnpar {
 
+void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const LayerWeights& weights,
+                    const float* in_full, float* out_full, std::size_t batch, bool add_bias) {
+  const std::size_t B = batch;
+  if (split == SplitKind::input_feature) {
+    const std::size_t O = layer.out.elements();
+    linear_partial_forward(out_full, in_full, weights.weight.data(), O, B, slice);
+    if (add_bias)
+      for (std::size_t o = 0; o < O; ++o)
+        for (std::size_t b = 0; b < B; ++b) out_full[o * B + b] += weights.bias[o];
+    return;
+  }
+  // Every other split is a range of output elements; channel-like splits count whole channels.
+  const std::size_t unit = split == SplitKind::element ? 1 : layer.channel_elems();
+  const Slice elems{slice.begin * unit, slice.count * unit};
+  float* out = out_full + elems.begin * B;
+  if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) {
+    conv2d_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in, *conv, B, slice);
+  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) {
+    maxpool2d_forward(out, in_full, layer.in, *pool, B, slice);
+  } else if (const auto* g = std::get_if<GeluSpec>(&layer.spec)) {
+    gelu_forward(out, in_full + elems.begin * B, elems.count * B, g->form);
+  } else if (std::holds_alternative<LinearSpec>(layer.spec)) {
+    linear_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in.elements(), B, slice);
+  } else {
+    logsoftmax_forward(out, in_full, layer.in.elements(), B, slice);
+  }
+}
+
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,
                    std::size_t batch) {
-  const Slice items = weights.items;
-  float* out = out_full + items.begin * layer.item_elems_per_image * batch;
-  if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) {
-    conv2d_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in, *conv, batch, items);
-  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) {
-    maxpool2d_forward(out, in_full, layer.in, *pool, batch, items);
-  } else if (const auto* g = std::get_if<GeluSpec>(&layer.spec)) {
-    gelu_forward(out, in_full + items.begin * batch, items.count * batch, g->form);
-  } else if (std::holds_alternative<LinearSpec>(layer.spec)) {
-    linear_forward(out, in_full, weights.weight.data(), weights.bias.data(), layer.in.elements(), batch, items);
-  }
+  region_forward(layer, SplitKind::replicated, Slice{0, layer.out.c}, weights, in_full, out_full, batch);
 }
 
 std::vector<float> images_to_activation(const ImageBatch& images) {

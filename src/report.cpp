@@ -25,12 +25,15 @@ std::string pad(const std::string& s, std::size_t width, bool right = true) {
 }
 
 
-std::string split_phrase(const PlanStep& step) {
-  if (step.row_partial) return "by input feature (row-parallel: partial sums of every output)";
+std::string split_phrase(const PlanStep& step, std::size_t ranks) {
+  const std::string over = " (" + std::to_string(step.layout.items) + " over " + std::to_string(ranks) + " ranks)";
   switch (step.split) {
-    case SplitKind::channels: return "by output channel";
-    case SplitKind::elements: return "by element range of the C,H,W-flattened tensor";
-    case SplitKind::features: return "by output feature";
+    case SplitKind::channel: return "split by output channel" + over;
+    case SplitKind::element: return "split by element range of the C,H,W-flattened tensor" + over;
+    case SplitKind::feature: return "split by output feature" + over;
+    case SplitKind::input_feature:
+      return "split by input feature (row-parallel: partial sums of every output)" + over;
+    case SplitKind::replicated: return "replicated (every rank computes the whole layer)";
   }
   return "";
 }
@@ -42,7 +45,9 @@ std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
                                      sizeof(float);
   switch (step.action) {
     case BoundaryAction::none:
-      return "none: the output stays on each rank's channels (the next layer reads only its own part)";
+      return step.split == SplitKind::replicated
+                 ? "none: every rank holds the whole output"
+                 : "none: the output stays sliced (the next layer reads only this rank's part)";
     case BoundaryAction::allgather:
       if (r.consolidation == "allgatherv")
         return "MPI_Allgatherv of " + with_commas(tensor_bytes) + " B in place; rank r receives 4*" +
@@ -82,32 +87,6 @@ std::string describe_slice(const PlanStep& step, const Slice& s) {
   return std::string(split_name(step)) + " " + std::to_string(s.begin) + "-" + std::to_string(s.end() - 1);
 }
 
-double summation_error_bound(std::size_t terms, double sum_of_magnitudes) {
-  const double u = 0x1.0p-24, k = static_cast<double>(terms > 0 ? terms - 1 : 0);
-  return 2.0 * (k * u / (1.0 - k * u)) * sum_of_magnitudes;
-}
-
-double parallel_layer_seconds(const DerivedTimes& t, std::size_t layer) {
-  std::vector<double> per_iteration(t.iterations);
-  for (std::size_t i = 0; i < t.iterations; ++i) {
-    double slowest = 0;
-    for (std::size_t q = 0; q < t.ranks; ++q) {
-      const std::size_t k = t.at(i, layer, q);
-      slowest = std::max(slowest, t.compute_s[k] + t.wait_s[k] + t.transfer_s[k]);
-    }
-    per_iteration[i] = slowest;
-  }
-  return median(per_iteration);
-}
-
-double parallel_forward_seconds(const std::vector<RankRecord>& records) {
-  if (records.empty()) return 0;
-  std::vector<double> per_iteration(records[0].iterations, 0.0);
-  for (const RankRecord& r : records)
-    for (std::size_t i = 0; i < per_iteration.size(); ++i) per_iteration[i] = std::max(per_iteration[i], r.forward_s[i]);
-  return median(per_iteration);
-}
-
 void print_input(std::ostream& os, const RunReport& r) {
   os << "Input: " << r.input_name << ", images " << r.first_index << "-" << r.first_index + r.batch - 1 << " (B="
      << r.batch << "), " << r.rows << "x" << r.cols << " pixels scaled to [0, 1]\n";
@@ -121,19 +100,9 @@ void print_input(std::ostream& os, const RunReport& r) {
 
 namespace {
 
-// Median over iterations, per rank, of the input broadcast's wait or transfer.
-std::vector<double> broadcast_medians(const RunReport& r, const std::vector<double>& field) {
-  std::vector<double> out(r.ranks), samples(r.times.iterations);
-  for (std::size_t q = 0; q < r.ranks; ++q) {
-    for (std::size_t i = 0; i < r.times.iterations; ++i) samples[i] = field[i * r.ranks + q];
-    out[q] = median(samples);
-  }
-  return out;
-}
-
 std::uint64_t max_received(const RunReport& r, std::size_t step) {
   std::uint64_t m = 0;
-  for (const RankRecord& rec : r.records) m = std::max(m, rec.bytes_received[step]);
+  for (const RankRecord& rec : r.records) m = std::max(m, rec.bytes_received[step + 1]);
   return m;
 }
 
@@ -146,9 +115,9 @@ std::uint64_t max_expected_received(const RunReport& r, std::size_t step) {
 bool bytes_match_model(const RunReport& r) {
   for (std::size_t q = 0; q < r.ranks; ++q) {
     const RankRecord& rec = r.records[q];
-    if (ByteCount{rec.input_bytes_sent, rec.input_bytes_received} != r.expected_broadcast[q]) return false;
+    if (ByteCount{rec.bytes_sent[0], rec.bytes_received[0]} != r.expected_broadcast[q]) return false;
     for (std::size_t s = 0; s < r.steps.size(); ++s)
-      if (ByteCount{rec.bytes_sent[s], rec.bytes_received[s]} != r.expected_bytes[s][q]) return false;
+      if (ByteCount{rec.bytes_sent[s + 1], rec.bytes_received[s + 1]} != r.expected_bytes[s][q]) return false;
   }
   return true;
 }
@@ -156,11 +125,16 @@ bool bytes_match_model(const RunReport& r) {
 std::string verdict(const RunReport& r) {
   if (!r.verification) return "not verified";
   const Verification& v = *r.verification;
+  for (std::size_t s = 0; s < v.steps.size(); ++s)
+    if (!v.steps[s].passed())
+      return "WRONG at step " + std::to_string(s + 1) + " (" + r.layers[r.steps[s].layer].name + "): " +
+             (v.steps[s].exact_required ? with_commas(v.steps[s].comparison.mismatches) + " elements differ"
+                                        : fmt("%.3g", v.steps[s].worst_bound_ratio) + " of the rounding bound");
   if (v.exact_required)
-    return v.comparison.bitwise_equal() ? "bit-for-bit equal"
-                                        : "NOT equal: " + with_commas(v.comparison.mismatches) + " elements differ";
-  return std::string(v.passed() ? "within the bound" : "OUTSIDE the bound") + " (max |diff| " +
-         fmt("%.2g", v.comparison.max_abs_diff) + ", " + fmt("%.2g", v.worst_bound_ratio) + " of the bound)";
+    return v.output.bitwise_equal() ? "bit-for-bit equal"
+                                     : "NOT equal: " + with_commas(v.output.mismatches) + " elements differ";
+  return "every step exact or within its rounding bound (row-parallel sums: " + fmt("%.2g", v.worst_bound_ratio()) +
+         " of the bound); output max |diff| " + fmt("%.2g", v.output.max_abs_diff);
 }
 
 }  // namespace
@@ -173,10 +147,10 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
      << r.iterations << " iterations after " << r.warmup << " warm-up\n\n";
 
   {
-    const std::vector<double> wait = broadcast_medians(r, r.times.broadcast_wait_s);
-    const std::vector<double> transfer = broadcast_medians(r, r.times.broadcast_transfer_s);
+    const std::vector<double> wait = median_per_rank(r.times, 0, Event::wait);
+    const std::vector<double> transfer = median_per_rank(r.times, 0, Event::transfer);
     std::uint64_t recv = 0;
-    for (const RankRecord& rec : r.records) recv = std::max(recv, rec.input_bytes_received);
+    for (const RankRecord& rec : r.records) recv = std::max(recv, rec.bytes_received[0]);
     os << "Step 0  input from rank 0: " << to_string(r.net.input) << " x B=" << r.batch << " ("
        << with_commas(r.net.input.elements() * r.batch * sizeof(float)) << " B); at most " << with_commas(recv)
        << " B received through MPI by a rank; max wait " << us(*std::max_element(wait.begin(), wait.end()))
@@ -187,15 +161,14 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
     const PlanStep& step = r.steps[s];
     const LayerInfo& li = r.layers[step.layer];
     os << "Step " << s + 1 << "  " << li.name << ": " << li.operation << "\n";
-    os << "        " << to_string(li.in) << " -> " << to_string(li.out) << " per image, B=" << r.batch << "; split "
-       << split_phrase(step) << " (" << step.layout.items << " over " << r.ranks << " ranks); " << li.op_unit
-       << " in total: " << with_commas(layer_ops(li, r.batch));
-    if (li.bias_adds_per_item_per_image)
-      os << " (+" << with_commas(li.bias_adds_per_item_per_image * li.split_items * r.batch) << " bias adds)";
+    os << "        " << to_string(li.in) << " -> " << to_string(li.out) << " per image, B=" << r.batch << "; "
+       << split_phrase(step, r.ranks) << "; " << li.op_unit << " in total: " << with_commas(layer_ops(li, r.batch));
+    if (li.bias_adds_per_output)
+      os << " (+" << with_commas(li.bias_adds_per_output * li.out.elements() * r.batch) << " bias adds)";
     os << "\n";
-    const std::vector<double> compute = median_per_rank(r.times, r.times.compute_s, s);
-    const std::vector<double> wait = median_per_rank(r.times, r.times.wait_s, s);
-    const std::vector<double> transfer = median_per_rank(r.times, r.times.transfer_s, s);
+    const std::vector<double> compute = median_per_rank(r.times, s + 1, Event::compute);
+    const std::vector<double> wait = median_per_rank(r.times, s + 1, Event::wait);
+    const std::vector<double> transfer = median_per_rank(r.times, s + 1, Event::transfer);
     os << "        " << pad("rank", 4) << "  " << pad("owns", 22, false) << pad(li.op_unit, 18) << pad("weights B", 11)
        << pad("sent B", 11) << pad("received B", 12) << pad("compute us", 12) << pad("wait us", 10)
        << pad("transfer us", 13) << "\n";
@@ -203,7 +176,7 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
       const RankRecord& rec = r.records[q];
       os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, step.layout.slices[q]), 22, false)
          << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
-         << pad(with_commas(rec.bytes_sent[s]), 11) << pad(with_commas(rec.bytes_received[s]), 12)
+         << pad(with_commas(rec.bytes_sent[s + 1]), 11) << pad(with_commas(rec.bytes_received[s + 1]), 12)
          << pad(us(compute[q]), 12) << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << "\n";
     }
     os << "        boundary: " << boundary_phrase(r, step) << "\n\n";
@@ -213,31 +186,32 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
 void print_summary(std::ostream& os, const RunReport& r) {
   const double P = static_cast<double>(r.ranks);
   os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan
-     << "; medians over " << r.iterations << " iterations; parallel = slowest rank's compute + wait + transfer)\n";
-  os << pad("layer", 8, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
+     << "; per iteration the slowest rank, median over " << r.iterations
+     << " iterations; parallel = compute + wait + transfer)\n";
+  os << pad("layer", 11, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
      << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
      << pad("efficiency", 12) << pad("recv B/rank", 13) << "\n";
   std::uint64_t total_ops = 0, total_recv_max = 0;
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
     const LayerInfo& li = r.layers[r.steps[s].layer];
-    const auto compute = across_ranks(median_per_rank(r.times, r.times.compute_s, s));
-    const auto wait = across_ranks(median_per_rank(r.times, r.times.wait_s, s));
-    const auto transfer = across_ranks(median_per_rank(r.times, r.times.transfer_s, s));
-    const double par = parallel_layer_seconds(r.times, s);
+    const double compute = slowest_median(r.times, s + 1, {Event::compute});
+    const double wait = slowest_median(r.times, s + 1, {Event::wait});
+    const double transfer = slowest_median(r.times, s + 1, {Event::transfer});
+    const double par = slowest_median(r.times, s + 1, {Event::compute, Event::wait, Event::transfer});
     const double speedup = par > 0 ? r.serial_layer_s[r.steps[s].layer] / par : 0;
     const std::uint64_t recv_max = max_received(r, s);
     total_ops += layer_ops(li, r.batch);
     total_recv_max += recv_max;
-    os << pad(li.name, 8, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
-       << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute.max), 13) << pad(us(wait.max), 10)
-       << pad(us(transfer.max), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
+    os << pad(li.name, 11, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
+       << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute), 13) << pad(us(wait), 10)
+       << pad(us(transfer), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13) << "\n";
   }
-  const double par_total = parallel_forward_seconds(r.records);
+  const double par_total = slowest_forward_median(r.times);
   const double speedup = par_total > 0 ? r.serial_forward_s / par_total : 0;
   std::uint64_t input_recv = 0;
-  for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.input_bytes_received);
-  os << pad("forward", 8, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
+  for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.bytes_received[0]);
+  os << pad("forward", 11, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
      << pad("", 13) << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
      << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13) << "\n";
   const double b = static_cast<double>(r.batch);
@@ -249,24 +223,22 @@ void print_summary(std::ostream& os, const RunReport& r) {
      << " the model (plan.hpp) at every boundary\n";
 
   os << "\nAcross ranks per layer: min (rank) / avg / max (rank) of the per-rank medians, efficiency = avg/max\n";
-  os << pad("layer", 8, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)
+  os << pad("layer", 11, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)
      << pad("max us", 16) << pad("efficiency", 12) << "\n";
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
-    const std::pair<const char*, const std::vector<double>*> phases[] = {
-        {"compute", &r.times.compute_s}, {"wait", &r.times.wait_s}, {"transfer", &r.times.transfer_s}};
-    for (const auto& [name, field] : phases) {
-      const auto st = across_ranks(median_per_rank(r.times, *field, s));
-      os << pad(r.layers[r.steps[s].layer].name, 8, false) << pad(name, 10, false)
+    for (const Event e : kAllEvents) {
+      const auto st = across_ranks(median_per_rank(r.times, s + 1, e));
+      os << pad(r.layers[r.steps[s].layer].name, 11, false) << pad(std::string(to_string(e)), 10, false)
          << pad(rank_stat(st.min, st.min_rank), 16) << pad(us(st.avg), 10) << pad(rank_stat(st.max, st.max_rank), 16)
          << pad(fmt("%.2f", st.efficiency()), 12) << "\n";
     }
   }
 
-  os << "\nOutput: " << r.layers.back().out.c << " features x B=" << r.batch << "; checksum fnv1a64=" << hex64(r.checksum)
+  os << "\nOutput: " << r.layers.back().out.elements() << " features x B=" << r.batch << "; checksum fnv1a64=" << hex64(r.checksum)
      << " sum=" << fmt("%.9g", r.output_sum) << "\n";
   if (!r.ranks_agree) os << "WARNING: ranks hold different copies of the output\n";
   if (r.verification)
-    os << "Verify: distributed vs serial reference: max |diff| = " << fmt("%.3g", r.verification->comparison.max_abs_diff)
+    os << "Verify: distributed vs serial reference: max |diff| = " << fmt("%.3g", r.verification->output.max_abs_diff)
        << "; " << verdict(r) << "\n";
 }
 
@@ -303,33 +275,33 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   for (const RunReport& r : runs) {
     os << "\n" << r.consolidation << " / " << r.plan << ": " << verdict(r)
        << (bytes_match_model(r) ? "; bytes equal the model" : "; BYTES DIFFER FROM THE MODEL") << "\n";
-    os << "  " << pad("layer", 8, false) << pad("boundary", 11, false) << pad("recv B/rank (model)", 22)
+    os << "  " << pad("layer", 11, false) << pad("boundary", 11, false) << pad("recv B/rank (model)", 22)
        << pad("wait us", 10) << pad("xfer us", 10) << pad("compute us", 12) << pad("parallel us", 13)
        << pad("speedup", 9) << pad("efficiency", 12) << "\n";
     std::uint64_t bytes = 0, model = 0;
     for (std::size_t s = 0; s < r.steps.size(); ++s) {
-      const double par = parallel_layer_seconds(r.times, s);
+      const double par = slowest_median(r.times, s + 1, {Event::compute, Event::wait, Event::transfer});
       const double serial = r.serial_layer_s[r.steps[s].layer];
       const std::uint64_t got = max_received(r, s), want = max_expected_received(r, s);
       bytes += got;
       model += want;
-      os << "  " << pad(r.layers[r.steps[s].layer].name, 8, false)
+      os << "  " << pad(r.layers[r.steps[s].layer].name, 11, false)
          << pad(std::string(to_string(r.steps[s].action)), 11, false)
          << pad(with_commas(got) + " (" + with_commas(want) + ")", 22)
-         << pad(us(across_ranks(median_per_rank(r.times, r.times.wait_s, s)).max), 10)
-         << pad(us(across_ranks(median_per_rank(r.times, r.times.transfer_s, s)).max), 10)
-         << pad(us(across_ranks(median_per_rank(r.times, r.times.compute_s, s)).max), 12) << pad(us(par), 13)
+         << pad(us(slowest_median(r.times, s + 1, {Event::wait})), 10)
+         << pad(us(slowest_median(r.times, s + 1, {Event::transfer})), 10)
+         << pad(us(slowest_median(r.times, s + 1, {Event::compute})), 12) << pad(us(par), 13)
          << pad(fmt("%.2fx", par > 0 ? serial / par : 0), 9) << pad(fmt("%.0f%%", par > 0 ? 100 * serial / par / P : 0), 12)
          << "\n";
     }
     std::uint64_t input_recv = 0, input_model = 0;
     for (std::size_t q = 0; q < r.ranks; ++q) {
-      input_recv = std::max(input_recv, r.records[q].input_bytes_received);
+      input_recv = std::max(input_recv, r.records[q].bytes_received[0]);
       input_model = std::max(input_model, r.expected_broadcast[q].received);
     }
-    const double par_total = parallel_forward_seconds(r.records);
+    const double par_total = slowest_forward_median(r.times);
     const double speedup = par_total > 0 ? r.serial_forward_s / par_total : 0;
-    os << "  " << pad("input", 8, false) << pad("broadcast", 11, false)
+    os << "  " << pad("input", 11, false) << pad("broadcast", 11, false)
        << pad(with_commas(input_recv) + " (" + with_commas(input_model) + ")", 22) << "\n";
     os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
        << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)

@@ -18,6 +18,20 @@ void put(const h5::Location& where, std::string_view path, const std::vector<T>&
   where.write(path, data, dims).attr("units", units).attr("dims", dim_names).attr("description", description);
 }
 
+std::string event_description(Event e) {
+  switch (e) {
+    case Event::compute: return "kernel time on this rank's region";
+    case Event::wait: return "boundary time spent waiting for later ranks (see /meta wait_transfer_method)";
+    case Event::transfer: return "boundary time after every rank had arrived";
+  }
+  return "";
+}
+
+std::string splits_text(const std::vector<SplitChoice>& splits) {
+  std::string out;
+  for (const SplitChoice& c : splits) out += (out.empty() ? "" : ",") + c.target + "=" + std::string(to_string(c.split));
+  return out;
+}
 
 }  // namespace
 
@@ -46,6 +60,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("nodes", std::int64_t(r.nodes))
       .attr("mpi_library", r.mpi_library)
       .attr("network", to_string(r.net))
+      .attr("network_name", r.net.name)
+      .attr("splits", splits_text(r.splits))
       .attr("batch", std::int64_t(r.batch))
       .attr("iterations", std::int64_t(I))
       .attr("warmup", std::int64_t(r.warmup))
@@ -68,8 +84,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
                             : !r.verification->passed()         ? "differs"
                             : r.verification->exact_required    ? "bit-for-bit equal"
                                                                 : "within the summation-order bound")
-      .attr("verify_max_abs_diff", r.verification ? r.verification->comparison.max_abs_diff : -1.0)
-      .attr("verify_bound_ratio", r.verification ? r.verification->worst_bound_ratio : -1.0)
+      .attr("verify_max_abs_diff", r.verification ? r.verification->output.max_abs_diff : -1.0)
+      .attr("verify_bound_ratio", r.verification ? r.verification->worst_bound_ratio() : -1.0)
       .attr("serial_forward_s", r.serial_forward_s)
       .attr("timestamp_cost_s", r.timestamp_cost_s)
       .attr("timestamps_per_pass", std::int64_t(r.timestamps_per_pass))
@@ -113,12 +129,13 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       const Slice sl = step.layout.slices[q];
       begin[k] = std::int64_t(sl.begin);
       count[k] = std::int64_t(sl.count);
-      sent[k] = r.records[q].bytes_sent[l];
-      received[k] = r.records[q].bytes_received[l];
+      sent[k] = r.records[q].bytes_sent[l + 1];
+      received[k] = r.records[q].bytes_received[l + 1];
       expected[k] = r.expected_bytes[l][q].received;
       expected_sent[k] = r.expected_bytes[l][q].sent;
       ops[k] = step_ops(r.layers[step.layer], step, q, r.batch);
-      elements[k] = sl.count * step.layout.item_elems;
+      elements[k] = step.partial() ? sl.count * step.layout.item_elems
+                                   : output_range(r.layers[step.layer], step, q).count * r.batch;
       weight_bytes[k] = r.records[q].weight_bytes[l];
     }
   }
@@ -134,8 +151,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       "model of bytes_sent (allgatherv per-layer: s*n_r*(P-1))");
   std::vector<std::uint64_t> input_sent(P), input_received(P), input_expected(P);
   for (std::size_t q = 0; q < P; ++q) {
-    input_sent[q] = r.records[q].input_bytes_sent;
-    input_received[q] = r.records[q].input_bytes_received;
+    input_sent[q] = r.records[q].bytes_sent[0];
+    input_received[q] = r.records[q].bytes_received[0];
     input_expected[q] = r.expected_broadcast[q].received;
   }
   put(where, "comm/input_bytes_sent", input_sent, {P}, "B", "rank", "input broadcast: bytes handed to MPI");
@@ -155,14 +172,21 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
 
   // /timing: [iteration, layer, rank] and [iteration, rank].
   const DerivedTimes& t = r.times;
-  put(where, "timing/compute_s", t.compute_s, {I, L, P}, "s", "iteration,layer,rank", "kernel time on this rank's slice");
-  put(where, "timing/wait_s", t.wait_s, {I, L, P}, "s", "iteration,layer,rank",
-      "consolidation time spent waiting for later ranks (see /meta wait_transfer_method)");
-  put(where, "timing/transfer_s", t.transfer_s, {I, L, P}, "s", "iteration,layer,rank",
-      "consolidation time after every rank had arrived");
-  put(where, "timing/broadcast_wait_s", t.broadcast_wait_s, {I, P}, "s", "iteration,rank", "input broadcast: wait");
-  put(where, "timing/broadcast_transfer_s", t.broadcast_transfer_s, {I, P}, "s", "iteration,rank",
-      "input broadcast: transfer");
+  // Every timed event (records.hpp): per step [iteration, layer, rank], and for the input broadcast (stage 0, which
+  // computes nothing) [iteration, rank].
+  for (const Event e : kAllEvents) {
+    std::vector<double> steps(I * L * P), broadcast(I * P);
+    for (std::size_t i = 0; i < I; ++i)
+      for (std::size_t q = 0; q < P; ++q) {
+        broadcast[i * P + q] = t.seconds(i, 0, e, q);
+        for (std::size_t l = 0; l < L; ++l) steps[(i * L + l) * P + q] = t.seconds(i, l + 1, e, q);
+      }
+    const std::string name(to_string(e));
+    put(where, "timing/" + name + "_s", steps, {I, L, P}, "s", "iteration,layer,rank", event_description(e));
+    if (e != Event::compute)
+      put(where, "timing/broadcast_" + name + "_s", broadcast, {I, P}, "s", "iteration,rank",
+          "input broadcast: " + name);
+  }
   std::vector<double> forward(I * P);
   for (std::size_t i = 0; i < I; ++i)
     for (std::size_t q = 0; q < P; ++q) forward[i * P + q] = r.records[q].forward_s[i];
@@ -175,14 +199,13 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   std::vector<double> start(I * P), b_enter(I * P), b_exit(I * P), enter(I * L * P), exit_(I * L * P);
   for (std::size_t q = 0; q < P; ++q) {
     const RankRecord& rec = r.records[q];
-    const double shift = rec.clock_offset_s - origin;
     for (std::size_t i = 0; i < I; ++i) {
-      start[i * P + q] = rec.forward_start_s[i] + shift;
-      b_enter[i * P + q] = rec.broadcast_enter_s[i] + shift;
-      b_exit[i * P + q] = rec.broadcast_exit_s[i] + shift;
+      start[i * P + q] = rec.forward_start_s[i] + rec.clock_offset_s - origin;
+      b_enter[i * P + q] = t.begin_s[t.at(i, 0, Event::wait, q)] - origin;
+      b_exit[i * P + q] = t.end_s[t.at(i, 0, Event::transfer, q)] - origin;
       for (std::size_t l = 0; l < L; ++l) {
-        enter[t.at(i, l, q)] = rec.consolidate_enter_s[rec.at(i, l)] + shift;
-        exit_[t.at(i, l, q)] = rec.consolidate_exit_s[rec.at(i, l)] + shift;
+        enter[(i * L + l) * P + q] = t.begin_s[t.at(i, l + 1, Event::wait, q)] - origin;
+        exit_[(i * L + l) * P + q] = t.end_s[t.at(i, l + 1, Event::transfer, q)] - origin;
       }
     }
   }
@@ -223,13 +246,13 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
         const std::vector<std::size_t> shape = weight_shape(li);
         put(where, "tensors/" + li.name + ".weight", w.weight, Dims(shape.begin(), shape.end()), "1",
             "PyTorch layout", "layer weight");
-        put(where, "tensors/" + li.name + ".bias", w.bias, {li.split_items}, "1", "out", "layer bias");
+        put(where, "tensors/" + li.name + ".bias", w.bias, {li.out.c}, "1", "out", "layer bias");
       }
       if (!tensors->layer_outputs.empty())
         put(where, "tensors/layers/" + li.name, tensors->layer_outputs[l], {B, li.out.c, li.out.h, li.out.w}, "1",
             "batch,c,h,w", "layer output");
     }
-    put(where, "tensors/output", tensors->output, {B, r.layers.back().out.c}, "1", "batch,feature",
+    put(where, "tensors/output", tensors->output, {B, r.layers.back().out.elements()}, "1", "batch,feature",
         "final output, PyTorch [N, features] order");
   }
 }

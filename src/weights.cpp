@@ -30,7 +30,7 @@ std::vector<std::size_t> weight_shape(const LayerInfo& layer) {
 }
 
 std::size_t weight_row_length(const LayerInfo& layer) {
-  return layer.split_items == 0 || layer.weight_count == 0 ? 0 : layer.weight_count / layer.split_items;
+  return layer.out.c == 0 || layer.weight_count == 0 ? 0 : layer.weight_count / layer.out.c;
 }
 
 namespace {
@@ -51,7 +51,7 @@ Streams streams(const LayerInfo& layer, std::size_t layer_index, std::uint64_t s
 LayerWeights init_linear_columns(const LayerInfo& layer, std::size_t layer_index, std::uint64_t seed,
                                  Slice in_features) {
   LayerWeights lw{in_features, {}, {}};
-  const std::size_t F = weight_row_length(layer), O = layer.split_items;
+  const std::size_t F = weight_row_length(layer), O = layer.out.c;
   const Streams st = streams(layer, layer_index, seed);
   lw.weight.resize(O * in_features.count);
   for (std::size_t o = 0; o < O; ++o)

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cnnpar/plan.hpp"
 #include "cnnpar/network.hpp"
@@ -18,6 +19,8 @@ struct Options {
   std::size_t index = 0;
   std::size_t batch = 1;
   // network
+  std::string net = "seed";  // "seed", "letters", or a network spec file
+  std::vector<SplitChoice> splits;  // --split
   std::size_t filters = 32, hidden = 128, conv_kernel = 3, pool_kernel = 2;
   GeluForm gelu = GeluForm::tanh;
   std::uint64_t seed = 42;

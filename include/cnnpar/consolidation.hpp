@@ -75,6 +75,12 @@ class Consolidation {
 CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& bytes, std::size_t repetitions,
                                    std::size_t warmup, double (*clock)());
 
+// Outside the timed passes (the dump and the verification): step s's whole output on rank 0, in the activation
+// layout, made of every rank's own part of output(s) (its slice; for steps whose output is whole on every rank,
+// rank 0's copy), gathered with MPI_Gatherv. Collective over the topology's world; other ranks get an empty vector.
+std::vector<float> collect_output(Consolidation& consolidation, std::size_t step, const PlanStep& plan_step,
+                                  const Topology& topology);
+
 // `clock` is the clock timestamps are taken with (steady_seconds). Throws std::invalid_argument with
 // why_unavailable's reason if `kind` cannot run on this topology (plan.hpp).
 std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,

@@ -1,15 +1,31 @@
-// The execution plan: which slice each rank computes at every layer, and what happens at each layer boundary.
-// Pure data and integer math, no MPI, so the command line, reports, tests and the results file share it.
+// The execution plan: how every layer's work is divided among ranks (its split), which part each rank computes, and
+// what happens at each layer boundary, with the byte model of that boundary. Pure data and integer math, no MPI, so
+// the command line, reports, tests and the results file share it. A network (network.hpp) says what the layers are;
+// only the plan says how they are cut.
 //
-//   per-layer     the seed's plan: every layer's output is gathered on every rank (conv and pool split by channel,
-//                 GELU re-split by element, linear by output feature).
-//   fused         conv -> pool -> GELU stay on each rank's output channels with no communication; the linear layer
-//                 is row-parallel: each rank multiplies its channel block of the C,H,W-flattened input by the
-//                 matching columns of the weight matrix, and the partial outputs are summed across ranks
-//                 (reduce-scatter + allgather). Moves ~2(P-1)/P of the output instead of four whole tensors, but
-//                 changes the summation order, so it is not bit-for-bit (see verify_bound in report.hpp).
-//   fused-column  as fused up to GELU, then one gather of the GELU output and the usual column-parallel linear
-//                 layer (split by output feature) and its gather: bit-for-bit equal to the serial reference.
+// Splits (the region a rank computes is a contiguous block of the layer's output in the C,H,W,B layout, so a slice
+// is one range of memory and consolidation needs no packing; kernels.hpp):
+//   channel        output channels (conv filters, pooled or activated channels; a flat vector's features)
+//   element        a range of the C,H,W-flattened output (element-wise layers)
+//   feature        output features of a linear layer or LogSoftmax (column-parallel)
+//   input-feature  a linear layer's input features: partial sums of every output, summed across ranks (row-parallel)
+//   replicated     every rank computes the whole layer (no communication; weights held in full on every rank)
+//
+// Plans (the default split of every layer; --split overrides it per layer):
+//   per-layer     the seed's: every layer is split (conv, pool by channel, GELU by element, linear and LogSoftmax
+//                 by feature) and its output gathered on every rank afterwards.
+//   fused         slices stay where the next layer can use them: chains of channel-local layers (conv -> pool ->
+//                 GELU) keep each rank's channels; a conv needs every input channel, so its input is gathered; a
+//                 linear layer after a sliced chain is row-parallel (one reduction); after that reduction, element-wise
+//                 layers are replicated and the next linear layer is column-parallel, its sliced output feeding a
+//                 row-parallel one (Megatron-LM's pairing: one reduction per pair); LogSoftmax is replicated. Row-
+//                 parallel sums take the products in another order, so they are checked against a rounding bound,
+//                 not bit for bit (verify.hpp).
+//   fused-column  as fused, but every linear layer is column-parallel (its input gathered first): bit for bit.
+//
+// Boundary actions follow from the splits: after a row-parallel step, allreduce; otherwise, in the fused plans, none
+// when every rank already holds the part of the output the next step reads (needed_input within output_range), else
+// allgather; the per-layer plan gathers every split layer. The last step leaves the whole output on every rank.
 #pragma once
 
 #include <cstddef>
@@ -27,18 +43,36 @@ namespace cnnpar {
 // How slices become whole tensors on every rank (consolidation.hpp has the implementations).
 enum class ConsolidationKind { allgatherv, shared, hierarchical };
 enum class PlanKind { per_layer, fused, fused_column };
+enum class SplitKind { channel, element, feature, input_feature, replicated };
 
 std::string_view to_string(ConsolidationKind kind);
 std::string_view to_string(PlanKind kind);
+std::string_view to_string(SplitKind kind);  // as --split spells it: "channel", "input-feature", ...
 std::optional<ConsolidationKind> parse_consolidation_kind(std::string_view name);
 std::optional<PlanKind> parse_plan_kind(std::string_view name);
+std::optional<SplitKind> parse_split_kind(std::string_view name);
 inline constexpr ConsolidationKind kAllConsolidations[] = {ConsolidationKind::allgatherv, ConsolidationKind::shared,
                                                           ConsolidationKind::hierarchical};
 inline constexpr PlanKind kAllPlans[] = {PlanKind::per_layer, PlanKind::fused, PlanKind::fused_column};
 
+// The splits a layer can take: conv and pool channel; GELU channel or element; linear feature or input-feature;
+// LogSoftmax feature (it needs each image's whole feature vector: every rank that owns features reads all of them and
+// recomputes the normalisation, kernels.hpp); every layer replicated.
+std::vector<SplitKind> allowed_splits(const LayerInfo& layer);
+
+// --split: per-layer choices, "conv=channel,gelu2=element,fc=input-feature". A target is a layer's name (conv2) or
+// kind (conv, pool, gelu, fc, logsoftmax: every layer of that kind); a name wins over a kind.
+struct SplitChoice {
+  std::string target;
+  SplitKind split;
+  bool operator==(const SplitChoice&) const = default;
+};
+// Throws std::invalid_argument naming the offending item.
+std::vector<SplitChoice> parse_split_choices(std::string_view text);
+
 // What a layer boundary does after the layer's compute.
 enum class BoundaryAction {
-  none,       // the output stays sliced: the next layer reads only this rank's part
+  none,       // the output stays sliced (or is whole on every rank already): nothing moves
   allgather,  // every rank's slice is gathered into the whole tensor on every rank
   allreduce,  // every rank computed partial sums of the whole output; they are summed on every rank
 };
@@ -46,19 +80,31 @@ std::string_view to_string(BoundaryAction action);
 
 struct PlanStep {
   std::size_t layer = 0;
-  // Linear layer computed over a range of its *input* features (partial sums of every output), not over outputs.
-  bool row_partial = false;
-  SplitKind split = SplitKind::channels;  // what the slices count (row_partial: input features, as "elements")
-  BoundaryLayout layout;                  // slices per rank over `layout.items` items of `layout.item_elems` floats
+  SplitKind split = SplitKind::channel;
+  // Slices per rank over `layout.items` items of `layout.item_elems` floats (B included): channels, elements,
+  // features, or for input-feature the input features read; replicated: every rank owns every item (channels).
+  BoundaryLayout layout;
   BoundaryAction action = BoundaryAction::allgather;
-  std::size_t reduce_elems = 0;           // allreduce: floats of the reduced output (O * B)
+  std::size_t reduce_elems = 0;  // input-feature: floats of the reduced output (O * B)
+  bool partial() const { return split == SplitKind::input_feature; }
 };
 
-// What a step's slices count: "channels", "elements", "features", or "input-features" for a row-parallel step.
+// What a step's slices count, as the results file and reports name it: "channels", "elements", "features",
+// "input-features", "replicated".
 std::string_view split_name(const PlanStep& step);
 
+// Throws std::invalid_argument (naming the layer) when a choice names no layer or a split the layer does not allow.
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
-                                std::size_t ranks);
+                                std::size_t ranks, const std::vector<SplitChoice>& choices = {});
+
+// Per-image element ranges of the C,H,W-flattened tensors: the part of a step's output a rank writes (the whole
+// output for replicated and input-feature steps, whose output is partial until reduced), and the part of its input
+// it reads.
+Slice output_range(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+Slice needed_input(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+// The rows of the layer's weight tensor a rank holds (output channels or features); input-feature steps hold
+// columns instead (their slice), and layers without parameters none.
+Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
 
 // Operations a rank performs at a step for the batch (closed forms: network.hpp). A row-parallel step counts its
 // input features times every output (the same total as the column split; the reduction's adds are not counted).

@@ -11,12 +11,37 @@
 // data). Both are clamped at 0 to absorb the offset estimate's error (reported per rank as clock_offset_s).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cnnpar {
+
+// The timed events of one stage of a forward pass. Stage 0 is the input broadcast, stage s + 1 plan step s. Every
+// stage has every event (the broadcast computes nothing: its compute is 0). Adding a measurement means adding it
+// here, timing it where it happens, and documenting it in docs/results-schema.md: the record, the gather, the
+// statistics and the results file loop over kAllEvents.
+enum class Event : std::uint8_t {
+  compute,   // the kernel on the rank's region
+  wait,      // in the boundary until the last rank arrived (derived: see above)
+  transfer,  // in the boundary after everyone arrived (derived)
+};
+inline constexpr std::array<Event, 3> kAllEvents = {Event::compute, Event::wait, Event::transfer};
+inline constexpr std::size_t kEventCount = kAllEvents.size();
+std::string_view to_string(Event e);  // "compute", "wait", "transfer"
+
+// Index of a stage's event in the dense per-rank arrays: [iteration][stage][event].
+struct EventIndex {
+  std::size_t iterations = 0, stages = 0;
+  std::size_t at(std::size_t iteration, std::size_t stage, Event e) const {
+    return (iteration * stages + stage) * kEventCount + static_cast<std::size_t>(e);
+  }
+  std::size_t size() const { return iterations * stages * kEventCount; }
+};
 
 struct RankRecord {
   int rank = 0;
@@ -24,25 +49,34 @@ struct RankRecord {
   std::string host;
   std::string binding;   // CPUs this process may run on, e.g. "0-1", from sched_getaffinity
   double clock_offset_s = 0.0;
-  std::size_t iterations = 0, layers = 0;
-  // [iteration * layers + layer]
-  std::vector<double> compute_s;
-  std::vector<double> consolidate_enter_s, consolidate_exit_s;
-  // [iteration]: the input broadcast, and the whole forward pass as this rank saw it
-  std::vector<double> broadcast_enter_s, broadcast_exit_s;
-  std::vector<double> forward_s;
-  std::vector<double> forward_start_s;  // when each timed pass began on this rank's clock
-  // [step] (one per layer): what the consolidation handed to MPI for this rank (per forward pass)
+  EventIndex index;      // stages = plan steps + 1 (the input broadcast)
+  // [iteration][stage][event]: when each event began and ended on this rank's clock. A rank times its compute itself;
+  // a boundary it sees only as one interval, entered and left, recorded as wait's begin and transfer's end (where
+  // wait ends and transfer begins depends on the other ranks: derive_times fills it in).
+  std::vector<double> begin_s, end_s;
+  // [iteration]: the whole forward pass as this rank saw it, and when it began
+  std::vector<double> forward_s, forward_start_s;
+  // [stage]: what the consolidation handed to MPI for this rank (per forward pass)
   std::vector<std::uint64_t> bytes_sent, bytes_received;
-  std::uint64_t input_bytes_sent = 0, input_bytes_received = 0;
-  std::vector<std::uint64_t> weight_bytes;  // [layer] parameters held by this rank
-  // [layer] 1 if the boundary synchronises ranks (a collective); 0 if the output stays sliced, so there is nothing
-  // to wait for and its wait and transfer are 0 by definition.
+  std::vector<std::uint64_t> weight_bytes;  // [step] parameters held by this rank
+  // [stage] 1 if the boundary synchronises ranks (a collective); 0 if nothing moves, so there is nothing to wait for
+  // and its wait and transfer are 0 by definition.
   std::vector<std::uint8_t> collective;
   std::uint64_t activation_bytes = 0;       // activation buffers this rank allocated (peak: all live at once)
   std::uint64_t output_fnv1a64 = 0;         // hash of this rank's copy of the final output (checksum.hpp)
 
-  std::size_t at(std::size_t iteration, std::size_t layer) const { return iteration * layers + layer; }
+  RankRecord() = default;
+  RankRecord(std::size_t iterations, std::size_t steps);  // sized, zeroed; every stage collective
+  std::size_t steps() const { return index.stages - 1; }
+  void stamp(std::size_t iteration, std::size_t stage, Event e, double begin, double end) {
+    begin_s[index.at(iteration, stage, e)] = begin;
+    end_s[index.at(iteration, stage, e)] = end;
+  }
+  // A boundary (or the broadcast) entered at `enter` and left at `exit`.
+  void stamp_boundary(std::size_t iteration, std::size_t stage, double enter, double exit) {
+    begin_s[index.at(iteration, stage, Event::wait)] = enter;
+    end_s[index.at(iteration, stage, Event::transfer)] = exit;
+  }
 };
 
 // --calibrate: collectives timed on their own over a range of sizes, for fitting the cost model (analysis/).
@@ -55,18 +89,33 @@ struct CollectiveTimings {
   double median_s(std::size_t collective, std::size_t size) const;
 };
 
-// Per-(iteration, layer, rank) times derived from all records: index [(iteration * layers + layer) * ranks + rank].
+// Every rank's events on rank 0's clock (clock offsets applied), with each boundary split into wait and transfer:
+// begin/end [(iteration * stages + stage) * events + event][rank]... laid out as at(iteration, stage, event, rank).
 struct DerivedTimes {
-  std::size_t iterations = 0, layers = 0, ranks = 0;
-  std::vector<double> compute_s, wait_s, transfer_s;
-  std::vector<double> broadcast_wait_s, broadcast_transfer_s;  // [iteration * ranks + rank]
-  std::size_t at(std::size_t iteration, std::size_t layer, std::size_t rank) const {
-    return (iteration * layers + layer) * ranks + rank;
+  std::size_t iterations = 0, stages = 0, ranks = 0;
+  std::vector<double> begin_s, end_s;
+  std::vector<double> forward_s;  // [iteration * ranks + rank]
+  std::size_t at(std::size_t iteration, std::size_t stage, Event e, std::size_t rank) const {
+    return ((iteration * stages + stage) * kEventCount + static_cast<std::size_t>(e)) * ranks + rank;
+  }
+  double seconds(std::size_t iteration, std::size_t stage, Event e, std::size_t rank) const {
+    const std::size_t k = at(iteration, stage, e, rank);
+    return end_s[k] - begin_s[k];
   }
 };
 DerivedTimes derive_times(const std::vector<RankRecord>& records);
 
 double median(std::vector<double> values);  // of a copy; 0 for an empty vector
+
+// The statistics every report uses (terminal, results file readers, analysis/stats.py), defined once:
+//   slowest_median: per iteration the slowest rank's sum of the given events, then the median over iterations. The
+//     "max compute", "max wait", "parallel" (compute + wait + transfer) figures of the summary and comparison.
+//   median_per_rank: per rank the median over iterations (the breakdown's per-rank columns and the across-ranks
+//     table: min / avg / max of these).
+double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events);
+std::vector<double> median_per_rank(const DerivedTimes& t, std::size_t stage, Event e);
+// The whole forward pass: per iteration the slowest rank, median over iterations.
+double slowest_forward_median(const DerivedTimes& t);
 
 // min (rank) / avg / max (rank) of one value per rank; efficiency = avg / max (1 when max is 0).
 struct AcrossRanks {
@@ -75,8 +124,5 @@ struct AcrossRanks {
   double efficiency() const { return max > 0 ? avg / max : 1.0; }
 };
 AcrossRanks across_ranks(const std::vector<double>& per_rank);
-
-// Median over iterations of a DerivedTimes field, per rank, for one layer.
-std::vector<double> median_per_rank(const DerivedTimes& t, const std::vector<double>& field, std::size_t layer);
 
 }  // namespace cnnpar

@@ -10,12 +10,19 @@
 
 #include "cnnpar/idx.hpp"
 #include "cnnpar/network.hpp"
+#include "cnnpar/plan.hpp"
 #include "cnnpar/weights.hpp"
 
 namespace cnnpar {
 
-// Computes output items `weights.items` of `layer` for a batch. in_full: the whole input activation [.., B];
-// out_full: the whole output activation; only this slice of it is written (at its offset).
+// The region of `layer` a plan step gives a rank (plan.hpp): `slice` of its split's items (output channels,
+// elements or features, written at their offset in out_full), or for an input-feature step partial sums of every
+// output over those input features into out_full (the bias added when add_bias: by one rank only). `weights` holds
+// the rows (or columns) of that region. in_full: the whole input activation [.., B].
+void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const LayerWeights& weights,
+                    const float* in_full, float* out_full, std::size_t batch, bool add_bias = true);
+
+// The whole layer (weights: every row).
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,
                    std::size_t batch);
 

@@ -13,17 +13,9 @@
 #include "cnnpar/network.hpp"
 #include "cnnpar/plan.hpp"
 #include "cnnpar/records.hpp"
+#include "cnnpar/verify.hpp"
 
 namespace cnnpar {
-
-// The distributed output against the serial reference. Plans that keep the serial summation order must match bit
-// for bit; a row-parallel plan sums each output in a different order and must stay within `bound` per element.
-struct Verification {
-  Comparison comparison;
-  bool exact_required = true;
-  double worst_bound_ratio = 0;  // max over output elements of |diff| / summation_error_bound (row-parallel plans)
-  bool passed() const { return exact_required ? comparison.bitwise_equal() : worst_bound_ratio <= 1.0; }
-};
 
 struct RunReport {
   // what was run
@@ -38,6 +30,7 @@ struct RunReport {
   NetworkSpec net;
   std::vector<LayerInfo> layers;
   std::vector<PlanStep> steps;  // one per layer
+  std::vector<SplitChoice> splits;  // --split
   std::size_t batch = 1, ranks = 1, iterations = 0, warmup = 0;
   int nodes = 1;
   std::size_t ranks_per_node = 0;  // --ranks-per-node (0: the real shared-memory domains)
@@ -62,6 +55,7 @@ struct RunReport {
   double output_sum = 0;
   bool ranks_agree = true;  // every rank's copy of the output hashed the same
   std::optional<Verification> verification;  // with --verify (always in --compare)
+  std::size_t stages() const { return steps.size() + 1; }  // the input broadcast, then one per step
   std::optional<CollectiveTimings> calibration;  // with --calibrate
 };
 
@@ -80,15 +74,5 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs);
 
 // The --calibrate table: median time per collective and size, and the bandwidth n/t it implies.
 void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t ranks);
-
-// Per-iteration parallel time of a step: max over ranks of compute + wait + transfer; median over iterations.
-double parallel_layer_seconds(const DerivedTimes& t, std::size_t layer);
-// Median over iterations of the slowest rank's whole forward pass (broadcast included).
-double parallel_forward_seconds(const std::vector<RankRecord>& records);
-
-// A rigorous bound on |a - b| for two float sums of the same n products taken in different orders:
-// each differs from the exact sum by at most gamma_(n-1) * sum|terms| (Higham, "Accuracy and Stability of Numerical
-// Algorithms", 2002, eq. 4.4; gamma_k = k*u / (1 - k*u), u = 2^-24), so their difference by at most twice that.
-double summation_error_bound(std::size_t terms, double sum_of_magnitudes);
 
 }  // namespace cnnpar

@@ -1,0 +1,66 @@
+// The experiment: set-up -> timing rounds -> collect -> verify -> a typed result (report.hpp's RunReport per
+// combination). main parses the command line, hands the set-up here, and presents the result (report.hpp,
+// results_file.hpp); nothing here prints a report or writes a file.
+//
+// Rounds. Every combination (consolidation x plan) runs its share of the iterations in each round, after the serial
+// reference's, so that a machine whose speed drifts during the job (a busy or oversubscribed node, frequency
+// changes) affects them alike: one round for a single combination, up to 10 with --compare, each re-warming its
+// caches with up to 2 untimed passes. While rank 0 times serial passes the others wait in a sleeping barrier, so
+// they do not steal its core.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cnnpar/consolidation.hpp"
+#include "cnnpar/mpi_runtime.hpp"
+#include "cnnpar/report.hpp"
+#include "cnnpar/weights.hpp"
+
+namespace cnnpar {
+
+struct Combination {
+  ConsolidationKind consolidation;
+  PlanKind plan;
+};
+
+struct ExperimentSetup {
+  NetworkSpec net;
+  std::vector<SplitChoice> splits;
+  std::vector<Combination> combinations;
+  std::size_t batch = 1, iterations = 100, warmup = 10;
+  std::uint64_t seed = 42;
+  std::string weights_file;   // empty: initialise from the seed
+  bool verify = false;        // check every combination against the serial reference (verify.hpp)
+  bool keep_outputs = false;  // keep the first combination's every layer output (for --dump-tensors all)
+  bool calibrate = false;
+  bool progress = false;      // rank 0 shows the pass count on an interactive terminal
+};
+
+// Every combination --compare runs on this topology (shared windows need one node).
+std::vector<Combination> all_combinations(const NodeMap& nodes);
+
+// The layers and every combination's plan, or std::invalid_argument / NetworkError naming what cannot run. A pure
+// function of the set-up and the topology, so every rank reaches the same verdict without communicating.
+std::vector<LayerInfo> check_setup(const ExperimentSetup& setup, const NodeMap& nodes);
+
+struct ExperimentResult {  // complete on rank 0; the other ranks hold nothing
+  std::vector<RunReport> runs;  // one per combination, in the set-up's order
+  std::vector<float> input;     // the network input (activation layout)
+  std::vector<LayerWeights> full_weights;         // every layer, every row
+  std::vector<float> output;                      // the first run's final output, [B][features]
+  std::vector<std::vector<float>> layer_outputs;  // keep_outputs: the first run's every step output, collected
+  std::optional<CollectiveTimings> calibration;
+  bool passed() const;  // every run verified (when asked) and every rank's output identical
+};
+
+// Collective. `input` (rank 0 only): the batch in the activation layout. check_setup must have passed.
+ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const ExperimentSetup& setup,
+                                std::vector<float> input);
+
+}  // namespace cnnpar
