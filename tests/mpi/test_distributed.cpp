@@ -11,7 +11,7 @@
 #include "cnnpar/idx.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
-#include "cnnpar/report.hpp"
+#include "cnnpar/verify.hpp"
 #include "mpi_test_env.hpp"
 
 using namespace cnnpar;
@@ -27,20 +27,18 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
 
   std::vector<LayerWeights> full;
   for (std::size_t l = 0; l < layers.size(); ++l)
-    full.push_back(init_layer_weights(layers[l], l, seed, Slice{0, layers[l].split_items}));
-  std::vector<std::vector<float>> serial_layers;
-  const std::vector<float> serial = serial_forward(layers, full, act, batch, nullptr, &serial_layers);
-  const std::vector<double> terms =
-      linear_term_magnitudes(layers.back(), full.back(), serial_layers[serial_layers.size() - 2], batch);
+    full.push_back(init_layer_weights(layers[l], l, seed, Slice{0, layers[l].out.c}));
+  const std::vector<float> serial = serial_forward(layers, full, act, batch);
 
   for (std::size_t rpn : {0u, 2u}) {
     const Topology topo(runtime->comm(), rpn);
     for (ConsolidationKind kind : kAllConsolidations) {
       if (!why_unavailable(kind, topo.map()).empty()) continue;
       for (PlanKind plan : kAllPlans) {
-        const std::string what = std::string(to_string(kind)) + "/" + std::string(to_string(plan)) +
-                                 " ranks-per-node " + std::to_string(rpn) + ", rank " + std::to_string(me) + " of " +
-                                 std::to_string(P) + ", batch " + std::to_string(batch);
+        const std::string what = net.name + " " + std::string(to_string(kind)) + "/" +
+                                 std::string(to_string(plan)) + " ranks-per-node " + std::to_string(rpn) +
+                                 ", rank " + std::to_string(me) + " of " + std::to_string(P) + ", batch " +
+                                 std::to_string(batch);
         const std::vector<PlanStep> steps = make_plan(plan, layers, batch, P);
         auto c = make_consolidation(kind, topo, act.size(), steps, &steady_seconds);
         if (me == 0) c->stage_input(act);  // only the root holds the input
@@ -49,12 +47,22 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
         forward.run(0, nullptr);  // a second pass over the same buffers gives the same answer
         const std::span<const float> got = forward.output();
         ASSERT_EQ(got.size(), serial.size()) << what;
-        if (plan == PlanKind::fused) {
-          for (std::size_t i = 0; i < serial.size(); ++i) {
-            const double bound = summation_error_bound(layers.back().in.elements() + 1, terms[i]);
-            ASSERT_LE(std::fabs(double(got[i]) - double(serial[i])), bound) << what << ", element " << i;
-          }
-        } else {
+        // Every rank holds the same output (rank 0's, broadcast for the comparison).
+        std::vector<float> root_copy(got.begin(), got.end());
+        MPI_Bcast(root_copy.data(), static_cast<int>(root_copy.size()), MPI_FLOAT, 0, runtime->comm());
+        EXPECT_EQ(std::memcmp(got.data(), root_copy.data(), got.size() * sizeof(float)), 0) << what;
+        // Every step's whole output, checked step by step against the serial layer (verify.hpp).
+        std::vector<std::vector<float>> outputs;
+        for (std::size_t s = 0; s < steps.size(); ++s) outputs.push_back(collect_output(*c, s, steps[s], topo));
+        if (me != 0) continue;
+        const Verification v = verify_run(layers, steps, full, act, outputs, serial, batch);
+        for (std::size_t s = 0; s < steps.size(); ++s)
+          EXPECT_TRUE(v.steps[s].passed()) << what << ", step " << s << " (" << layers[s].name << "): "
+                                           << v.steps[s].comparison.mismatches << " differ, bound ratio "
+                                           << v.steps[s].worst_bound_ratio;
+        EXPECT_TRUE(v.passed()) << what;
+        EXPECT_EQ(v.exact_required, plan != PlanKind::fused) << what;
+        if (plan != PlanKind::fused) {
           EXPECT_EQ(std::memcmp(got.data(), serial.data(), serial.size() * sizeof(float)), 0) << what;
         }
       }
@@ -66,6 +74,10 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
 
 TEST(Distributed, SeedNetworkOneImage) { expect_distributed_equals_serial(seed_network(), 1, 42); }
 TEST(Distributed, SeedNetworkBatchOf9) { expect_distributed_equals_serial(seed_network(), 9, 7); }
+TEST(Distributed, LettersNetworkBatchOf3) { expect_distributed_equals_serial(letters_network(), 3, 5); }
+TEST(Distributed, LettersNetworkErfOneImage) {
+  expect_distributed_equals_serial(letters_network(28, 28, GeluForm::erf), 1, 9);
+}
 TEST(Distributed, NarrowNetworkErfBatchOf4) {
   expect_distributed_equals_serial(seed_network(28, 28, 3, 2, GeluForm::erf, 5, 3), 4, 1);
 }

@@ -109,23 +109,35 @@ TEST(Kernels, LinearSumsInFixedBlocks) {
   EXPECT_EQ(out, expect + bias);
 }
 
-// Every layer of the seed network: slices over P = 1..7 and 33 reproduce the full output exactly, at B = 1 and 5.
-TEST(Kernels, SlicesEqualTheFullLayerBitForBit) {
-  const auto layers = describe(seed_network());
-  for (std::size_t B : {1u, 5u}) {
-    std::vector<float> in = random_floats(layers[0].in.elements() * B, 7);
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      const LayerInfo& li = layers[l];
-      const LayerWeights full = init_layer_weights(li, l, 3, Slice{0, li.split_items});
-      std::vector<float> want(li.out.elements() * B);
-      layer_forward(li, full, in.data(), want.data(), B);
-      for (std::size_t P : {2u, 3u, 4u, 5u, 7u, 33u}) {
-        std::vector<float> got(want.size(), std::nanf(""));
-        for (std::size_t r = 0; r < P; ++r)
-          layer_forward(li, init_layer_weights(li, l, 3, block_slice(li.split_items, P, r)), in.data(), got.data(), B);
-        ASSERT_TRUE(bitwise_equal(got.data(), want.data(), want.size())) << li.name << " P=" << P << " B=" << B;
+// Every layer of the seed and letters networks, under every split it allows except the row-parallel one (whose sums
+// differ by design, verify.hpp): the regions of P = 2..7 and 33 ranks reproduce the full output exactly.
+TEST(Kernels, RegionsEqualTheFullLayerBitForBit) {
+  for (const NetworkSpec& net : {seed_network(), letters_network()}) {
+    const auto layers = describe(net);
+    for (std::size_t B : {1u, 5u}) {
+      std::vector<float> in = random_floats(layers[0].in.elements() * B, 7);
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        const LayerInfo& li = layers[l];
+        const LayerWeights full = init_layer_weights(li, l, 3, Slice{0, li.out.c});
+        std::vector<float> want(li.out.elements() * B);
+        layer_forward(li, full, in.data(), want.data(), B);
+        for (const SplitChoice& choice : {SplitChoice{li.name, SplitKind::channel},
+                                         SplitChoice{li.name, SplitKind::element},
+                                         SplitChoice{li.name, SplitKind::feature}}) {
+          const auto allowed = allowed_splits(li);
+          if (std::find(allowed.begin(), allowed.end(), choice.split) == allowed.end()) continue;
+          for (std::size_t P : {2u, 3u, 4u, 5u, 7u, 33u}) {
+            const PlanStep step = make_plan(PlanKind::per_layer, layers, B, P, {choice})[l];
+            std::vector<float> got(want.size(), std::nanf(""));
+            for (std::size_t r = 0; r < P; ++r)
+              region_forward(li, step.split, step.layout.slices[r], init_layer_weights(li, l, 3, weight_rows(li, step, r)),
+                             in.data(), got.data(), B);
+            ASSERT_TRUE(bitwise_equal(got.data(), want.data(), want.size()))
+                << net.name << " " << li.name << " " << to_string(choice.split) << " P=" << P << " B=" << B;
+          }
+        }
+        in = want;
       }
-      in = want;
     }
   }
 }
@@ -134,7 +146,7 @@ TEST(Kernels, AnImageInABatchEqualsTheImageAlone) {
   const auto layers = describe(seed_network());
   std::vector<LayerWeights> weights;
   for (std::size_t l = 0; l < layers.size(); ++l)
-    weights.push_back(init_layer_weights(layers[l], l, 11, Slice{0, layers[l].split_items}));
+    weights.push_back(init_layer_weights(layers[l], l, 11, Slice{0, layers[l].out.c}));
   const std::size_t B = 67;  // crosses the linear kernel's 64-image tile
   const std::vector<float> batch = random_floats(784 * B, 5);
   const std::vector<float> out = activation_to_batch_major(serial_forward(layers, weights, batch, B), 128, B);

@@ -24,10 +24,13 @@ TEST(Plan, PerLayerIsTheBlockSplitOfEveryLayerWithGathers) {
   ASSERT_EQ(steps.size(), 4u);
   for (std::size_t l = 0; l < 4; ++l) {
     EXPECT_EQ(steps[l].action, BoundaryAction::allgather);
-    EXPECT_FALSE(steps[l].row_partial);
-    EXPECT_EQ(steps[l].layout.slices, make_boundary(layers[l].split_items, 1, 3).slices);
-    EXPECT_EQ(steps[l].layout.item_elems, layers[l].item_elems_per_image * 2);
+    EXPECT_FALSE(steps[l].partial());
   }
+  EXPECT_EQ(steps[0].layout.slices, make_boundary(32, 1, 3).slices);
+  EXPECT_EQ(steps[0].layout.item_elems, 26u * 26u * 2u);
+  EXPECT_EQ(steps[2].layout.slices, make_boundary(5408, 1, 3).slices);
+  EXPECT_EQ(steps[2].layout.item_elems, 2u);
+  EXPECT_EQ(steps[3].layout.slices, make_boundary(128, 1, 3).slices);
   EXPECT_EQ(split_name(steps[2]), "elements");
 }
 
@@ -37,16 +40,19 @@ TEST(Plan, FusedKeepsChannelsAndReducesTheLinearLayer) {
   EXPECT_EQ(steps[1].action, BoundaryAction::none);
   EXPECT_EQ(steps[2].action, BoundaryAction::none);
   // GELU follows the channel split (11/11/10 channels of 169 elements), not an even element split.
-  EXPECT_EQ(steps[2].layout.slices, (std::vector<Slice>{{0, 1859}, {1859, 1859}, {3718, 1690}}));
-  EXPECT_TRUE(steps[3].row_partial);
+  EXPECT_EQ(steps[2].split, SplitKind::channel);
+  EXPECT_EQ(steps[2].layout.slices, (std::vector<Slice>{{0, 11}, {11, 11}, {22, 10}}));
+  EXPECT_EQ(output_range(describe(seed_network())[2], steps[2], 2), (Slice{3718, 1690}));
+  EXPECT_TRUE(steps[3].partial());
   EXPECT_EQ(steps[3].action, BoundaryAction::allreduce);
   EXPECT_EQ(steps[3].reduce_elems, 128u);
-  EXPECT_EQ(steps[3].layout.slices, steps[2].layout.slices) << "row-parallel on the rank's own channels";
+  EXPECT_EQ(steps[3].layout.slices, (std::vector<Slice>{{0, 1859}, {1859, 1859}, {3718, 1690}}))
+      << "row-parallel on the rank's own channels";
   EXPECT_EQ(split_name(steps[3]), "input-features");
   const auto column = make_plan(PlanKind::fused_column, describe(seed_network()), 1, 3);
   EXPECT_EQ(column[2].action, BoundaryAction::allgather);
   EXPECT_EQ(column[3].action, BoundaryAction::allgather);
-  EXPECT_FALSE(column[3].row_partial);
+  EXPECT_FALSE(column[3].partial());
 }
 
 TEST(Plan, ReceivedBytesOfEachPlanMatchTheDocumentedLedger) {
@@ -90,4 +96,74 @@ TEST(Plan, WhichConsolidationsCanRunWhere) {
   EXPECT_EQ(parse_plan_kind("fused-column"), PlanKind::fused_column);
   EXPECT_EQ(parse_consolidation_kind("hierarchical"), ConsolidationKind::hierarchical);
   EXPECT_FALSE(parse_plan_kind("eager"));
+}
+
+namespace {
+
+std::vector<std::string> describe_plan(const std::vector<PlanStep>& steps) {
+  std::vector<std::string> out;
+  for (const PlanStep& s : steps) out.push_back(std::string(to_string(s.split)) + "/" + std::string(to_string(s.action)));
+  return out;
+}
+
+}  // namespace
+
+TEST(Plan, LettersFusedPairsLinearLayersAsMegatronDoes) {
+  const auto layers = describe(letters_network());
+  const std::vector<std::string> want = {
+      "channel/none",       "channel/none",      "channel/allgather",  // conv2 needs every channel of gelu1
+      "channel/none",       "channel/none",      "channel/allgather",  // conv3 likewise
+      "channel/none",       "channel/none",      "channel/none",       // fc1 reads the rank's own channels
+      "input-feature/allreduce",                                       // fc1 row-parallel: one reduction
+      "replicated/none",                                               // gelu4 on the whole reduced vector
+      "feature/none",       "channel/none",                            // fc2 column-parallel, gelu5 on its features
+      "input-feature/allreduce",                                       // fc3 row-parallel: the pair's one reduction
+      "replicated/none"};                                              // logsoftmax everywhere, nothing to gather
+  EXPECT_EQ(describe_plan(make_plan(PlanKind::fused, layers, 4, 3)), want);
+  for (const PlanStep& s : make_plan(PlanKind::fused_column, layers, 4, 3)) EXPECT_FALSE(s.partial());
+  const auto column = make_plan(PlanKind::fused_column, layers, 4, 3);
+  EXPECT_EQ(column[13].action, BoundaryAction::allgather) << "LogSoftmax reads every logit";
+  EXPECT_EQ(column[14].split, SplitKind::replicated);
+  const auto per_layer = make_plan(PlanKind::per_layer, layers, 4, 3);
+  EXPECT_EQ(per_layer[14].split, SplitKind::feature);
+  for (const PlanStep& s : per_layer) EXPECT_EQ(s.action, BoundaryAction::allgather);
+}
+
+TEST(Plan, MoreRanksThanTheNarrowestSplitLeavesEmptySlices) {
+  const auto layers = describe(letters_network());
+  const auto steps = make_plan(PlanKind::per_layer, layers, 1, 33);  // 26 logits over 33 ranks
+  EXPECT_EQ(steps[13].layout.slices[32].count, 0u);
+  EXPECT_EQ(output_range(layers[13], steps[13], 30).count, 0u);
+}
+
+TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
+  EXPECT_EQ(parse_split_choices("conv=channel,gelu=element,fc=feature"),
+            (std::vector<SplitChoice>{{"conv", SplitKind::channel}, {"gelu", SplitKind::element},
+                                      {"fc", SplitKind::feature}}));
+  EXPECT_THROW(parse_split_choices("conv"), std::invalid_argument);
+  EXPECT_THROW(parse_split_choices("conv=rows"), std::invalid_argument);
+  EXPECT_THROW(parse_split_choices("conv=channel,"), std::invalid_argument);
+  const auto layers = describe(letters_network());
+  // A kind applies to every layer of it; a name wins over a kind.
+  const auto steps = make_plan(PlanKind::per_layer, layers, 1, 2,
+                               parse_split_choices("gelu=replicated,gelu2=channel,fc3=input-feature"));
+  EXPECT_EQ(steps[2].split, SplitKind::replicated);
+  EXPECT_EQ(steps[2].action, BoundaryAction::none);
+  EXPECT_EQ(steps[5].split, SplitKind::channel);
+  EXPECT_EQ(steps[13].split, SplitKind::input_feature);
+  EXPECT_EQ(steps[13].action, BoundaryAction::allreduce);
+  try {
+    make_plan(PlanKind::per_layer, layers, 1, 2, parse_split_choices("conv2=element"));
+    FAIL() << "expected invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layer conv2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("it allows channel, replicated"), std::string::npos) << e.what();
+  }
+  try {
+    make_plan(PlanKind::per_layer, describe(seed_network()), 1, 2, parse_split_choices("conv9=channel"));
+    FAIL() << "expected invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no layer of this network (conv, pool, gelu, fc)"), std::string::npos)
+        << e.what();
+  }
 }

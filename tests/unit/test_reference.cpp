@@ -21,7 +21,7 @@ TEST(Reference, ActivationToBatchMajor) {
 
 TEST(Reference, SerialForwardByHand) {
   // 1x2x2 input, conv 1x1 with one filter (w=2, b=1), pool 2x2 -> 1 value, GELU, linear 1 -> 2.
-  const NetworkSpec net{Shape{1, 2, 2}, {Conv2dSpec{1, 1, 1}, MaxPool2dSpec{2, 2}, GeluSpec{}, LinearSpec{2}}};
+  const NetworkSpec net{"by-hand", Shape{1, 2, 2}, {Conv2dSpec{1, 1, 1}, MaxPool2dSpec{2, 2}, GeluSpec{}, LinearSpec{2}}};
   const auto layers = describe(net);
   std::vector<LayerWeights> w(4);
   w[0] = {Slice{0, 1}, {2.0f}, {1.0f}};

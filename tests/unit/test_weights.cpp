@@ -10,7 +10,7 @@ using namespace cnnpar;
 TEST(Weights, UniformWithinPyTorchDefaultBound) {
   const auto layers = describe(seed_network());
   for (std::size_t l : {0u, 3u}) {
-    const LayerWeights w = init_layer_weights(layers[l], l, 42, Slice{0, layers[l].split_items});
+    const LayerWeights w = init_layer_weights(layers[l], l, 42, Slice{0, layers[l].out.c});
     const double bound = 1.0 / std::sqrt(double(layers[l].fan_in));
     ASSERT_EQ(w.weight.size(), layers[l].weight_count);
     ASSERT_EQ(w.bias.size(), layers[l].bias_count);
