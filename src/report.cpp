@@ -133,8 +133,8 @@ std::string verdict(const RunReport& r) {
   if (v.exact_required)
     return v.output.bitwise_equal() ? "bit-for-bit equal"
                                      : "NOT equal: " + with_commas(v.output.mismatches) + " elements differ";
-  return "every step exact or within its rounding bound (row-parallel sums: " + fmt("%.2g", v.worst_bound_ratio()) +
-         " of the bound); output max |diff| " + fmt("%.2g", v.output.max_abs_diff);
+  return "within the bound (row-parallel sums at " + fmt("%.2g", v.worst_bound_ratio()) +
+         " of it, every other step bit for bit; output max |diff| " + fmt("%.2g", v.output.max_abs_diff) + ")";
 }
 
 }  // namespace
