@@ -1,0 +1,222 @@
+"""The terminal and analysis/ print the same figures for the same run (issue 9: one definition of every statistic).
+
+cnnpar_mpi prints its report from the records it gathered (src/report.cpp, with the statistics of
+include/cnnpar/records.hpp); analysis/stats.py computes the same figures from the results file the same run wrote. For
+seed and letters, per-layer and fused, every figure of the terminal's breakdown (per-rank medians), Summary table
+(slowest rank per iteration, median over iterations), "Across ranks" table and, for --compare, every combination's
+table must equal the analysis's to the printed precision: 0.1 µs, speedups 0.01, efficiencies 1 % (0.01 as a ratio),
+bytes and operation counts exactly.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from analysis import stats
+from analysis.results import load
+from conftest import MPI_ENV, TIMEOUT_S, _binary
+
+US = 0.05 + 1e-6  # half the printed 0.1 µs, plus slack for the decimal conversion
+RATIO = 0.005 + 1e-9  # speedups printed with 2 decimals
+PERCENT = 0.5 + 1e-9  # efficiencies printed as whole percentages
+
+RUNS = {  # id -> (ranks, options)
+    "seed-np2-per-layer": (2, ()),
+    "seed-np3-fused": (3, ("--plan", "fused")),
+    "letters-np2-per-layer": (2, ("--net", "letters")),
+    "letters-np3-fused": (3, ("--net", "letters", "--plan", "fused", "--batch", "2")),
+}
+
+
+def run_terminal(directory, name: str, nprocs: int, *extra: str, iterations: int = 20) -> tuple[str, object]:
+    """Runs cnnpar_mpi as a user would (no --quiet) and returns (stdout, the results file)."""
+    output = directory / f"{name}.h5"
+    command = ["mpirun", "-np", str(nprocs), str(_binary()), "--iterations", str(iterations), "--warmup", "2",
+               "--output", str(output), *extra]
+    done = subprocess.run(command, env={**os.environ, **MPI_ENV}, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout, output
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def terminal_run(request, tmp_path_factory):
+    nprocs, extra = RUNS[request.param]
+    stdout, path = run_terminal(tmp_path_factory.mktemp("terminal"), request.param, nprocs, *extra)
+    return stdout, load(path).runs[0]
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", "").rstrip("x%"))
+
+
+def close(printed: float, value: float, tolerance: float, what: str) -> None:
+    assert abs(printed - value) <= tolerance, f"{what}: the terminal prints {printed}, analysis/ computes {value}"
+
+
+# --- the terminal's tables, parsed --------------------------------------------------------------------------------
+
+def summary_rows(stdout: str) -> dict[str, list[str]]:
+    """The Summary table: layer name -> its columns as printed (the forward row has no phase columns)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Summary (")) + 2
+    rows = {}
+    for line in lines[start:]:
+        if line.startswith("Throughput:"):
+            break
+        name, *cells = line.split()
+        rows[name] = cells
+    return rows
+
+
+def breakdown_rows(stdout: str) -> dict[str, list[list[str]]]:
+    """The per-step breakdown: layer name -> per rank [ops, weights B, sent B, received B, compute, wait, transfer]."""
+    rows, layer = {}, None
+    for line in stdout.splitlines():
+        step = re.match(r"Step \d+ +(\S+): ", line)
+        if step:
+            layer = step.group(1)
+            rows[layer] = []
+        elif layer and re.match(r" {8} *\d+  ", line):
+            rows[layer].append(line.split()[-7:])
+        elif line.startswith("Summary ("):
+            break
+    return rows
+
+
+def across_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
+    """The "Across ranks" table: (layer, phase) -> [min, (rN), avg, max, (rN), efficiency]."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Across ranks per layer")) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        layer, phase, *cells = line.split()
+        rows[(layer, phase)] = cells
+    return rows
+
+
+def rank_of(cell: str) -> int:
+    return int(cell.strip("()r"))
+
+
+# --- the checks -----------------------------------------------------------------------------------------------------
+
+def test_summary_table_agrees(terminal_run):
+    stdout, run = terminal_run
+    rows = summary_rows(stdout)
+    assert list(rows) == [*run.layers, "forward"]
+    phases = stats.phase_times(run)
+    parallel = stats.layer_parallel_time(run)
+    speedup = stats.layer_speedup(run)
+    ops = stats.layer_ops(run)
+    received = stats.received_max(run)
+    for i, layer in enumerate(run.layers):
+        ops_cell, serial, compute, wait, transfer, par, up, eff, recv = rows[layer]
+        assert number(ops_cell) == ops[i], f"{layer} ops"
+        close(number(serial), run.serial_layer[i] * 1e6, US, f"{layer} serial us")
+        close(number(compute), phases["compute"][i] * 1e6, US, f"{layer} max compute")
+        close(number(wait), phases["wait"][i] * 1e6, US, f"{layer} max wait")
+        close(number(transfer), phases["transfer"][i] * 1e6, US, f"{layer} max xfer")
+        close(number(par), parallel[i] * 1e6, US, f"{layer} parallel us")
+        close(number(up), speedup[i], RATIO, f"{layer} speedup")
+        close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{layer} efficiency")
+        assert number(recv) == received[i], f"{layer} recv B/rank"
+    ops_cell, serial, par, up, eff, recv = rows["forward"]
+    assert number(ops_cell) == ops.sum(), "forward ops"
+    close(number(serial), run.serial_forward * 1e6, US, "forward serial us")
+    close(number(par), stats.forward_parallel_time(run) * 1e6, US, "forward parallel us")
+    close(number(up), stats.total_speedup(run), RATIO, "forward speedup")
+    close(number(eff), 100 * stats.efficiency(run, stats.total_speedup(run)), PERCENT, "forward efficiency")
+    assert number(recv) == stats.forward_received_max(run), "forward recv B/rank"
+    throughput = re.search(r"Throughput: (\d+) images/s", stdout)
+    close(float(throughput.group(1)), run.batch / stats.forward_parallel_time(run), 0.5 + 1e-6, "throughput")
+
+
+def test_breakdown_agrees(terminal_run):
+    stdout, run = terminal_run
+    rows = breakdown_rows(stdout)
+    assert list(rows) == list(run.layers)
+    medians = {phase: stats.median_per_rank(run, phase) for phase in stats.PHASES}
+    for i, layer in enumerate(run.layers):
+        assert len(rows[layer]) == run.nprocs
+        for rank, (ops, weights, sent, received, *times) in enumerate(rows[layer]):
+            where = f"{layer} rank {rank}"
+            assert number(ops) == run.ops[i, rank], f"{where} ops"
+            assert number(weights) == run.weight_bytes[i, rank], f"{where} weights B"
+            assert number(sent) == run.bytes_sent[i, rank], f"{where} sent B"
+            assert number(received) == run.bytes_received[i, rank], f"{where} received B"
+            for phase, printed in zip(stats.PHASES, times):
+                close(number(printed), medians[phase][i, rank] * 1e6, US, f"{where} {phase} us")
+
+
+def test_across_ranks_agrees(terminal_run):
+    stdout, run = terminal_run
+    rows = across_rows(stdout)
+    assert len(rows) == len(run.layers) * len(stats.PHASES)
+    for phase in stats.PHASES:
+        medians = stats.median_per_rank(run, phase)
+        for i, layer in enumerate(run.layers):
+            low, low_rank, avg, high, high_rank, eff = rows[(layer, phase)]
+            st = stats.across_ranks(medians[i])
+            where = f"{layer} {phase}"
+            close(number(low), st.min * 1e6, US, f"{where} min")
+            close(number(avg), st.avg * 1e6, US, f"{where} avg")
+            close(number(high), st.max * 1e6, US, f"{where} max")
+            close(number(eff), st.efficiency, RATIO, f"{where} efficiency")
+            # the rank named holds the extreme (another rank may tie with it)
+            close(medians[i, rank_of(low_rank)] * 1e6, st.min * 1e6, 1e-6, f"{where} min rank")
+            close(medians[i, rank_of(high_rank)] * 1e6, st.max * 1e6, 1e-6, f"{where} max rank")
+
+
+def comparison_sections(stdout: str) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """--compare: (consolidation, plan) -> layer (and "total") -> the columns after the boundary column."""
+    sections, current = {}, None
+    for line in stdout.splitlines():
+        header = re.match(r"(\S+) / (\S+): ", line)
+        if header:
+            current = sections.setdefault((header.group(1), header.group(2)), {})
+        elif line.startswith("Ranking by"):
+            break
+        elif current is not None and line.startswith("  ") and not line.split()[0] in ("layer", "input"):
+            cells = line.split()
+            if cells[0] == "total":
+                current["total"] = cells[1:]
+            else:
+                current[cells[0]] = cells[2:]  # after the boundary action
+    return sections
+
+
+def test_comparison_agrees(tmp_path):
+    """--compare prints one table per combination; each must equal the analysis of its /compare group."""
+    stdout, path = run_terminal(tmp_path, "compare", 2, "--net", "letters", "--compare", iterations=10)
+    sections = comparison_sections(stdout)
+    runs = load(path).runs
+    assert len(runs) == len(sections) > 1
+    for run in runs:
+        rows = sections[(run.consolidation, run.plan)]
+        assert list(rows) == [*run.layers, "total"], run.label
+        phases = stats.phase_times(run)
+        parallel = stats.layer_parallel_time(run)
+        speedup = stats.layer_speedup(run)
+        for i, layer in enumerate(run.layers):
+            recv, _model, wait, transfer, compute, par, up, eff = rows[layer]
+            where = f"{run.label} {layer}"
+            assert number(recv) == stats.received_max(run)[i], f"{where} recv B/rank"
+            close(number(wait), phases["wait"][i] * 1e6, US, f"{where} wait")
+            close(number(transfer), phases["transfer"][i] * 1e6, US, f"{where} xfer")
+            close(number(compute), phases["compute"][i] * 1e6, US, f"{where} compute")
+            close(number(par), parallel[i] * 1e6, US, f"{where} parallel")
+            close(number(up), speedup[i], RATIO, f"{where} speedup")
+            close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{where} efficiency")
+        recv, _model, par, up, eff = rows["total"]
+        assert number(recv) == stats.forward_received_max(run), f"{run.label} total recv"
+        close(number(par), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} forward parallel")
+        close(number(up), stats.total_speedup(run), RATIO, f"{run.label} forward speedup")
+        close(number(eff), 100 * stats.efficiency(run, stats.total_speedup(run)), PERCENT,
+              f"{run.label} forward efficiency")
