@@ -22,13 +22,62 @@ PLAN_STYLES = {"fused": ("#8172b3", "-"), "fused-column": ("#55a868", "-.")}  # 
 COLLECTIVE_OF_BOUNDARY = {"allgather": "allgatherv", "allreduce": "allreduce"}
 
 
-def plan_boundaries(layers: int) -> dict[str, list[str]]:
-    """What each plan does after every layer (include/cnnpar/plan.hpp): per-layer gathers every output; fused
-    keeps conv → pool → GELU sliced and sums the linear layer's partial outputs; fused-column gathers GELU's
-    output once and then the linear layer's."""
-    return {"per-layer": ["allgather"] * layers,
-            "fused": ["none"] * (layers - 1) + ["allreduce"],
-            "fused-column": ["none"] * (layers - 2) + ["allgather"] * 2}
+PLANS = ("per-layer", "fused", "fused-column")
+_SLICED = ("channel", "element", "feature")
+
+
+def default_splits(plan: str, kinds) -> list[str]:
+    """Each layer's split under a plan without --split overrides: the rules of default_split in src/plan.cpp, by layer
+    kind ("conv", "pool", "gelu", "fc", "logsoftmax"; results.Run.kinds)."""
+    splits = []
+    for kind in kinds:
+        previous = splits[-1] if splits else "replicated"  # the first layer reads the whole input
+        if kind in ("conv", "pool"):
+            split = "channel"
+        elif kind == "gelu":
+            split = ("element" if plan == "per-layer" else "replicated" if previous == "input-feature"
+                     else "channel")
+        elif kind == "fc":
+            split = "input-feature" if plan == "fused" and previous in _SLICED else "feature"
+        else:  # logsoftmax
+            split = "feature" if plan == "per-layer" else "replicated"
+        splits.append(split)
+    return splits
+
+
+def _reads_only_own_part(split: str, next_kind: str, next_split: str) -> bool:
+    """Whether the next step reads, on every rank, only the part of this step's output that the rank computed (the
+    fused plans' "none"; needed_input within output_range in src/plan.cpp), for any P. Block partitions of the same
+    number of channels coincide: a linear layer's output features are its channels, and a row-parallel linear layer
+    splits its input by whole channels."""
+    if split not in ("channel", "feature"):
+        return False  # element ranges line up with nothing but the same element-wise split (never a default here)
+    if next_split == "input-feature":
+        return True
+    return next_kind in ("pool", "gelu") and next_split == "channel"
+
+
+def plan_boundaries(kinds) -> dict[str, list[str]]:
+    """What each plan does after every layer by default (include/cnnpar/plan.hpp): after a row-parallel step an
+    allreduce; after a replicated one nothing; otherwise per-layer gathers, and the fused plans gather unless the next
+    step reads only each rank's own part (the last step always leaves the whole output on every rank)."""
+    kinds = list(kinds)
+    out = {}
+    for plan in PLANS:
+        splits = default_splits(plan, kinds)
+        actions = []
+        for i, split in enumerate(splits):
+            if split == "input-feature":
+                actions.append("allreduce")
+            elif split == "replicated":
+                actions.append("none")
+            elif plan != "per-layer" and i + 1 < len(splits) and _reads_only_own_part(split, kinds[i + 1],
+                                                                                     splits[i + 1]):
+                actions.append("none")
+            else:
+                actions.append("allgather")
+        out[plan] = actions
+    return out
 
 
 class Extrapolation:
@@ -37,7 +86,9 @@ class Extrapolation:
     def __init__(self, run: Run, intra: Params, inter: Params, algorithm: str, ranks_per_node: int):
         self.run, self.intra, self.inter = run, intra, inter
         self.algorithm, self.ranks_per_node = algorithm, ranks_per_node
-        self.plans = plan_boundaries(len(run.layers))
+        self.plans = plan_boundaries(run.kinds)
+        if not run.meta.get("splits"):  # the run's own plan as it ran (the file says what its boundaries did)
+            self.plans[run.plan] = list(run.boundary)
         self._tables = {}
 
     def costs(self, plan: str, p: int, multi_node: bool, algorithm: str | None = None) -> np.ndarray:
@@ -91,9 +142,13 @@ def extrapolation_section(model: Extrapolation, out_dir) -> str:
     return "\n".join([
         f"## Extrapolation to P = {EXTRAPOLATION_P[0]} … {EXTRAPOLATION_P[-1]:,}\n",
         f"The network and batch of {run.label}: n per layer fixed (each layer's whole output), compute = serial "
-        f"layer time / P (perfectly divided), Allgatherv as {model.algorithm}. Plans: per-layer gathers after "
-        "every layer; fused keeps conv → pool → GELU sliced and sums the linear layer's partial outputs with one "
-        "Allreduce; fused-column gathers GELU's output and then the linear layer's. Beyond one node (consecutive "
+        f"layer time / P (perfectly divided), Allgatherv as {model.algorithm}. Plans, with their default splits "
+        "(include/cnnpar/plan.hpp): per-layer gathers after every layer; fused keeps chains of conv → pool → GELU "
+        "sliced, gathers a conv's input, and sums a row-parallel linear layer's partial outputs with one Allreduce "
+        "(after which GELU is replicated and the next linear layer column-parallel, feeding a row-parallel one); "
+        "fused-column makes every linear layer column-parallel instead (its input gathered first, no reduction). Per "
+        "plan and layer: "
+        f"{_boundaries_text(model)}. Beyond one node (consecutive "
         "ranks per node) each algorithm step pays the inter-node α, and the ranks of a node that cross the network "
         "in one step share its link (costmodel.multi_node_time). The input broadcast is the same in every plan and "
         "not included.\n",
@@ -105,6 +160,12 @@ def extrapolation_section(model: Extrapolation, out_dir) -> str:
         markdown.table(["P", *run.layers], per_layer),
         "Where consolidation overtakes compute (smallest P with consolidation ≥ serial / P):\n",
         markdown.table(["layer", "serial µs"] + [f"{plan}, {name}" for plan, name, _ in columns], crossings)])
+
+
+def _boundaries_text(model: Extrapolation) -> str:
+    short = {"none": "–", "allgather": "G", "allreduce": "R"}
+    return "; ".join(f"{plan} " + " ".join(short[a] for a in actions) for plan, actions in model.plans.items()) + (
+        " (G gather, R allreduce, – nothing)")
 
 
 def _crossing_text(p_star: int | None) -> str:
@@ -154,12 +215,20 @@ def _figure(model: Extrapolation):
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     spare = len(panels) < rows * columns
-    fig.legend(legend.values(), legend.keys(), fontsize=8, loc="center" if spare else "upper center",
-               bbox_to_anchor=(5 / 6, 0.25) if spare else (0.5, 0.0), ncol=1 if spare else 3,
-               title=f"dotted red line: where the per-layer plan's\nconsolidation ({multi_name}) overtakes compute")
+    title = f"dotted red line: where the per-layer plan's\nconsolidation ({multi_name}) overtakes compute"
+    if spare:  # in the first empty panel's place
+        holder = axes.flat[len(panels)]
+        holder.set_visible(True)
+        holder.axis("off")
+        holder.legend(legend.values(), legend.keys(), fontsize=8, loc="center", title=title)
+    else:
+        fig.legend(legend.values(), legend.keys(), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=3, title=title)
     bandwidth = f"{1 / model.intra.beta / 1e9:.1f} GB/s" if model.intra.beta > 0 else "∞"
-    fig.suptitle(f"Modelled consolidation vs compute, {run.network}, B = {run.batch}\n(intra α = "
-                 f"{model.intra.alpha * 1e6:.2f} µs, 1/β = {bandwidth}; inter α = {model.inter.alpha * 1e6:.1f} µs, "
-                 f"1/β = {1 / model.inter.beta / 1e9:.1f} GB/s)", fontsize=9)
-    fig.tight_layout()
+    heading = (figures.wrap(f"Modelled consolidation vs compute, {run.network}, B = {run.batch}", 120)
+               + f"\n(intra α = {model.intra.alpha * 1e6:.2f} µs, 1/β = {bandwidth}; inter α = "
+               f"{model.inter.alpha * 1e6:.1f} µs, 1/β = {1 / model.inter.beta / 1e9:.1f} GB/s)")
+    fig.suptitle(heading, fontsize=9)
+    # leave the heading its lines (about 0.17 inch each) above the panels
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.17 * (heading.count("\n") + 1) / fig.get_figheight()))
     return fig

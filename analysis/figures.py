@@ -3,6 +3,7 @@ saving every figure as both PNG (for Markdown viewers) and SVG (for papers and z
 from __future__ import annotations
 
 import pathlib
+import textwrap
 
 import matplotlib
 
@@ -32,7 +33,29 @@ def rank_colors(nprocs: int) -> list:
 
 
 def layer_color(index: int):
-    return plt.cm.tab10(index % 10)
+    """tab10 for the first 10 layers, then tab20's lighter shades, so up to 20 layers (letters has 15) differ."""
+    if index < 10:
+        return plt.cm.tab10(index)
+    return plt.cm.tab20((2 * (index - 10) + 1) % 20)
+
+
+def wrap(text: str, width: int = 90) -> str:
+    """A title line broken into lines of at most `width` characters (a deep network's one-line description is long);
+    existing line breaks are kept."""
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) for line in text.split("\n"))
+
+
+def layer_figsize(layers: int, height: float) -> tuple[float, float]:
+    """A per-layer bar chart's size: 7 inches wide for the seed's 4 layers, wider for deeper networks."""
+    return max(7.0, 0.55 * layers + 1.5), height
+
+
+def layer_ticks(ax, x, names) -> None:
+    """Layer names under the bars, slanted when there are many (conv1 … logsoftmax would overlap)."""
+    if len(names) > 6:
+        ax.set_xticks(x, names, rotation=40, ha="right")
+    else:
+        ax.set_xticks(x, names)
 
 
 def save(fig, out_dir: pathlib.Path, stem: str) -> str:

@@ -73,6 +73,12 @@ def _arrow(ax, start, end, text=None, fontsize=7):
 
 def _ownership_strip(ax, run: Run, layer: int, x, y, width, height, label_ranks=True):
     """The layer's N items as a bar, each rank's block in its colour, split points labelled with item indices."""
+    if run.split[layer] == "replicated":  # every rank computes all of it: one hatched bar, as the input's
+        ax.add_patch(Rectangle((x, y), width, height, facecolor="#d9d9d9", edgecolor="black", linewidth=0.8,
+                               hatch="//"))
+        ax.text(x + width / 2, y + height / 2, "whole layer on every rank (replicated)", ha="center", va="center",
+                fontsize=7, bbox=dict(facecolor="white", edgecolor="none", pad=1))
+        return
     colors = figures.rank_colors(run.nprocs)
     total = run.items[layer]
     for rank in range(run.nprocs):
@@ -173,9 +179,14 @@ def _conv_figure(run: Run):
     _box(ax, 0, top / 2 - 0.6, 1.9, 1.2, f"input\n{c_in}×{ih}×{iw} × B={run.batch}\n{_bytes(input_bytes)}\n"
                                          "broadcast from rank 0", color="#f3eefa")
     full_x = 10.4
-    _box(ax, full_x, 0.05, 1.9, top - 0.1, f"full {run.layers[layer]} output\n{channels}×{oh}×{ow} × "
-                                           f"B={run.batch}\n{_bytes(run.gathered_bytes[layer])}\non every rank",
-         color="#fdf1e8")
+    gathered = run.boundary[layer] != "none"
+    whole = (f"full {run.layers[layer]} output\n{channels}×{oh}×{ow} × B={run.batch}\n"
+             f"{_bytes(run.gathered_bytes[layer])}\non every rank")
+    if not gathered:
+        whole = (f"{run.layers[layer]} output\n{channels}×{oh}×{ow} × B={run.batch}\n"
+                 + ("computed whole\non every rank" if run.split[layer] == "replicated" else
+                    "stays sliced: each\nrank keeps its\nchannels for the\nnext layer"))
+    _box(ax, full_x, 0.05, 1.9, top - 0.1, whole, color="#fdf1e8")
     for row, rank in enumerate(shown):
         y = top - (row + 1) * 1.0 + 0.15
         if rank is None:
@@ -193,7 +204,7 @@ def _conv_figure(run: Run):
         for x in (2.5, 6.2):
             ax.add_patch(Rectangle((x, y), 0.1, 0.7, color=colors[rank]))
         _arrow(ax, (9.3, y + 0.35), (full_x, y + 0.35), f"recv {markdown.count(run.bytes_received[layer, rank])} B"
-               if run.nprocs > 1 else None)
+               if run.nprocs > 1 and gathered else None)
     # the gathered tensor's channel blocks, every rank, in memory order (channel 0 at the top)
     for rank in range(run.nprocs):
         start = run.begin[layer, rank] / run.items[layer]
@@ -203,13 +214,17 @@ def _conv_figure(run: Run):
     ax.text(full_x + 2.25, top / 2, "channel blocks\nin memory\n(rank colours,\nchannel 0 on top)", fontsize=7,
             va="center")
     for x, text in ((0.95, "1. broadcast input"), (4.05, "2. each rank's filters"),
-                    (7.75, "3. its output channels"), (full_x + 0.95, f"4. consolidation ({run.consolidation})")):
+                    (7.75, "3. its output channels"),
+                    (full_x + 0.95, f"4. consolidation ({run.consolidation})" if gathered else
+                     f"4. no consolidation ({run.plan})")):
         ax.text(x, -0.35, text, ha="center", fontsize=8, style="italic")
     ax.set_xlim(-0.1, 13.6)
     ax.set_ylim(-0.5, top + 0.1)
     ax.axis("off")
-    ax.set_title(f"Convolution data flow, P = {run.nprocs}: {run.operation[layer]}, split by output channel "
-                 f"({'/'.join(str(c) for c in run.count[layer]) if run.nprocs <= 16 else f'{channels} over P'})")
+    split = ("replicated (every rank computes every filter)" if run.split[layer] == "replicated" else
+             f"split by output channel "
+             f"({'/'.join(str(c) for c in run.count[layer]) if run.nprocs <= 16 else f'{channels} over P'})")
+    ax.set_title(f"Convolution data flow, P = {run.nprocs}: {run.layers[layer]}, {run.operation[layer]}, {split}")
     return fig
 
 
@@ -219,13 +234,14 @@ def _linear_figure(run: Run):
     of x, partial sums of every output, Allreduce)."""
     layer = _layer_index(run, "linear", -1)
     outputs, inputs = int(np.prod(run.out_shape[layer])), int(np.prod(run.in_shape[layer]))
-    by_rows = run.split[layer] == "features"
+    replicated = run.split[layer] == "replicated"
+    by_rows = run.split[layer] == "features" or replicated  # replicated: every rank holds every row
     colors = figures.rank_colors(run.nprocs)
     total = run.items[layer]
     fig, ax = plt.subplots(figsize=(11, 6))
     mw, mh = 7.0, 4.0  # the matrix: rows = output features (row 0 at the top), columns = input features
     label_every = max(1, math.ceil(run.nprocs / 16))
-    for rank in range(run.nprocs):
+    for rank in range(1 if replicated else run.nprocs):
         start, share = run.begin[layer, rank] / total, run.count[layer, rank] / total
         band = (0, mh * (1 - start - share), mw, mh * share) if by_rows else (mw * start, 0, mw * share, mh)
         ax.add_patch(Rectangle(band[:2], band[2], band[3], facecolor=colors[rank], alpha=0.55, edgecolor="white"))
@@ -240,6 +256,8 @@ def _linear_figure(run: Run):
             shape = f"{count}×{inputs}" if by_rows else f"{outputs}×{count}"
             text = (f"rank {rank}: {'rows' if by_rows else 'columns'} {first}–{first + count - 1} ({shape}, "
                     f"{_bytes(run.weight_bytes[layer, rank])} with bias)")
+            if replicated:
+                text = f"every rank: the whole matrix ({shape}, {_bytes(run.weight_bytes[layer, rank])} with bias)"
             ax.text(band[0] + band[2] / 2, band[1] + band[3] / 2, text, ha="center", va="center",
                     fontsize=7 if run.nprocs <= 16 else 5, rotation=0 if by_rows else 90)
     ax.add_patch(Rectangle((0, 0), mw, mh, fill=False, edgecolor="black"))
@@ -253,20 +271,25 @@ def _linear_figure(run: Run):
     ax.text(mw + 0.78, mh + 0.15, "y_r = W_r·x + b_r" if by_rows else "partial y_r = W[:, r]·x_r", ha="center",
             va="bottom", fontsize=8)
     _arrow(ax, (mw + 1.05, mh / 2), (mw + 2.3, mh / 2),
+           "none: already whole" if run.boundary[layer] == "none" else
            f"{run.consolidation}: concatenate" if by_rows else "allreduce: sum", fontsize=6)
-    for rank in range(run.nprocs if by_rows else 0):  # the gathered y holds every rank's block in feature order
+    for rank in range(run.nprocs if by_rows and not replicated else 0):  # the gathered y holds every rank's block in feature order
         start, share = run.begin[layer, rank] / total, run.count[layer, rank] / total
         ax.add_patch(Rectangle((mw + 2.35, mh * (1 - start - share)), 0.35, mh * share, facecolor=colors[rank],
                                edgecolor="white"))
     ax.add_patch(Rectangle((mw + 2.35, 0), 0.35, mh, fill=not by_rows, facecolor="#fdf1e8", edgecolor="black"))
-    ax.text(mw + 2.9, mh / 2, f"y: {outputs} floats × B={run.batch}\n({_bytes(stats.boundary_bytes(run)[layer])})\n"
-                              f"on every rank;\nreceived per rank:\n{_spread(run.bytes_received[layer])}",
-            va="center", fontsize=8)
+    where = (f"({_bytes(stats.boundary_bytes(run)[layer])})\non every rank;\nreceived per rank:\n"
+             f"{_spread(run.bytes_received[layer])}")
+    if run.boundary[layer] == "none":
+        where = ("computed whole\non every rank" if replicated else
+                 "stays sliced:\nrank r keeps its rows\n(the next layer\nreads only them)")
+    ax.text(mw + 2.9, mh / 2, f"y: {outputs} floats × B={run.batch}\n{where}", va="center", fontsize=8)
     ax.set_xlim(-0.2, mw + 4.4)
     ax.set_ylim(-0.8, mh + 0.9)
     ax.axis("off")
-    split = "output feature (row slices)" if by_rows else "input feature (column slices)"
-    ax.set_title(f"Linear layer, P = {run.nprocs}: {run.operation[layer]}, split by {split}")
+    split = ("replicated (every rank computes every output)" if replicated else
+             "split by output feature (row slices)" if by_rows else "split by input feature (column slices)")
+    ax.set_title(f"Linear layer, P = {run.nprocs}: {run.layers[layer]}, {run.operation[layer]}, {split}")
     return fig
 
 
@@ -296,9 +319,7 @@ def _pipeline_figure(run: Run):
         _box(ax, 0, y, 3.3, 0.75, textwrap.fill(f"{name}: {run.operation[layer]}", 44) + f"\n→ {out} × B={run.batch}",
              color="#eef2f8", fontsize=7)
         _ownership_strip(ax, run, layer, 3.7, y + 0.2, 5.2, 0.35)
-        ax.text(6.3, y + 0.62, f"{run.items[layer]:,} {run.split[layer]} of "
-                               f"{_bytes(run.item_bytes[layer])}: "
-                               f"{_counts_text(run.count[layer])} per rank", ha="center", fontsize=7)
+        ax.text(6.3, y + 0.62, _split_text(run, layer), ha="center", fontsize=7)
         ax.text(9.2, y + 0.375, _boundary_text(run, layer), va="center", fontsize=8)
     ax.set_xlim(-0.1, 12.6)
     ax.set_ylim(-0.15, rows * row_height)
@@ -308,9 +329,20 @@ def _pipeline_figure(run: Run):
     return fig
 
 
+def _split_text(run: Run, layer: int) -> str:
+    """"32 channels of 2,704 B: 11/11/10 per rank"; a replicated layer: "replicated: 512 channels of 4 B, all on
+    every rank"."""
+    if run.split[layer] == "replicated":
+        return f"replicated: {run.items[layer]:,} channels of {_bytes(run.item_bytes[layer])}, all on every rank"
+    return (f"{run.items[layer]:,} {run.split[layer]} of {_bytes(run.item_bytes[layer])}: "
+            f"{_counts_text(run.count[layer])} per rank")
+
+
 def _boundary_text(run: Run, layer: int) -> str:
     """What the layer boundary does and the bytes each rank received, checked against the file's byte model."""
     kind = run.boundary[layer]
+    if kind == "none" and run.split[layer] == "replicated":
+        return "no consolidation: every rank\ncomputed the whole output"
     if kind == "none":
         return "no consolidation: the next layer\nreads only this rank's slice"
     received = run.bytes_received[layer]

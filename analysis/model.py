@@ -98,14 +98,16 @@ def _run_points(runs: list[Run]) -> tuple[list[Point], list[str]]:
             notes.append(f"{run.label} ({run.consolidation} consolidation is not one MPI collective)")
         else:
             eligible.append(run)
-    crowded = {run.label: stats.oversubscription(run) for run in eligible if stats.oversubscription(run)}
+    # by position, not label: files of the same name in different directories have the same label
+    crowded = {index: stats.oversubscription(run) for index, run in enumerate(eligible)
+               if stats.oversubscription(run)}
     fit_crowded = len(crowded) == len(eligible)
-    for label, (ranks, cpus) in crowded.items():
-        notes.append(f"{label} ({ranks} ranks on {cpus} CPUs: oversubscribed, "
+    for index, (ranks, cpus) in crowded.items():
+        notes.append(f"{eligible[index].label} ({ranks} ranks on {cpus} CPUs: oversubscribed, "
                      + ("fitted anyway as no other run is available)" if fit_crowded else "shown, not fitted)"))
-    for run in eligible:
+    for index, run in enumerate(eligible):
         transfer = stats.transfer_time(run)
-        fitted = fit_crowded or run.label not in crowded
+        fitted = fit_crowded or index not in crowded
         sizes = stats.boundary_bytes(run)
         for layer, name in enumerate(run.layers):
             if run.boundary[layer] != "none" and run.bytes_received[layer].sum() > 0:

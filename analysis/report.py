@@ -163,7 +163,7 @@ def _breakdown_figure(run: Run):
     consolidation = stats.consolidation_time(run)
     parallel = stats.layer_parallel_time(run)
     x = np.arange(len(run.layers))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=figures.layer_figsize(len(run.layers), 4))
     ax.bar(x, phases["compute"] * 1e6, 0.6, color=figures.PHASE_COLORS["compute"], label="compute")
     ax.bar(x, consolidation * 1e6, 0.6, bottom=phases["compute"] * 1e6, color=figures.PHASE_COLORS["transfer"],
            label="consolidation (wait + transfer)")
@@ -172,7 +172,7 @@ def _breakdown_figure(run: Run):
     for xi, value in zip(x, parallel):
         ax.annotate(f"{value * 1e6:,.0f}", (xi, value * 1e6), textcoords="offset points", xytext=(8, 2),
                     fontsize=7)
-    ax.set_xticks(x, run.layers)
+    figures.layer_ticks(ax, x, run.layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("time per pass (µs, slowest rank, median)")
     ax.set_title(f"Compute vs consolidation per layer, P = {run.nprocs}, B = {run.batch}")
@@ -196,7 +196,7 @@ def _breakdown_table(run: Run) -> str:
 
 
 def _bytes_figure(run: Run):
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=figures.layer_figsize(len(run.layers), 4))
     width = 0.8 / run.nprocs
     colors = figures.rank_colors(run.nprocs)
     for rank in range(run.nprocs):
@@ -207,7 +207,7 @@ def _bytes_figure(run: Run):
                   label="expected s·(N − n_r)" if rank == 0 else None)
     if (run.bytes_received > 0).all():
         ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(run.layers)), run.layers)
+    figures.layer_ticks(ax, np.arange(len(run.layers)), run.layers)
     ax.set_xlabel("layer" + ("" if run.nprocs <= 12 else f" (bars: ranks 0 … {run.nprocs - 1} left to right)"))
     ax.set_ylabel("bytes received per consolidation (B)")
     ax.set_title(f"Bytes received per rank: measured bars, expected marks (P = {run.nprocs}, B = {run.batch})")
@@ -236,11 +236,11 @@ def _imbalance_figure(run: Run):
     measured = stats.compute_imbalance(run)
     implied = stats.partition_imbalance(run)
     x = np.arange(len(run.layers))
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=figures.layer_figsize(len(run.layers), 3.6))
     ax.bar(x, measured, 0.6, color=figures.PHASE_COLORS["compute"], label="compute max / avg (measured)")
     ax.hlines(implied, x - 0.3, x + 0.3, color="black", linewidth=2, label="items max / avg (partition)")
     ax.axhline(1.0, color="gray", linewidth=0.8)
-    ax.set_xticks(x, run.layers)
+    figures.layer_ticks(ax, x, run.layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("max / average over ranks")
     ax.set_ylim(0.9, max(1.1, np.nanmax(np.concatenate([measured, implied])) * 1.08))

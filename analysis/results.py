@@ -20,6 +20,15 @@ FLOAT_BYTES = 4
 BOUNDARIES = ("none", "allgather", "allreduce")  # what a layer boundary does (/layers/boundary)
 
 
+LAYER_KINDS = ("conv", "pool", "gelu", "fc", "logsoftmax")  # as --split and the spec file name them
+
+
+def layer_kind(name: str) -> str:
+    """conv1 -> conv, fc -> fc, logsoftmax -> logsoftmax; a name of no known kind is returned as it is."""
+    stem = name.rstrip("0123456789")
+    return stem if stem in LAYER_KINDS else name
+
+
 class ResultsError(Exception):
     """A results file the analysis cannot use; the message is one line and names the file."""
 
@@ -78,6 +87,7 @@ class Run:
     cpu_binding: tuple[str, ...]  # CPUs each rank may run on, e.g. "0-1"
     nodes: np.ndarray  # [P]
     input_image: np.ndarray | None  # [B, C, H, W] with --dump-tensors, else None
+    ops: np.ndarray | None = None  # [L, P] /work/ops: operations of each rank's part (files that record it)
 
     @property
     def nprocs(self) -> int:
@@ -106,6 +116,17 @@ class Run:
     @property
     def network(self) -> str:
         return str(self.meta.get("network", "?"))
+
+    @property
+    def network_name(self) -> str:
+        """/meta@network_name: "seed", "letters" or the spec file's path ("seed" in files written before it)."""
+        return str(self.meta.get("network_name", "seed"))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """[L] what each layer is: "conv", "pool", "gelu", "fc" or "logsoftmax". Layer names are PyTorch-style,
+        the kind alone when the network has one layer of that kind, else the kind numbered from 1 (conv1, fc3)."""
+        return tuple(layer_kind(name) for name in self.layers)
 
     @property
     def serial_forward(self) -> float:
@@ -281,8 +302,11 @@ def _read_run(path, g: h5py.Group) -> Run:
     timestamps = _read_timestamps(path, g, arrays["compute"].shape)
     image = g["tensors/input"][...] if "tensors/input" in g else None
     input_expected = g["comm/input_bytes_expected"][...].astype(np.int64) if "comm/input_bytes_expected" in g else None
+    ops = g["work/ops"][...].astype(np.int64) if "work/ops" in g else None
+    if ops is not None and ops.shape != (n_layers, nprocs):
+        raise ResultsError(f"{path}: work/ops has shape {ops.shape}, expected {(n_layers, nprocs)}")
     meta = _meta(g)
-    return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected,
+    return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected, ops=ops,
                boundary=_boundaries(path, g, str(meta.get("plan", "per-layer")), len(layers)),
                operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
                op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),

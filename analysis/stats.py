@@ -1,9 +1,12 @@
 """Derived quantities of a run, defined once so the report, the sweep, the model and the trace agree.
 
-The convention is the terminal report's (docs/design.md, Timing): an iteration's parallel time for a layer is its
-slowest rank's compute + wait + transfer, and a run's figure is the median of that over the timed iterations. Other
-per-layer phases (compute alone, wait alone, ...) use the same "slowest rank per iteration, then median" reduction,
-so they are each an upper envelope and do not add up to the parallel time exactly.
+The convention is the terminal report's, defined in include/cnnpar/records.hpp (slowest_median,
+slowest_forward_median, median_per_rank) and documented in docs/design.md: an iteration's parallel time for a layer is
+its slowest rank's compute + wait + transfer, and a run's figure is the median of that over the timed iterations.
+Other per-layer phases (compute alone, wait alone, ...) use the same "slowest rank per iteration, then median"
+reduction, so they are each an upper envelope and do not add up to the parallel time exactly. Per-rank figures (the
+terminal's breakdown and its "Across ranks" table) are each rank's median over iterations.
+tests/python/test_terminal_agrees.py checks that the terminal prints the figures these functions compute.
 """
 from __future__ import annotations
 
@@ -38,6 +41,59 @@ def layer_speedup(run: Run) -> np.ndarray:
 
 def total_speedup(run: Run) -> float:
     return run.serial_forward / forward_parallel_time(run)
+
+
+def efficiency(run: Run, speedup):
+    """Speedup / P (the terminal prints it as a percentage)."""
+    return speedup / run.nprocs
+
+
+def layer_ops(run: Run) -> np.ndarray | None:
+    """[L] operations of each whole layer for the batch (the terminal's "ops" column), from /work/ops: the ranks'
+    parts add up to the layer, except a replicated layer, which every rank computes whole. None if the file has no
+    /work/ops."""
+    if run.ops is None:
+        return None
+    return np.array([run.ops[i, 0] if split == "replicated" else run.ops[i].sum()
+                     for i, split in enumerate(run.split)], dtype=np.int64)
+
+
+def received_max(run: Run) -> np.ndarray:
+    """[L] bytes: the most any rank received through MPI at each layer's boundary per pass ("recv B/rank")."""
+    return run.bytes_received.max(axis=1)
+
+
+def forward_received_max(run: Run) -> int:
+    """Bytes: the forward row's "recv B/rank": the per-boundary maxima summed, plus the input broadcast's maximum."""
+    return int(received_max(run).sum() + run.input_bytes_received.max())
+
+
+def median_per_rank(run: Run, phase: str) -> np.ndarray:
+    """[L, P] seconds: each rank's median over iterations of one phase (the breakdown's per-rank columns)."""
+    return np.median(getattr(run, phase), axis=0)
+
+
+@dataclass(frozen=True)
+class AcrossRanks:
+    """min (rank) / avg / max (rank) of one value per rank; efficiency = avg / max (1 when max is 0)."""
+
+    min: float
+    min_rank: int
+    avg: float
+    max: float
+    max_rank: int
+
+    @property
+    def efficiency(self) -> float:
+        return self.avg / self.max if self.max > 0 else 1.0
+
+
+def across_ranks(per_rank) -> AcrossRanks:
+    """The terminal's "Across ranks per layer" row for one layer and phase, from median_per_rank(...)[layer]. Ties go
+    to the lowest rank, as in records.cpp."""
+    values = np.asarray(per_rank, dtype=np.float64)
+    return AcrossRanks(min=float(values.min()), min_rank=int(values.argmin()), avg=float(values.mean()),
+                       max=float(values.max()), max_rank=int(values.argmax()))
 
 
 def phase_times(run: Run) -> dict[str, np.ndarray]:

@@ -55,9 +55,7 @@ def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.
         parts += ["## Strong scaling\n",
                   "Speedup of a layer = `/timing/serial_layer_s` / parallel layer time (per iteration the slowest "
                   "rank's compute + wait + transfer, median over iterations); total = `/meta@serial_forward_s` / "
-                  "median of the slowest rank's `/timing/forward_s`; efficiency = speedup / P. Stars: the seed "
-                  f"text's claims for {SEED_CLAIM_WORKERS} workers (linear {SEED_CLAIMS['fc']}×, convolution "
-                  f"{SEED_CLAIMS['conv']}×, activation {SEED_CLAIMS['gelu']}×).\n",
+                  "median of the slowest rank's `/timing/forward_s`; efficiency = speedup / P." + _claims_text(strong) + "\n",
                   markdown.image("speedup against P", speedup_png),
                   markdown.image("efficiency against P", efficiency_png)]
         for key, members in strong.items():
@@ -87,6 +85,15 @@ def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.
     report = out_dir / "sweep.md"
     report.write_text("\n".join(parts))
     return report
+
+
+def _claims_text(strong: dict) -> str:
+    """The sentence about the seed text's claims, for series of the seed network (the only one they are about)."""
+    if not any(set(SEED_CLAIMS) <= set(members[0].layers) for members in strong.values()):
+        return ""
+    return (f" Stars: the seed text's claims for {SEED_CLAIM_WORKERS} workers (linear {SEED_CLAIMS['fc']}×, "
+            f"convolution {SEED_CLAIMS['conv']}×, activation {SEED_CLAIMS['gelu']}×), on the seed network's "
+            "layers.")
 
 
 def _per_rank(run: Run) -> Fraction:
@@ -141,12 +148,12 @@ def _scaling_figure(series: dict, efficiency: bool):
     shared = _shared_settings(series)
     for ax, (key, members) in zip(axes.flat, series.items()):
         _scaling_panel(ax, members, efficiency)
-        ax.set_title(_series_title(key, shown=shared), fontsize=9)
+        ax.set_title(figures.wrap(_series_title(key, shown=shared), 70), fontsize=9)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     what = "Parallel efficiency (speedup / P)" if efficiency else "Speedup over the serial reference"
     common = f"\n{shared[0]}, B = {shared[1]}" if shared else ""
-    fig.suptitle(f"{what} per layer and in total, against ranks P{common}", fontsize=10)
+    fig.suptitle(figures.wrap(f"{what} per layer and in total, against ranks P{common}"), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -276,16 +283,16 @@ def _weak_figure(series: dict):
         throughput_ax.set_ylabel("throughput (images/s)")
         throughput_ax.legend(fontsize=7)
         consolidation, plan, network, _, per_rank = key
-        title = f"{consolidation}, {plan}, b = {per_rank} per rank" + ("" if network == shared_network else
-                                                                       f"\n{network}")
+        title = figures.wrap(f"{consolidation}, {plan}, b = {per_rank} per rank"
+                             + ("" if network == shared_network else f"\n{network}"), 60)
         for ax, what in ((efficiency_ax, "Weak-scaling efficiency"), (throughput_ax, "Throughput")):
             ax.set_xscale("log", base=2)
             ax.set_xticks(ticks, [str(p) for p in ticks])
             ax.xaxis.set_minor_locator(plt.NullLocator())
             ax.set_xlabel("ranks P (batch b·P)")
             ax.set_title(f"{what} — {title}", fontsize=9)
-    fig.suptitle("Weak scaling: batch per rank fixed; T = time per pass (slowest rank, median)"
-                 + (f"\n{shared_network}" if shared_network else ""), fontsize=10)
+    fig.suptitle(figures.wrap("Weak scaling: batch per rank fixed; T = time per pass (slowest rank, median)"
+                              + (f"\n{shared_network}" if shared_network else "")), fontsize=10)
     fig.tight_layout()
     return fig
 

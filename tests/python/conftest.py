@@ -2,7 +2,7 @@
 
 Run with Debian's Python from the repository root: `/usr/bin/python3 -m pytest tests/python`. The binary comes
 from $CNNPAR_BUILD_DIR (default <repo>/build; scripts/build.sh makes it). The runs are tiny (5 iterations) so the
-whole suite stays well under a minute on a 2-core machine.
+whole suite stays under two minutes on a 2-core machine.
 """
 from __future__ import annotations
 
