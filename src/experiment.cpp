@@ -155,10 +155,13 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     // Every layer's whole weights: this rank's weights under the plan of a single rank.
     result.full_weights = step_weights(setup, layers, make_plan(PlanKind::per_layer, layers, B, 1), 0);
   }
+  std::optional<SerialReference> serial;
+  if (root) serial.emplace(layers, result.full_weights, B);
+  std::vector<double> secs;
+  std::span<const float> serial_last;  // the final activation of the latest serial pass
   auto serial_pass = [&](bool timed) {
-    std::vector<double> secs;
     const double t0 = steady_seconds();
-    serial_output = serial_forward(layers, result.full_weights, result.input, B, &secs);
+    serial_last = serial->run(result.input, &secs);
     const double t1 = steady_seconds();
     if (!timed) return;
     for (std::size_t l = 0; l < layers.size(); ++l) serial_layer_samples[l].push_back(secs[l]);
@@ -167,7 +170,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
 
   std::vector<std::unique_ptr<Run>> runs;
   for (const Combination& c : setup.combinations) runs.push_back(set_up(rt, topo, setup, layers, c, input));
-  const std::size_t rounds = runs.size() > 1 ? std::min<std::size_t>(10, setup.iterations) : 1;
+  const std::size_t rounds = std::min<std::size_t>(10, setup.iterations);
   {
     Progress progress(root && setup.progress, (setup.iterations + setup.warmup) * (runs.size() + 1));
     std::size_t done = 0, timed_so_far = 0;
@@ -188,6 +191,8 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
       timed_so_far += timed;
     }
   }
+
+  if (root) serial_output.assign(serial_last.begin(), serial_last.end());
 
   // Collect: records, every step's whole output (outside the timed passes), verification.
   const bool collect_steps = setup.verify || setup.keep_outputs;

@@ -73,6 +73,25 @@ std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const st
   return cur;
 }
 
+SerialReference::SerialReference(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights,
+                                 std::size_t batch)
+    : layers_(layers), weights_(weights), batch_(batch) {
+  for (const LayerInfo& li : layers_) outputs_.emplace_back(li.out.elements() * batch_, 0.0f);
+}
+
+std::span<const float> SerialReference::run(std::span<const float> input, std::vector<double>* layer_seconds) {
+  if (layer_seconds) layer_seconds->assign(layers_.size(), 0.0);
+  const float* in = input.data();
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const auto t0 = std::chrono::steady_clock::now();
+    layer_forward(layers_[l], weights_[l], in, outputs_[l].data(), batch_);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (layer_seconds) (*layer_seconds)[l] = std::chrono::duration<double>(t1 - t0).count();
+    in = outputs_[l].data();
+  }
+  return outputs_.back();
+}
+
 std::vector<double> linear_term_magnitudes(const LayerInfo& layer, const LayerWeights& weights,
                                            std::span<const float> in, std::size_t batch) {
   const std::size_t F = layer.in.elements(), O = layer.out.elements();

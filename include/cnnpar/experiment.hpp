@@ -2,11 +2,12 @@
 // combination). main parses the command line, hands the set-up here, and presents the result (report.hpp,
 // results_file.hpp); nothing here prints a report or writes a file.
 //
-// Rounds. Every combination (consolidation x plan) runs its share of the iterations in each round, after the serial
-// reference's, so that a machine whose speed drifts during the job (a busy or oversubscribed node, frequency
-// changes) affects them alike: one round for a single combination, up to 10 with --compare, each re-warming its
-// caches with up to 2 untimed passes. While rank 0 times serial passes the others wait in a sleeping barrier, so
-// they do not steal its core.
+// Rounds. The serial reference and every combination (consolidation x plan) run their share of the iterations in
+// each of up to 10 rounds, so that a machine whose speed drifts during the job (a busy or oversubscribed node,
+// frequency changes) affects them alike and their ratios (speedup, efficiency) stay meaningful; each share re-warms
+// its caches with up to 2 untimed passes (all --warmup passes in the first round). While rank 0 times serial passes
+// the others wait in a sleeping barrier, so they do not steal its core. The serial reference uses preallocated
+// buffers (SerialReference), as the distributed pass does, so at P = 1 the two time the same work.
 #pragma once
 
 #include <cstddef>

@@ -32,6 +32,24 @@ std::vector<float> images_to_activation(const ImageBatch& images);
 // [O][B] (activation layout) -> [B][O] (PyTorch's [N, features]).
 std::vector<float> activation_to_batch_major(std::span<const float> act, std::size_t features, std::size_t batch);
 
+// The serial reference as the experiment times it: whole weights, every layer's output buffer allocated once, so a
+// timed pass does the same work under the same conditions as a distributed pass on one rank (preallocated buffers,
+// warm pages): the only differences left are the boundaries' MPI calls. Its per-layer times are the kernel alone,
+// as the distributed compute times are.
+class SerialReference {
+ public:
+  SerialReference(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights, std::size_t batch);
+  // One pass over `input` (the activation layout); when layer_seconds is given, each layer's kernel time. Returns
+  // the final activation, valid until the next run.
+  std::span<const float> run(std::span<const float> input, std::vector<double>* layer_seconds = nullptr);
+
+ private:
+  const std::vector<LayerInfo>& layers_;
+  const std::vector<LayerWeights>& weights_;
+  std::size_t batch_;
+  std::vector<std::vector<float>> outputs_;
+};
+
 // The whole network on one process, every layer over all of its items. Returns the final activation [O][B];
 // when `layer_seconds` is given, it receives each layer's compute time of this call; when `layer_outputs` is given,
 // every layer's output activation.
