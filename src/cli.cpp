@@ -79,8 +79,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
       ("ranks-per-node", po::value<long long>()->default_value(0),
        "split each shared-memory node into groups of K consecutive ranks, to emulate several nodes on one machine "
        "(0: real nodes)")
-      ("compare", "run every consolidation x plan combination on the same input and weights, verify each, and "
-       "print them side by side (with --output: one HDF5 group per combination)")
+      ("compare", po::value<std::string>()->implicit_value("plans"),
+       "run combinations on the same input and weights, verify each, and print them side by side (with --output: "
+       "one HDF5 group per combination): 'plans' (the default: every consolidation x plan) or 'splits' (every "
+       "consolidation x decomposition: channel, fused, rows with halo exchange, sample)")
       ("output,o", po::value<std::string>(), "write every rank's timing and communication records to this HDF5 file "
        "(docs/results-schema.md); a directory (existing, or ending in '/') gets the default name "
        "cnnpar_np<P>_b<B>_<consolidation>_<plan>.h5 (cnnpar_np<P>_b<B>_compare.h5 with --compare)")
@@ -131,6 +133,8 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     o.batch = checked_count(vm, "batch", 1);
     o.net = vm["net"].as<std::string>();
     if (o.net.empty()) throw po::error("--net needs seed, letters or a spec file's path");
+    if (o.net != "seed" && o.net != "letters" && !vm["gelu"].defaulted())
+      throw po::error("--gelu applies to --net seed and letters; a spec file names each GELU's form (gelu erf)");
     if (o.net != "seed")
       for (const char* name : {"filters", "hidden", "conv-kernel", "pool-kernel"})
         if (!vm[name].defaulted())
@@ -164,10 +168,16 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     o.plan = *plan_kind;
     o.ranks_per_node = checked_count(vm, "ranks-per-node", 0);
     o.compare = vm.count("compare") > 0;
+    if (o.compare) {
+      o.compare_what = vm["compare"].as<std::string>();
+      if (o.compare_what != "plans" && o.compare_what != "splits")
+        throw po::error("--compare takes plans or splits (got '" + o.compare_what + "')");
+      if (o.compare_what == "splits" && vm.count("split"))
+        throw po::error("--compare splits chooses every layer's split itself; do not give --split with it");
+    }
     o.calibrate = vm.count("calibrate") > 0;
     if (o.compare && (!vm["consolidation"].defaulted() || !vm["plan"].defaulted()))
       throw po::error("--compare runs every --consolidation and --plan; do not give either with it");
-    if (o.compare && !o.dump_tensors.empty()) throw po::error("--dump-tensors is not available with --compare");
     if (vm.count("output")) {
       o.output = vm["output"].as<std::string>();
       if (o.output.empty()) throw po::error("--output needs a file or directory name");
@@ -180,6 +190,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
         throw po::error("--dump-tensors must be final or all (got '" + o.dump_tensors + "')");
       if (o.output.empty()) throw po::error("--dump-tensors needs --output (the tensors go into the results file)");
     }
+    if (o.compare && !o.dump_tensors.empty()) throw po::error("--dump-tensors is not available with --compare");
     o.verify = vm.count("verify") > 0;
     o.quiet = vm.count("quiet") > 0;
     o.progress = vm.count("no-progress") == 0;

@@ -92,6 +92,63 @@ void reduce_scatter_allgather(const float* partial, float* result, const std::ve
   allgatherv_in_place(result, counts, displs, me, comm, s);
 }
 
+// The point-to-point exchange of an `exchange` boundary (plan.hpp): from every peer the boxes of its output I will
+// read and do not hold (a halo of rows, another cut of the batch), and to every peer mine that it will read. Each
+// box is an MPI subarray datatype over the step's whole output tensor, so MPI moves it in place, with no packing
+// step of ours (its copying is part of the transfer time). MPI_Isend/MPI_Irecv, then one MPI_Waitall: no
+// neighbourhood collectives (SimGrid's SMPI has none), and any pattern of neighbours works.
+class BoxExchange {
+ public:
+  BoxExchange(const PlanStep& step, int me, int ranks) {
+    const int sizes[4] = {int(step.out.c), int(step.out.h), int(step.out.w), int(step.batch)};
+    auto add = [&](std::vector<Transfer>& list, int peer, const std::vector<Box>& boxes) {
+      for (std::size_t k = 0; k < boxes.size(); ++k) {
+        const Box& b = boxes[k];
+        const int sub[4] = {int(b.c.count), int(b.h.count), int(b.w.count), int(b.b.count)};
+        const int start[4] = {int(b.c.begin), int(b.h.begin), int(b.w.begin), int(b.b.begin)};
+        MPI_Datatype type;
+        MPI_Type_create_subarray(4, sizes, sub, start, MPI_ORDER_C, MPI_FLOAT, &type);
+        MPI_Type_commit(&type);
+        list.push_back(Transfer{peer, int(k), type, bytes(b.volume())});
+      }
+    };
+    for (int q = 0; q < ranks; ++q) {
+      if (q == me) continue;
+      add(recvs_, q, exchange_boxes(step, std::size_t(q), std::size_t(me)));
+      add(sends_, q, exchange_boxes(step, std::size_t(me), std::size_t(q)));
+    }
+    requests_.resize(recvs_.size() + sends_.size());
+  }
+  ~BoxExchange() {
+    for (auto* list : {&sends_, &recvs_})
+      for (Transfer& t : *list) MPI_Type_free(&t.type);
+  }
+  BoxExchange(const BoxExchange&) = delete;
+  BoxExchange& operator=(const BoxExchange&) = delete;
+
+  void run(float* tensor, MPI_Comm comm, ConsolidationSample& s) {
+    std::size_t n = 0;
+    for (const Transfer& t : recvs_) {
+      MPI_Irecv(tensor, 1, t.type, t.peer, t.tag, comm, &requests_[n++]);
+      s.bytes_received += t.bytes;
+    }
+    for (const Transfer& t : sends_) {
+      MPI_Isend(tensor, 1, t.type, t.peer, t.tag, comm, &requests_[n++]);
+      s.bytes_sent += t.bytes;
+    }
+    MPI_Waitall(static_cast<int>(n), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+ private:
+  struct Transfer {
+    int peer, tag;
+    MPI_Datatype type;
+    std::uint64_t bytes;
+  };
+  std::vector<Transfer> sends_, recvs_;
+  std::vector<MPI_Request> requests_;
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // allgatherv: distributed memory, the seed's "consolidate at each layer boundary".
 //
@@ -114,6 +171,8 @@ class AllgathervConsolidation final : public Consolidation {
       reduce_displs_.emplace_back();
       if (s.action == BoundaryAction::allreduce)
         reduce_blocks(s.reduce_elems, static_cast<std::size_t>(size_), reduce_counts_.back(), reduce_displs_.back());
+      exchanges_.push_back(s.action == BoundaryAction::exchange ? std::make_unique<BoxExchange>(s, rank_, size_)
+                                                                 : nullptr);
     }
   }
 
@@ -145,6 +204,8 @@ class AllgathervConsolidation final : public Consolidation {
     } else if (st.action == BoundaryAction::allreduce) {
       reduce_scatter_allgather(partials_[step].data(), outputs_[step].data(), reduce_counts_[step],
                                reduce_displs_[step], rank_, comm_, s);
+    } else if (st.action == BoundaryAction::exchange) {
+      exchanges_[step]->run(outputs_[step].data(), comm_, s);
     }
     s.exit_s = clock_();
     return s;
@@ -158,6 +219,7 @@ class AllgathervConsolidation final : public Consolidation {
   std::vector<float> input_;
   std::vector<std::vector<float>> outputs_, partials_;
   std::vector<std::vector<int>> reduce_counts_, reduce_displs_;
+  std::vector<std::unique_ptr<BoxExchange>> exchanges_;  // [step] exchange boundaries only
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -317,7 +379,9 @@ class WindowConsolidation : public Consolidation {
     const PlanStep& st = steps_.at(step);
     ConsolidationSample s;
     s.enter_s = clock_();
-    if (st.action == BoundaryAction::allgather) {
+    if (st.action == BoundaryAction::exchange) {
+      window_.publish();  // one node (why_unavailable): every box the next step reads is in the window already
+    } else if (st.action == BoundaryAction::allgather) {
       window_.publish();
       if (across_nodes_) {
         // hierarchical: each leader contributes its node's block of the window; the others' blocks land in place.
@@ -436,6 +500,38 @@ std::vector<float> collect_output(Consolidation& consolidation, std::size_t step
   }
   const BoundaryLayout& layout = plan_step.layout;
   const auto me = static_cast<std::size_t>(rank);
+  if (!plan_step.contiguous()) {
+    // Rows and sample regions are boxes: each goes to rank 0 as a subarray, in place on both sides.
+    std::vector<float> whole(rank == 0 ? layout.total_elems() : 0);
+    const Shape& o = plan_step.out;
+    const int sizes[4] = {int(o.c), int(o.h), int(o.w), int(plan_step.batch)};
+    auto box_type = [&](const Box& b) {
+      const int sub[4] = {int(b.c.count), int(b.h.count), int(b.w.count), int(b.b.count)};
+      const int start[4] = {int(b.c.begin), int(b.h.begin), int(b.w.begin), int(b.b.begin)};
+      MPI_Datatype type;
+      MPI_Type_create_subarray(4, sizes, sub, start, MPI_ORDER_C, MPI_FLOAT, &type);
+      MPI_Type_commit(&type);
+      return type;
+    };
+    for (std::size_t q = 0; q < plan_step.own.size(); ++q) {
+      for (const Box& b : plan_step.own[q]) {
+        if (q == 0 && rank == 0) {  // rank 0's own boxes: a local copy through the same datatype
+          MPI_Datatype type = box_type(b);
+          MPI_Sendrecv(mine.data(), 1, type, 0, 0, whole.data(), 1, type, 0, 0, MPI_COMM_SELF, MPI_STATUS_IGNORE);
+          MPI_Type_free(&type);
+        } else if (rank == 0) {
+          MPI_Datatype type = box_type(b);
+          MPI_Recv(whole.data(), 1, type, int(q), 0, topology.world(), MPI_STATUS_IGNORE);
+          MPI_Type_free(&type);
+        } else if (q == me) {
+          MPI_Datatype type = box_type(b);
+          MPI_Send(mine.data(), 1, type, 0, 0, topology.world());
+          MPI_Type_free(&type);
+        }
+      }
+    }
+    return whole;
+  }
   std::vector<float> whole(rank == 0 ? layout.total_elems() : 0);
   MPI_Gatherv(mine.data() + layout.displs[me], layout.counts[me], MPI_FLOAT, whole.data(), layout.counts.data(),
               layout.displs.data(), MPI_FLOAT, 0, topology.world());
@@ -445,7 +541,8 @@ std::vector<float> collect_output(Consolidation& consolidation, std::size_t step
 std::unique_ptr<Consolidation> make_consolidation(ConsolidationKind kind, const Topology& topology,
                                                   std::size_t input_elems, std::vector<PlanStep> steps,
                                                   double (*clock)()) {
-  if (const std::string why = why_unavailable(kind, topology.map()); !why.empty()) throw std::invalid_argument(why);
+  if (const std::string why = why_unavailable(kind, topology.map(), steps); !why.empty())
+    throw std::invalid_argument(why);
   if (kind == ConsolidationKind::allgatherv)
     return std::make_unique<AllgathervConsolidation>(topology, input_elems, std::move(steps), clock);
   return std::make_unique<WindowConsolidation>(kind, topology, input_elems, std::move(steps), clock);

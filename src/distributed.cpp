@@ -25,7 +25,14 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
       batch_(batch),
       rank_(rank),
       weights_(std::move(step_weights)),
-      consolidation_(consolidation) {}
+      consolidation_(consolidation) {
+  for (const PlanStep& step : steps_) {
+    const bool packed = step.split == SplitKind::rows || step.split == SplitKind::sample;
+    packed_.push_back(packed ? packed_region(layers_[step.layer], step, rank_) : PackedRegion{});
+    packed_in_.emplace_back(packed_.back().in.volume());
+    packed_out_.emplace_back(packed_.back().out.volume());
+  }
+}
 
 void DistributedForward::run(std::size_t iteration, RankRecord* record) {
   const ConsolidationSample bcast = consolidation_.broadcast_input(0);
@@ -38,14 +45,30 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
   for (std::size_t s = 0; s < steps_.size(); ++s) {
     const PlanStep& step = steps_[s];
     float* out = step.partial() ? consolidation_.partial(s).data() : consolidation_.output(s).data();
-    const double t0 = steady_seconds();
-    // A row-parallel step's bias is added once, by rank 0, before the partial sums are reduced.
-    region_forward(layers_[step.layer], step.split, step_slice(step, rank_), weights_[s], in, out, batch_,
-                   rank_ == 0);
-    const double t1 = steady_seconds();
+    const LayerInfo& layer = layers_[step.layer];
+    const PackedRegion& packed = packed_[s];
+    double t0 = steady_seconds(), t1 = t0, t2 = t0, t3 = t0;
+    const bool runs_packed = step.split == SplitKind::rows || step.split == SplitKind::sample;
+    if (runs_packed && packed.empty()) {
+      // More ranks than rows or images: nothing to compute here (the compute event is the check that says so).
+      t3 = t2 = steady_seconds();
+    } else if (!runs_packed) {
+      // A row-parallel step's bias is added once, by rank 0, before the partial sums are reduced.
+      region_forward(layer, step.split, step_slice(step, rank_), weights_[s], in, out, batch_, rank_ == 0);
+      t3 = t2 = steady_seconds();  // no packing: pack and unpack are empty
+    } else {
+      pack_box(in, layer.in, batch_, packed.in, packed_in_[s].data());
+      t1 = steady_seconds();
+      layer_forward(packed.layer, weights_[s], packed_in_[s].data(), packed_out_[s].data(), packed.batch);
+      t2 = steady_seconds();
+      unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
+      t3 = steady_seconds();
+    }
     const ConsolidationSample sample = consolidation_.finish(s);
     if (record) {
-      record->stamp(iteration, s + 1, Event::compute, t0, t1);
+      record->stamp(iteration, s + 1, Event::pack, t0, t1);
+      record->stamp(iteration, s + 1, Event::compute, t1, t2);
+      record->stamp(iteration, s + 1, Event::unpack, t2, t3);
       record->stamp_boundary(iteration, s + 1, sample.enter_s, sample.exit_s);
       record->bytes_sent[s + 1] = sample.bytes_sent;
       record->bytes_received[s + 1] = sample.bytes_received;

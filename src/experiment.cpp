@@ -79,7 +79,7 @@ std::unique_ptr<Run> set_up(Runtime& rt, const Topology& topo, const ExperimentS
   const auto P = static_cast<std::size_t>(rt.size()), rank = static_cast<std::size_t>(rt.rank());
   auto run = std::make_unique<Run>();
   run->combination = c;
-  run->steps = make_plan(c.plan, layers, setup.batch, P, setup.splits);
+  run->steps = make_plan(c.plan, layers, setup.batch, P, c.splits);
   run->consolidation = make_consolidation(c.consolidation, topo, setup.net.input.elements() * setup.batch,
                                           run->steps, &steady_seconds);
   if (rank == 0) run->consolidation->stage_input(input);
@@ -114,19 +114,43 @@ void distributed_pass(Runtime& rt, Run& run, std::optional<std::size_t> timed) {
 
 }  // namespace
 
-std::vector<Combination> all_combinations(const NodeMap& nodes) {
+std::vector<Combination> all_combinations(const NodeMap& nodes, const std::vector<SplitChoice>& splits) {
   std::vector<Combination> out;
   for (ConsolidationKind k : kAllConsolidations)
     for (PlanKind p : kAllPlans)
-      if (why_unavailable(k, nodes).empty()) out.push_back(Combination{k, p});
+      if (why_unavailable(k, nodes).empty()) out.push_back(Combination{k, p, "", splits});
+  return out;
+}
+
+std::vector<Combination> split_combinations(const std::vector<LayerInfo>& layers, const NodeMap& nodes,
+                                            std::size_t batch) {
+  std::vector<SplitChoice> rows, sample;
+  for (const LayerInfo& li : layers) {
+    const bool spatial = std::holds_alternative<Conv2dSpec>(li.spec) || std::holds_alternative<MaxPool2dSpec>(li.spec) ||
+                         (std::holds_alternative<GeluSpec>(li.spec) && li.out.h > 1);
+    if (spatial) rows.push_back(SplitChoice{li.name, SplitKind::rows});
+    sample.push_back(SplitChoice{li.name, SplitKind::sample});
+  }
+  const std::vector<Combination> cuts = {{ConsolidationKind::allgatherv, PlanKind::per_layer, "channel", {}},
+                                         {ConsolidationKind::allgatherv, PlanKind::fused, "fused", {}},
+                                         {ConsolidationKind::allgatherv, PlanKind::per_layer, "rows", rows},
+                                         {ConsolidationKind::allgatherv, PlanKind::per_layer, "sample", sample}};
+  std::vector<Combination> out;
+  for (ConsolidationKind k : kAllConsolidations)
+    for (Combination c : cuts) {
+      c.consolidation = k;
+      const auto steps = make_plan(c.plan, layers, batch, nodes.node_of_rank.size(), c.splits);
+      if (why_unavailable(k, nodes, steps).empty()) out.push_back(c);
+    }
   return out;
 }
 
 std::vector<LayerInfo> check_setup(const ExperimentSetup& setup, const NodeMap& nodes) {
   std::vector<LayerInfo> layers = describe(setup.net);
   for (const Combination& c : setup.combinations) {
-    make_plan(c.plan, layers, setup.batch, nodes.node_of_rank.size(), setup.splits);  // throws if it cannot apply
-    if (const std::string why = why_unavailable(c.consolidation, nodes); !why.empty())
+    // make_plan throws if the plan cannot apply
+    const auto steps = make_plan(c.plan, layers, setup.batch, nodes.node_of_rank.size(), c.splits);
+    if (const std::string why = why_unavailable(c.consolidation, nodes, steps); !why.empty())
       throw std::invalid_argument(why);
   }
   return layers;
@@ -209,7 +233,8 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     report.net = setup.net;
     report.layers = layers;
     report.steps = run->steps;
-    report.splits = setup.splits;
+    report.splits = run->combination.splits;
+    report.decomposition = run->combination.decomposition;
     report.batch = B;
     report.ranks = P;
     report.iterations = setup.iterations;

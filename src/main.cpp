@@ -90,7 +90,8 @@ std::filesystem::path resolve_output(const Options& o, std::size_t ranks) {
   namespace fs = std::filesystem;
   fs::path path(o.output);
   if (o.output.back() == '/' || fs::is_directory(path))
-    path /= o.compare ? "cnnpar_np" + std::to_string(ranks) + "_b" + std::to_string(o.batch) + "_compare.h5"
+    path /= o.compare ? "cnnpar_np" + std::to_string(ranks) + "_b" + std::to_string(o.batch) + "_compare" +
+                          (o.compare_what == "splits" ? "_splits" : "") + ".h5"
                       : results_name(ranks, o.batch, to_string(o.consolidation), to_string(o.plan));
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (!fs::is_directory(dir)) throw std::runtime_error("output directory '" + dir.string() + "' does not exist");
@@ -219,9 +220,10 @@ int run(Runtime& rt, int argc, char** argv) {
   try {
     setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
                               opt.conv_kernel, opt.pool_kernel, opt.gelu);
-    setup.splits = opt.splits;
-    setup.combinations = opt.compare ? all_combinations(topo.map())
-                                     : std::vector<Combination>{{opt.consolidation, opt.plan}};
+    if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
+    else if (opt.compare_what == "splits")
+      setup.combinations = split_combinations(describe(setup.net), topo.map(), dims[0]);
+    else setup.combinations = all_combinations(topo.map(), opt.splits);
     setup.batch = dims[0];
     setup.iterations = opt.iterations;
     setup.warmup = opt.warmup;
@@ -232,6 +234,8 @@ int run(Runtime& rt, int argc, char** argv) {
     setup.calibrate = opt.calibrate;
     setup.progress = root && opt.progress;
     check_setup(setup, topo.map());
+  } catch (const NetworkSpecError& e) {
+    error = e.what();
   } catch (const NetworkError& e) {
     error = std::string("network does not fit the ") + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
             " input: " + e.what();

@@ -13,7 +13,7 @@ struct Line {
   std::string_view source;
   std::size_t number;
   [[noreturn]] void fail(const std::string& what) const {
-    throw NetworkError(std::string(source) + ":" + std::to_string(number) + ": " + what);
+    throw NetworkSpecError(std::string(source) + ":" + std::to_string(number) + ": " + what);
   }
 };
 
@@ -112,7 +112,7 @@ std::vector<LayerSpec> parse_network_spec(std::string_view text, std::string_vie
       line.fail("unknown layer '" + std::string(kind) + "' (conv, maxpool, gelu, flatten, linear, logsoftmax)");
     }
   }
-  if (layers.empty()) throw NetworkError(std::string(source) + ": the spec has no layers");
+  if (layers.empty()) throw NetworkSpecError(std::string(source) + ": the spec has no layers");
   return layers;
 }
 

@@ -29,6 +29,7 @@ std::string_view to_string(BoundaryAction action) {
     case BoundaryAction::none: return "none";
     case BoundaryAction::allgather: return "allgather";
     case BoundaryAction::allreduce: return "allreduce";
+    case BoundaryAction::exchange: return "exchange";
   }
   return "unknown";
 }
@@ -40,6 +41,8 @@ std::string_view to_string(SplitKind kind) {
     case SplitKind::feature: return "feature";
     case SplitKind::input_feature: return "input-feature";
     case SplitKind::replicated: return "replicated";
+    case SplitKind::rows: return "rows";
+    case SplitKind::sample: return "sample";
   }
   return "unknown";
 }
@@ -51,6 +54,8 @@ std::string_view split_name(const PlanStep& step) {
     case SplitKind::feature: return "features";
     case SplitKind::input_feature: return "input-features";
     case SplitKind::replicated: return "replicated";
+    case SplitKind::rows: return "rows";
+    case SplitKind::sample: return "samples";
   }
   return "unknown";
 }
@@ -69,7 +74,7 @@ std::optional<PlanKind> parse_plan_kind(std::string_view name) {
 
 std::optional<SplitKind> parse_split_kind(std::string_view name) {
   for (SplitKind k : {SplitKind::channel, SplitKind::element, SplitKind::feature, SplitKind::input_feature,
-                      SplitKind::replicated})
+                      SplitKind::replicated, SplitKind::rows, SplitKind::sample})
     if (to_string(k) == name) return k;
   return std::nullopt;
 }
@@ -78,13 +83,13 @@ std::vector<SplitKind> allowed_splits(const LayerInfo& layer) {
   switch (layer.spec.index()) {
     case 0:  // conv
     case 1:  // pool
-      return {SplitKind::channel, SplitKind::replicated};
+      return {SplitKind::channel, SplitKind::rows, SplitKind::sample, SplitKind::replicated};
     case 2:  // gelu
-      return {SplitKind::element, SplitKind::channel, SplitKind::replicated};
+      return {SplitKind::element, SplitKind::channel, SplitKind::rows, SplitKind::sample, SplitKind::replicated};
     case 3:  // linear
-      return {SplitKind::feature, SplitKind::input_feature, SplitKind::replicated};
+      return {SplitKind::feature, SplitKind::input_feature, SplitKind::sample, SplitKind::replicated};
     default:  // logsoftmax
-      return {SplitKind::feature, SplitKind::replicated};
+      return {SplitKind::feature, SplitKind::sample, SplitKind::replicated};
   }
 }
 
@@ -100,7 +105,7 @@ std::vector<SplitChoice> parse_split_choices(std::string_view text) {
     const auto split = parse_split_kind(item.substr(eq + 1));
     if (!split)
       throw std::invalid_argument("unknown split '" + std::string(item.substr(eq + 1)) +
-                                  "' (channel, element, feature, input-feature, replicated)");
+                                  "' (channel, element, feature, input-feature, replicated, rows, sample)");
     out.push_back(SplitChoice{std::string(item.substr(0, eq)), *split});
     at = comma + 1;
   }
@@ -152,12 +157,33 @@ PlanStep make_step(const std::vector<LayerInfo>& layers, std::size_t l, SplitKin
       s.layout = layout_from_slices(li.out.c, li.channel_elems() * batch,
                                     std::vector<Slice>(ranks, Slice{0, li.out.c}));
       break;
+    case SplitKind::rows:  // an item is one output row of every channel; not contiguous (counts unused)
+      s.layout = make_boundary(li.out.h, li.out.c * li.out.w * batch, ranks);
+      break;
+    case SplitKind::sample:  // an item is one image's whole output; not contiguous (counts unused)
+      s.layout = make_boundary(batch, li.out.elements(), ranks);
+      break;
   }
+  s.batch = batch;
+  s.out = li.out;
+  for (std::size_t r = 0; r < ranks; ++r) s.own.push_back(output_boxes(li, s, r));
   return s;
 }
 
-bool contains(const Slice& outer, const Slice& inner) {
-  return inner.empty() || (inner.begin >= outer.begin && inner.end() <= outer.end());
+Box whole_box(const Shape& shape, std::size_t batch) {
+  return Box{Slice{0, shape.c}, Slice{0, shape.h}, Slice{0, shape.w}, Slice{0, batch}};
+}
+
+// Drops empty boxes.
+std::vector<Box> nonempty(std::vector<Box> boxes) {
+  boxes.erase(std::remove_if(boxes.begin(), boxes.end(), [](const Box& b) { return b.empty(); }), boxes.end());
+  return boxes;
+}
+
+bool holds(const std::vector<Box>& own, const std::vector<Box>& wanted) {
+  for (const Box& w : wanted)
+    if (covered(own, w) != w.volume()) return false;
+  return true;
 }
 
 // The split a layer takes by default under a plan (before --split), given the splits chosen before it.
@@ -227,61 +253,100 @@ std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& lay
   for (std::size_t l = 0; l < layers.size(); ++l) steps.push_back(make_step(layers, l, splits[l], batch, ranks));
   for (std::size_t s = 0; s < steps.size(); ++s) {
     PlanStep& step = steps[s];
-    const LayerInfo& li = layers[step.layer];
+    const bool last = s + 1 == steps.size();
+    for (std::size_t r = 0; r < ranks; ++r)
+      step.wanted.push_back(last ? std::vector<Box>{whole_box(step.out, batch)}
+                                 : needed_boxes(layers[steps[s + 1].layer], steps[s + 1], r));
     if (step.partial()) {
       step.action = BoundaryAction::allreduce;
       continue;
     }
-    if (step.split == SplitKind::replicated) {
-      step.action = BoundaryAction::none;
-      continue;
+    bool local = true, whole = true;
+    for (std::size_t r = 0; r < ranks; ++r) {
+      local = local && holds(step.own[r], step.wanted[r]);
+      whole = whole && holds(step.wanted[r], {whole_box(step.out, batch)});
     }
-    bool local = plan != PlanKind::per_layer && s + 1 < steps.size();
-    for (std::size_t r = 0; local && r < ranks; ++r)
-      local = contains(output_range(li, step, r), needed_input(layers[steps[s + 1].layer], steps[s + 1], r));
-    step.action = local ? BoundaryAction::none : BoundaryAction::allgather;
+    // The seed's per-layer plan gathers after every layer it splits 1-D; the rows and sample splits (and the fused
+    // plans) move only what the next step does not already hold.
+    const bool seed_gather = plan == PlanKind::per_layer && step.contiguous();
+    if (local && !seed_gather) step.action = BoundaryAction::none;
+    else if (step.contiguous() && (whole || seed_gather)) step.action = BoundaryAction::allgather;
+    else step.action = BoundaryAction::exchange;
+    if (seed_gather) step.wanted.assign(ranks, {whole_box(step.out, batch)});
   }
   return steps;
 }
 
-Slice output_range(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
+std::vector<Box> output_boxes(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   const Slice s = step.layout.slices.at(rank);
+  const std::size_t B = step.batch;
+  const Slice all_c{0, layer.out.c}, all_h{0, layer.out.h}, all_w{0, layer.out.w}, all_b{0, B};
   switch (step.split) {
     case SplitKind::channel:
-    case SplitKind::feature: return Slice{s.begin * layer.channel_elems(), s.count * layer.channel_elems()};
-    case SplitKind::element: return s;
+    case SplitKind::feature: return nonempty({Box{s, all_h, all_w, all_b}});
+    case SplitKind::element: return boxes_of_range(layer.out.c, layer.out.h, layer.out.w, B, s);
     case SplitKind::input_feature:
-    case SplitKind::replicated: return Slice{0, layer.out.elements()};
+    case SplitKind::replicated: return {Box{all_c, all_h, all_w, all_b}};
+    case SplitKind::rows: return nonempty({Box{all_c, s, all_w, all_b}});
+    case SplitKind::sample: return nonempty({Box{all_c, all_h, all_w, s}});
   }
   return {};
 }
 
-Slice needed_input(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
-  const Slice whole{0, layer.in.elements()};
+std::vector<Box> needed_boxes(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   const Slice s = step.layout.slices.at(rank);
-  if (step.split == SplitKind::replicated) return whole;
-  if (step.split == SplitKind::input_feature) return s;
-  switch (layer.spec.index()) {
-    case 1:  // pool: the same channels of its input
-      return Slice{s.begin * layer.in.h * layer.in.w, s.count * layer.in.h * layer.in.w};
-    case 2:  // gelu: the same elements
-      return output_range(layer, step, rank);
-    default:  // conv, linear, logsoftmax: every input element contributes to every output
-      return whole;
+  const std::size_t B = step.batch;
+  const Shape& in = layer.in;
+  const Slice all_c{0, in.c}, all_h{0, in.h}, all_w{0, in.w}, all_b{0, B};
+  const Box whole{all_c, all_h, all_w, all_b};
+  switch (step.split) {
+    case SplitKind::replicated: return {whole};
+    case SplitKind::input_feature: return boxes_of_range(in.c, in.h, in.w, B, s);
+    case SplitKind::sample: return nonempty({Box{all_c, all_h, all_w, s}});
+    case SplitKind::rows: {
+      if (s.empty()) return {};
+      std::size_t kernel = 1, stride = 1;  // element-wise: the same rows
+      if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) kernel = conv->kernel, stride = conv->stride;
+      if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) kernel = pool->kernel, stride = pool->stride;
+      // Output rows [h0, h1) read input rows [h0*S, (h1-1)*S + K): the needed range (DistDL's halo rule: needed
+      // minus owned is the halo), within the input by construction of the output size.
+      const std::size_t first = s.begin * stride, last = (s.end() - 1) * stride + kernel;
+      return {Box{all_c, Slice{first, std::min(last, in.h) - first}, all_w, all_b}};
+    }
+    case SplitKind::channel:
+      if (std::holds_alternative<Conv2dSpec>(layer.spec)) return {whole};
+      return nonempty({Box{s, all_h, all_w, all_b}});  // pool, gelu: the same channels
+    case SplitKind::element: return boxes_of_range(in.c, in.h, in.w, B, s);  // element-wise
+    case SplitKind::feature: return {whole};  // linear, logsoftmax: every input feature
   }
+  return {};
+}
+
+std::size_t output_elements(const PlanStep& step, std::size_t rank) {
+  std::size_t n = 0;
+  for (const Box& b : step.own.at(rank)) n += b.volume();
+  return n;
+}
+
+std::vector<Box> exchange_boxes(const PlanStep& step, std::size_t from, std::size_t to) {
+  std::vector<Box> out;
+  if (from == to) return out;
+  for (const Box& o : step.own.at(from))
+    for (const Box& w : step.wanted.at(to))
+      if (const Box x = intersect(o, w); !x.empty()) out.push_back(x);
+  return out;
 }
 
 Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   if (!layer.has_weights()) return {};
-  if (step.split == SplitKind::replicated || step.split == SplitKind::input_feature)
-    return Slice{0, layer.out.c};  // input-feature: every row, some columns
-  return step.layout.slices.at(rank);
+  if (step.split == SplitKind::channel || step.split == SplitKind::feature) return step.layout.slices.at(rank);
+  return Slice{0, layer.out.c};  // every row: replicated, rows, sample; input-feature holds some columns of each
 }
 
 std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t rank, std::size_t batch) {
   const Slice s = step.layout.slices.at(rank);
   if (step.partial()) return static_cast<std::uint64_t>(s.count) * layer.out.elements() * batch;
-  return static_cast<std::uint64_t>(output_range(layer, step, rank).count) * layer.ops_per_output * batch;
+  return static_cast<std::uint64_t>(output_elements(step, rank)) * layer.ops_per_output;
 }
 
 bool NodeMap::consecutive() const {
@@ -301,6 +366,16 @@ std::string why_unavailable(ConsolidationKind kind, const NodeMap& nodes) {
   if (kind == ConsolidationKind::hierarchical && !nodes.consecutive())
     return "--consolidation hierarchical needs each node's ranks to be consecutive (place ranks by slot, e.g. "
            "mpirun --map-by slot)";
+  return "";
+}
+
+std::string why_unavailable(ConsolidationKind kind, const NodeMap& nodes, const std::vector<PlanStep>& steps) {
+  if (std::string why = why_unavailable(kind, nodes); !why.empty()) return why;
+  const bool exchanges = std::any_of(steps.begin(), steps.end(),
+                                     [](const PlanStep& s) { return s.action == BoundaryAction::exchange; });
+  if (kind == ConsolidationKind::hierarchical && nodes.nodes() > 1 && exchanges)
+    return "--consolidation hierarchical does not run the rows and sample splits' exchanges across nodes yet; use "
+           "--consolidation allgatherv for them";
   return "";
 }
 
@@ -339,6 +414,15 @@ std::vector<std::size_t> node_elems(const PlanStep& step, const NodeMap& nodes) 
 
 ByteCount expected_step_bytes(ConsolidationKind kind, const PlanStep& step, const NodeMap& nodes, std::size_t rank) {
   if (step.action == BoundaryAction::none || kind == ConsolidationKind::shared) return {};
+  if (step.action == BoundaryAction::exchange) {
+    if (kind == ConsolidationKind::hierarchical) return {};  // one node only (why_unavailable): read in place
+    ByteCount b;
+    for (std::size_t q = 0; q < nodes.node_of_rank.size(); ++q) {
+      for (const Box& x : exchange_boxes(step, q, rank)) b.received += 4 * x.volume();
+      for (const Box& x : exchange_boxes(step, rank, q)) b.sent += 4 * x.volume();
+    }
+    return b;
+  }
   const std::size_t P = nodes.node_of_rank.size();
   if (kind == ConsolidationKind::allgatherv) {
     if (step.action == BoundaryAction::allreduce) return reduce_scatter_allgather_bytes(step.reduce_elems, P, rank);

@@ -9,7 +9,9 @@ namespace cnnpar {
 
 std::string_view to_string(Event e) {
   switch (e) {
+    case Event::pack: return "pack";
     case Event::compute: return "compute";
+    case Event::unpack: return "unpack";
     case Event::wait: return "wait";
     case Event::transfer: return "transfer";
   }
@@ -86,6 +88,17 @@ double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer
     for (std::size_t q = 0; q < t.ranks; ++q) {
       double sum = 0;
       for (const Event e : events) sum += t.seconds(i, stage, e, q);
+      per_iteration[i] = std::max(per_iteration[i], sum);
+    }
+  return median(per_iteration);
+}
+
+double slowest_median_all(const DerivedTimes& t, std::size_t stage) {
+  std::vector<double> per_iteration(t.iterations, 0.0);
+  for (std::size_t i = 0; i < t.iterations; ++i)
+    for (std::size_t q = 0; q < t.ranks; ++q) {
+      double sum = 0;
+      for (const Event e : kAllEvents) sum += t.seconds(i, stage, e, q);
       per_iteration[i] = std::max(per_iteration[i], sum);
     }
   return median(per_iteration);

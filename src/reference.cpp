@@ -2,7 +2,9 @@
 #include "cnnpar/reference.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "cnnpar/kernels.hpp"
 
@@ -19,6 +21,8 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
         for (std::size_t b = 0; b < B; ++b) out_full[o * B + b] += weights.bias[o];
     return;
   }
+  if (split == SplitKind::rows || split == SplitKind::sample)
+    throw std::logic_error("region_forward: rows and sample regions run packed (packed_forward)");
   // Every other split is a range of output elements; channel-like splits count whole channels.
   const std::size_t unit = split == SplitKind::element ? 1 : layer.channel_elems();
   const Slice elems{slice.begin * unit, slice.count * unit};
@@ -34,6 +38,51 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
   } else {
     logsoftmax_forward(out, in_full, layer.in.elements(), B, slice);
   }
+}
+
+PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
+  PackedRegion r;
+  const std::vector<Box> out = output_boxes(layer, step, rank), in = needed_boxes(layer, step, rank);
+  if (out.empty() || in.empty()) return r;  // nothing to compute
+  r.out = out.front();
+  r.in = in.front();
+  r.layer = layer;
+  r.layer.in = Shape{r.in.c.count, r.in.h.count, r.in.w.count};
+  r.layer.out = Shape{r.out.c.count, r.out.h.count, r.out.w.count};
+  r.batch = r.out.b.count;
+  return r;
+}
+
+void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed) {
+  for (std::size_t c = 0; c < box.c.count; ++c)
+    for (std::size_t h = 0; h < box.h.count; ++h)
+      for (std::size_t w = 0; w < box.w.count; ++w) {
+        const float* from =
+            tensor + (((box.c.begin + c) * shape.h + box.h.begin + h) * shape.w + box.w.begin + w) * batch +
+            box.b.begin;
+        for (std::size_t k = 0; k < box.b.count; ++k) packed[k] = from[k];  // short runs: no memmove call
+        packed += box.b.count;
+      }
+}
+
+void unpack_box(const float* packed, const Box& box, float* tensor, const Shape& shape, std::size_t batch) {
+  for (std::size_t c = 0; c < box.c.count; ++c)
+    for (std::size_t h = 0; h < box.h.count; ++h)
+      for (std::size_t w = 0; w < box.w.count; ++w) {
+        float* to = tensor + (((box.c.begin + c) * shape.h + box.h.begin + h) * shape.w + box.w.begin + w) * batch +
+                    box.b.begin;
+        for (std::size_t k = 0; k < box.b.count; ++k) to[k] = packed[k];
+        packed += box.b.count;
+      }
+}
+
+void packed_forward(const PackedRegion& region, const Shape& in_shape, const Shape& out_shape,
+                    const LayerWeights& weights, const float* in_full, float* out_full, std::size_t batch,
+                    float* packed_in, float* packed_out) {
+  if (region.empty()) return;
+  pack_box(in_full, in_shape, batch, region.in, packed_in);
+  layer_forward(region.layer, weights, packed_in, packed_out, region.batch);
+  unpack_box(packed_out, region.out, out_full, out_shape, batch);
 }
 
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,

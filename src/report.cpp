@@ -34,6 +34,8 @@ std::string split_phrase(const PlanStep& step, std::size_t ranks) {
     case SplitKind::input_feature:
       return "split by input feature (row-parallel: partial sums of every output)" + over;
     case SplitKind::replicated: return "replicated (every rank computes the whole layer)";
+    case SplitKind::rows: return "split by output rows of every channel (spatial)" + over;
+    case SplitKind::sample: return "split by image of the batch (whole weights on every rank)" + over;
   }
   return "";
 }
@@ -57,6 +59,14 @@ std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
                " B: slices written in place, Win_sync + node barrier, read in place (0 B through MPI)";
       return "shared window per node, then MPI_Allgatherv of node blocks among the " + std::to_string(r.nodes) +
              " node leaders (" + with_commas(tensor_bytes) + " B)";
+    case BoundaryAction::exchange: {
+      std::uint64_t moved = 0;
+      for (const ByteCount& b : r.expected_bytes[&step - r.steps.data()]) moved += b.received;
+      if (r.consolidation == "allgatherv")
+        return "point to point (MPI_Isend/Irecv of subarrays): each rank receives exactly the boxes the next step "
+               "reads and does not hold, " + with_commas(moved) + " B in all";
+      return "shared window: Win_sync + node barrier, the next step reads its boxes in place (0 B through MPI)";
+    }
     case BoundaryAction::allreduce:
       if (r.consolidation == "allgatherv")
         return "sum of " + with_commas(tensor_bytes) + " B of partial outputs: MPI_Reduce_scatter + MPI_Allgatherv";
@@ -67,6 +77,13 @@ std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
              " B among node leaders";
   }
   return "";
+}
+
+// Whether any step runs on packed regions (rows, sample): then pack + unpack get their own column.
+bool packs(const RunReport& r) {
+  return std::any_of(r.steps.begin(), r.steps.end(), [](const PlanStep& s) {
+    return s.split == SplitKind::rows || s.split == SplitKind::sample;
+  });
 }
 
 std::string rank_stat(double seconds, int rank) { return us(seconds) + " (r" + std::to_string(rank) + ")"; }
@@ -186,10 +203,10 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
 void print_summary(std::ostream& os, const RunReport& r) {
   const double P = static_cast<double>(r.ranks);
   os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan
-     << "; per iteration the slowest rank, median over " << r.iterations
-     << " iterations; parallel = compute + wait + transfer)\n";
+     << "; per iteration the slowest rank, median over " << r.iterations << " iterations; parallel = "
+     << (packs(r) ? "pack + compute + unpack" : "compute") << " + wait + transfer)\n";
   os << pad("layer", 11, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
-     << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
+     << (packs(r) ? pad("max pack", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
      << pad("efficiency", 12) << pad("recv B/rank", 13) << "\n";
   std::uint64_t total_ops = 0, total_recv_max = 0;
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
@@ -197,13 +214,15 @@ void print_summary(std::ostream& os, const RunReport& r) {
     const double compute = slowest_median(r.times, s + 1, {Event::compute});
     const double wait = slowest_median(r.times, s + 1, {Event::wait});
     const double transfer = slowest_median(r.times, s + 1, {Event::transfer});
-    const double par = slowest_median(r.times, s + 1, {Event::compute, Event::wait, Event::transfer});
+    const double par = slowest_median_all(r.times, s + 1);
     const double speedup = par > 0 ? r.serial_layer_s[r.steps[s].layer] / par : 0;
     const std::uint64_t recv_max = max_received(r, s);
     total_ops += layer_ops(li, r.batch);
     total_recv_max += recv_max;
     os << pad(li.name, 11, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
-       << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute), 13) << pad(us(wait), 10)
+       << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute), 13)
+       << (packs(r) ? pad(us(slowest_median(r.times, s + 1, {Event::pack, Event::unpack})), 10) : "")
+       << pad(us(wait), 10)
        << pad(us(transfer), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13) << "\n";
   }
@@ -212,7 +231,7 @@ void print_summary(std::ostream& os, const RunReport& r) {
   std::uint64_t input_recv = 0;
   for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.bytes_received[0]);
   os << pad("forward", 11, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
-     << pad("", 13) << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
+     << pad("", 13) << (packs(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
      << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13) << "\n";
   const double b = static_cast<double>(r.batch);
   os << "Throughput: " << fmt("%.0f", par_total > 0 ? b / par_total : 0) << " images/s on " << r.ranks
@@ -273,14 +292,14 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   };
   std::vector<Row> ranking;
   for (const RunReport& r : runs) {
-    os << "\n" << r.consolidation << " / " << r.plan << ": " << verdict(r)
+    os << "\n" << r.label() << ": " << verdict(r)
        << (bytes_match_model(r) ? "; bytes equal the model" : "; BYTES DIFFER FROM THE MODEL") << "\n";
     os << "  " << pad("layer", 11, false) << pad("boundary", 11, false) << pad("recv B/rank (model)", 22)
        << pad("wait us", 10) << pad("xfer us", 10) << pad("compute us", 12) << pad("parallel us", 13)
        << pad("speedup", 9) << pad("efficiency", 12) << "\n";
     std::uint64_t bytes = 0, model = 0;
     for (std::size_t s = 0; s < r.steps.size(); ++s) {
-      const double par = slowest_median(r.times, s + 1, {Event::compute, Event::wait, Event::transfer});
+      const double par = slowest_median_all(r.times, s + 1);
       const double serial = r.serial_layer_s[r.steps[s].layer];
       const std::uint64_t got = max_received(r, s), want = max_expected_received(r, s);
       bytes += got;
@@ -306,7 +325,7 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
        << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100 * speedup / P), 12) << "\n";
-    ranking.push_back(Row{r.consolidation + " / " + r.plan, par_total, speedup, bytes + input_recv, verdict(r)});
+    ranking.push_back(Row{r.label(), par_total, speedup, bytes + input_recv, verdict(r)});
   }
   std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
   os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s) << " us)\n";

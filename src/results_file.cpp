@@ -20,7 +20,9 @@ void put(const h5::Location& where, std::string_view path, const std::vector<T>&
 
 std::string event_description(Event e) {
   switch (e) {
+    case Event::pack: return "rows and sample steps: packing the input region for the kernel (0 for other splits)";
     case Event::compute: return "kernel time on this rank's region";
+    case Event::unpack: return "rows and sample steps: unpacking the kernel's output into the tensor (0 otherwise)";
     case Event::wait: return "boundary time spent waiting for later ranks (see /meta wait_transfer_method)";
     case Event::transfer: return "boundary time after every rank had arrived";
   }
@@ -62,6 +64,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("network", to_string(r.net))
       .attr("network_name", r.net.name)
       .attr("splits", splits_text(r.splits))
+      .attr("decomposition", r.decomposition)
       .attr("batch", std::int64_t(r.batch))
       .attr("iterations", std::int64_t(I))
       .attr("warmup", std::int64_t(r.warmup))
@@ -134,8 +137,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       expected[k] = r.expected_bytes[l][q].received;
       expected_sent[k] = r.expected_bytes[l][q].sent;
       ops[k] = step_ops(r.layers[step.layer], step, q, r.batch);
-      elements[k] = step.partial() ? sl.count * step.layout.item_elems
-                                   : output_range(r.layers[step.layer], step, q).count * r.batch;
+      elements[k] = step.partial() ? sl.count * step.layout.item_elems : output_elements(step, q);
       weight_bytes[k] = r.records[q].weight_bytes[l];
     }
   }
@@ -183,7 +185,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       }
     const std::string name(to_string(e));
     put(where, "timing/" + name + "_s", steps, {I, L, P}, "s", "iteration,layer,rank", event_description(e));
-    if (e != Event::compute)
+    if (is_boundary_event(e))
       put(where, "timing/broadcast_" + name + "_s", broadcast, {I, P}, "s", "iteration,rank",
           "input broadcast: " + name);
   }
@@ -276,7 +278,7 @@ void write_compare_file(const std::filesystem::path& path, bool force, const std
     f.attr("schema", kResultsSchemaName).attr("schema_version", std::int64_t{kResultsSchemaVersion});
     std::vector<std::string> names;
     for (const RunReport& r : runs) {
-      names.push_back(r.consolidation + "_" + r.plan);
+      names.push_back(r.consolidation + "_" + (r.decomposition.empty() ? r.plan : r.decomposition));
       write_run(f.create_group("compare/" + names.back()), r, nullptr);
     }
     if (runs.front().calibration) write_calibration(f, *runs.front().calibration, runs.front().ranks, runs.front().nodes);

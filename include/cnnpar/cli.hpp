@@ -30,6 +30,7 @@ struct Options {
   PlanKind plan = PlanKind::per_layer;
   std::size_t ranks_per_node = 0;  // 0: nodes are the real shared-memory domains
   bool compare = false;            // run every consolidation x plan combination
+  std::string compare_what;        // "plans" or "splits" (with compare)
   bool calibrate = false;          // also time the collectives alone over a range of sizes
   bool verify = false, quiet = false;
   bool progress = true;  // on an interactive terminal only

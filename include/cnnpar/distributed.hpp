@@ -9,6 +9,7 @@
 #include "cnnpar/consolidation.hpp"
 #include "cnnpar/network.hpp"
 #include "cnnpar/records.hpp"
+#include "cnnpar/reference.hpp"
 #include "cnnpar/weights.hpp"
 
 namespace cnnpar {
@@ -40,6 +41,8 @@ class DistributedForward {
   std::size_t batch_, rank_;
   std::vector<LayerWeights> weights_;
   Consolidation& consolidation_;
+  std::vector<PackedRegion> packed_;                    // [step] rows and sample steps: this rank's region
+  std::vector<std::vector<float>> packed_in_, packed_out_;  // [step] their preallocated packed tensors
 };
 
 }  // namespace cnnpar

@@ -25,14 +25,17 @@
 
 namespace cnnpar {
 
+// One way to run the network: a consolidation, a plan and the plan's per-layer split choices. `decomposition` names
+// a cut of --compare splits ("rows", "sample", ...); empty when the plan (and --split) alone describe it.
 struct Combination {
   ConsolidationKind consolidation;
   PlanKind plan;
+  std::string decomposition;
+  std::vector<SplitChoice> splits;
 };
 
 struct ExperimentSetup {
   NetworkSpec net;
-  std::vector<SplitChoice> splits;
   std::vector<Combination> combinations;
   std::size_t batch = 1, iterations = 100, warmup = 10;
   std::uint64_t seed = 42;
@@ -43,8 +46,13 @@ struct ExperimentSetup {
   bool progress = false;      // rank 0 shows the pass count on an interactive terminal
 };
 
-// Every combination --compare runs on this topology (shared windows need one node).
-std::vector<Combination> all_combinations(const NodeMap& nodes);
+// Every combination --compare runs on this topology (shared windows need one node), with --split's choices.
+std::vector<Combination> all_combinations(const NodeMap& nodes, const std::vector<SplitChoice>& splits = {});
+// --compare splits: the decompositions of the same network side by side, each under every consolidation that can
+// run it here: channel (the seed's per-layer cut), fused (channel chains, row-parallel linear), rows (every
+// spatial layer by output rows with halo exchange, linear layers by feature) and sample (every layer by image).
+std::vector<Combination> split_combinations(const std::vector<LayerInfo>& layers, const NodeMap& nodes,
+                                            std::size_t batch);
 
 // The layers and every combination's plan, or std::invalid_argument / NetworkError naming what cannot run. A pure
 // function of the set-up and the topology, so every rank reaches the same verdict without communicating.

@@ -20,7 +20,13 @@
 
 namespace cnnpar {
 
-// The layers of a spec. Throws NetworkError "SOURCE:LINE: what is wrong" for an unknown layer, a missing or
+// A spec file that cannot be read as one (as opposed to a network whose shapes do not fit its input).
+class NetworkSpecError : public NetworkError {
+ public:
+  using NetworkError::NetworkError;
+};
+
+// The layers of a spec. Throws NetworkSpecError "SOURCE:LINE: what is wrong" for an unknown layer, a missing or
 // malformed number, an unknown key or a spec without layers. Shapes are checked later, by describe().
 std::vector<LayerSpec> parse_network_spec(std::string_view text, std::string_view source);
 

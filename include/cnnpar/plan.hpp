@@ -10,6 +10,10 @@
 //   feature        output features of a linear layer or LogSoftmax (column-parallel)
 //   input-feature  a linear layer's input features: partial sums of every output, summed across ranks (row-parallel)
 //   replicated     every rank computes the whole layer (no communication; weights held in full on every rank)
+//   rows           a block of output rows of every channel (spatial; conv and pool read a halo of input rows)
+//   sample         a block of the batch's images, whole weights on every rank (data parallelism)
+// Rows and sample regions are strided in C,H,W,B: the kernels run on a packed copy (pack and unpack are timed
+// events), and their boundaries exchange exactly the boxes the next step reads (see BoundaryAction::exchange).
 //
 // Plans (the default split of every layer; --split overrides it per layer):
 //   per-layer     the seed's: every layer is split (conv, pool by channel, GELU by element, linear and LogSoftmax
@@ -43,7 +47,7 @@ namespace cnnpar {
 // How slices become whole tensors on every rank (consolidation.hpp has the implementations).
 enum class ConsolidationKind { allgatherv, shared, hierarchical };
 enum class PlanKind { per_layer, fused, fused_column };
-enum class SplitKind { channel, element, feature, input_feature, replicated };
+enum class SplitKind { channel, element, feature, input_feature, replicated, rows, sample };
 
 std::string_view to_string(ConsolidationKind kind);
 std::string_view to_string(PlanKind kind);
@@ -75,6 +79,8 @@ enum class BoundaryAction {
   none,       // the output stays sliced (or is whole on every rank already): nothing moves
   allgather,  // every rank's slice is gathered into the whole tensor on every rank
   allreduce,  // every rank computed partial sums of the whole output; they are summed on every rank
+  exchange,   // point to point: every rank receives from its owners exactly the boxes the next step reads and it
+              // does not hold (a halo of rows, another cut of the batch, ...); shared windows read them in place
 };
 std::string_view to_string(BoundaryAction action);
 
@@ -86,8 +92,20 @@ struct PlanStep {
   BoundaryLayout layout;
   BoundaryAction action = BoundaryAction::allgather;
   std::size_t reduce_elems = 0;  // input-feature: floats of the reduced output (O * B)
+  std::size_t batch = 1;
+  Shape out;  // the layer's per-image output shape: the tensor is out x batch
+  // [rank]: the boxes of the output the rank writes (the whole output for replicated and input-feature steps), and
+  // the boxes it must hold after the boundary (what the next step reads; the whole output after the last step).
+  std::vector<std::vector<Box>> own, wanted;
   bool partial() const { return split == SplitKind::input_feature; }
+  // A 1-D split: every rank's region is one contiguous range, so an allgather works in place.
+  bool contiguous() const {
+    return split == SplitKind::channel || split == SplitKind::element || split == SplitKind::feature;
+  }
 };
+
+// The boxes rank `from` sends rank `to` at an exchange boundary: own[from] x wanted[to], none to itself.
+std::vector<Box> exchange_boxes(const PlanStep& step, std::size_t from, std::size_t to);
 
 // What a step's slices count, as the results file and reports name it: "channels", "elements", "features",
 // "input-features", "replicated".
@@ -97,11 +115,12 @@ std::string_view split_name(const PlanStep& step);
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
                                 std::size_t ranks, const std::vector<SplitChoice>& choices = {});
 
-// Per-image element ranges of the C,H,W-flattened tensors: the part of a step's output a rank writes (the whole
-// output for replicated and input-feature steps, whose output is partial until reduced), and the part of its input
-// it reads.
-Slice output_range(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
-Slice needed_input(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+// The boxes of a step's output a rank writes (the whole output for replicated and input-feature steps, whose output
+// is partial until reduced), and of its input it reads (a rows step of a conv or pool: its rows' windows, clamped).
+std::vector<Box> output_boxes(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+std::vector<Box> needed_boxes(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+// Output elements a rank writes, all images.
+std::size_t output_elements(const PlanStep& step, std::size_t rank);
 // The rows of the layer's weight tensor a rank holds (output channels or features); input-feature steps hold
 // columns instead (their slice), and layers without parameters none.
 Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
@@ -122,6 +141,8 @@ struct NodeMap {
 
 // Why `kind` cannot run on these nodes ("" if it can): shared needs one node, hierarchical consecutive nodes.
 std::string why_unavailable(ConsolidationKind kind, const NodeMap& nodes);
+// The same for a plan: besides, hierarchical does not yet run exchange boundaries (rows, sample) across nodes.
+std::string why_unavailable(ConsolidationKind kind, const NodeMap& nodes, const std::vector<PlanStep>& steps);
 // Nodes of `ranks_per_node` consecutive ranks (the last may be smaller).
 NodeMap uniform_node_map(std::size_t ranks, std::size_t ranks_per_node);
 

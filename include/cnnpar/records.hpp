@@ -26,11 +26,16 @@ namespace cnnpar {
 // here, timing it where it happens, and documenting it in docs/results-schema.md: the record, the gather, the
 // statistics and the results file loop over kAllEvents.
 enum class Event : std::uint8_t {
+  pack,      // rows and sample steps: copying the input region the kernel reads into a compact buffer
   compute,   // the kernel on the rank's region
+  unpack,    // rows and sample steps: copying the kernel's compact output into its place in the layer's tensor
   wait,      // in the boundary until the last rank arrived (derived: see above)
   transfer,  // in the boundary after everyone arrived (derived)
 };
-inline constexpr std::array<Event, 3> kAllEvents = {Event::compute, Event::wait, Event::transfer};
+inline constexpr std::array<Event, 5> kAllEvents = {Event::pack, Event::compute, Event::unpack, Event::wait,
+                                                    Event::transfer};
+// The events of a boundary (which the input broadcast, stage 0, also has); the others are the step's own work.
+inline constexpr bool is_boundary_event(Event e) { return e == Event::wait || e == Event::transfer; }
 inline constexpr std::size_t kEventCount = kAllEvents.size();
 std::string_view to_string(Event e);  // "compute", "wait", "transfer"
 
@@ -113,6 +118,8 @@ double median(std::vector<double> values);  // of a copy; 0 for an empty vector
 //   median_per_rank: per rank the median over iterations (the breakdown's per-rank columns and the across-ranks
 //     table: min / avg / max of these).
 double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events);
+// The parallel time of a stage: the same over every event (pack + compute + unpack + wait + transfer).
+double slowest_median_all(const DerivedTimes& t, std::size_t stage);
 std::vector<double> median_per_rank(const DerivedTimes& t, std::size_t stage, Event e);
 // The whole forward pass: per iteration the slowest rank, median over iterations.
 double slowest_forward_median(const DerivedTimes& t);

@@ -22,6 +22,26 @@ namespace cnnpar {
 void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const LayerWeights& weights,
                     const float* in_full, float* out_full, std::size_t batch, bool add_bias = true);
 
+// Rows and sample steps compute on a packed copy of their region, since the kernels (kernels.hpp) take whole images
+// and ranges of channels: the input box the kernel reads and the output box it writes, and the layer as it looks on
+// the packed input (a rows step: fewer input and output rows; a sample step: fewer images). A packed box keeps the
+// C,H,W,B order, so it is a tensor of its own; every output element still sees the same operations as in the whole
+// layer (its window, its weights, its order), so the result is the serial one bit for bit.
+struct PackedRegion {
+  Box in, out;
+  LayerInfo layer;
+  std::size_t batch = 0;
+  bool empty() const { return out.empty(); }
+};
+PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+// Copies `box` of a tensor (shape x batch, C,H,W,B) into `packed`, and back.
+void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed);
+void unpack_box(const float* packed, const Box& box, float* tensor, const Shape& shape, std::size_t batch);
+// pack_box, layer_forward on the packed tensors, unpack_box; packed_in / packed_out hold region.in / region.out.
+void packed_forward(const PackedRegion& region, const Shape& in_shape, const Shape& out_shape,
+                    const LayerWeights& weights, const float* in_full, float* out_full, std::size_t batch,
+                    float* packed_in, float* packed_out);
+
 // The whole layer (weights: every row).
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,
                    std::size_t batch);

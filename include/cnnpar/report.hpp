@@ -35,6 +35,9 @@ struct RunReport {
   int nodes = 1;
   std::size_t ranks_per_node = 0;  // --ranks-per-node (0: the real shared-memory domains)
   std::string consolidation, plan;
+  std::string decomposition;  // --compare splits: the cut's name ("rows", "sample", ...); empty otherwise
+  // How the run is named in comparisons and file groups: "<consolidation> / <decomposition or plan>".
+  std::string label() const { return consolidation + " / " + (decomposition.empty() ? plan : decomposition); }
   // the byte model, per step and rank, and for the input broadcast per rank (plan.hpp)
   std::vector<std::vector<ByteCount>> expected_bytes;
   std::vector<ByteCount> expected_broadcast;

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <tuple>
+#include <vector>
 
 #include "cnnpar/partition.hpp"
 
@@ -82,4 +84,35 @@ TEST(Partition, ReceivedBytesMatchTheReferenceLedger) {
 TEST(Partition, RejectsCountsBeyondMpiInt) {
   EXPECT_THROW(make_boundary(32, static_cast<std::size_t>(INT_MAX), 2), std::overflow_error);
   EXPECT_THROW(make_boundary(32, 1, 0), std::invalid_argument);
+}
+
+TEST(Boxes, RangesOfAFlattenedTensorAreCoveredExactlyByTheirBoxes) {
+  for (const auto& [C, H, W] : {std::tuple<std::size_t, std::size_t, std::size_t>{3, 4, 5}, {1, 1, 7}, {5, 1, 1},
+                                {2, 3, 1}}) {
+    const std::size_t N = C * H * W;
+    for (std::size_t begin = 0; begin <= N; ++begin)
+      for (std::size_t end = begin; end <= N; ++end) {
+        const auto boxes = boxes_of_range(C, H, W, 2, Slice{begin, end - begin});
+        ASSERT_LE(boxes.size(), 5u);
+        std::vector<int> hits(N, 0);
+        for (const Box& b : boxes) {
+          EXPECT_FALSE(b.empty());
+          EXPECT_EQ(b.b, (Slice{0, 2}));
+          for (std::size_t c = b.c.begin; c < b.c.end(); ++c)
+            for (std::size_t h = b.h.begin; h < b.h.end(); ++h)
+              for (std::size_t w = b.w.begin; w < b.w.end(); ++w) ++hits[(c * H + h) * W + w];
+        }
+        for (std::size_t e = 0; e < N; ++e)
+          ASSERT_EQ(hits[e], e >= begin && e < end ? 1 : 0) << C << "x" << H << "x" << W << " [" << begin << ","
+                                                            << end << ") element " << e;
+      }
+  }
+}
+
+TEST(Boxes, IntersectionAndCoverage) {
+  const Box a{{0, 4}, {2, 3}, {0, 5}, {0, 2}}, b{{2, 4}, {0, 4}, {1, 1}, {1, 1}};
+  EXPECT_EQ(intersect(a, b), (Box{{2, 2}, {2, 2}, {1, 1}, {1, 1}}));
+  EXPECT_TRUE(intersect(a, Box{{4, 1}, {0, 9}, {0, 9}, {0, 9}}).empty());
+  EXPECT_EQ(covered({a}, b), 4u);
+  EXPECT_EQ(intersect(Slice{3, 2}, Slice{0, 3}).count, 0u);
 }

@@ -42,7 +42,7 @@ TEST(Plan, FusedKeepsChannelsAndReducesTheLinearLayer) {
   // GELU follows the channel split (11/11/10 channels of 169 elements), not an even element split.
   EXPECT_EQ(steps[2].split, SplitKind::channel);
   EXPECT_EQ(steps[2].layout.slices, (std::vector<Slice>{{0, 11}, {11, 11}, {22, 10}}));
-  EXPECT_EQ(output_range(describe(seed_network())[2], steps[2], 2), (Slice{3718, 1690}));
+  EXPECT_EQ(output_elements(steps[2], 2), 1690u);  // 10 channels of 13 x 13
   EXPECT_TRUE(steps[3].partial());
   EXPECT_EQ(steps[3].action, BoundaryAction::allreduce);
   EXPECT_EQ(steps[3].reduce_elems, 128u);
@@ -133,7 +133,7 @@ TEST(Plan, MoreRanksThanTheNarrowestSplitLeavesEmptySlices) {
   const auto layers = describe(letters_network());
   const auto steps = make_plan(PlanKind::per_layer, layers, 1, 33);  // 26 logits over 33 ranks
   EXPECT_EQ(steps[13].layout.slices[32].count, 0u);
-  EXPECT_EQ(output_range(layers[13], steps[13], 30).count, 0u);
+  EXPECT_EQ(output_elements(steps[13], 30), 0u);
 }
 
 TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
@@ -141,7 +141,7 @@ TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
             (std::vector<SplitChoice>{{"conv", SplitKind::channel}, {"gelu", SplitKind::element},
                                       {"fc", SplitKind::feature}}));
   EXPECT_THROW(parse_split_choices("conv"), std::invalid_argument);
-  EXPECT_THROW(parse_split_choices("conv=rows"), std::invalid_argument);
+  EXPECT_THROW(parse_split_choices("conv=diagonal"), std::invalid_argument);
   EXPECT_THROW(parse_split_choices("conv=channel,"), std::invalid_argument);
   const auto layers = describe(letters_network());
   // A kind applies to every layer of it; a name wins over a kind.
@@ -157,7 +157,7 @@ TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
     FAIL() << "expected invalid_argument";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("layer conv2"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("it allows channel, replicated"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("it allows channel, rows, sample, replicated"), std::string::npos) << e.what();
   }
   try {
     make_plan(PlanKind::per_layer, describe(seed_network()), 1, 2, parse_split_choices("conv9=channel"));
@@ -166,4 +166,59 @@ TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
     EXPECT_NE(std::string(e.what()).find("no layer of this network (conv, pool, gelu, fc)"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(Plan, RowsStepsExchangeExactlyTheirHalo) {
+  // Seed conv by rows at P = 3 over 26 output rows (9, 9, 8): a conv reads K - 1 = 2 more input rows than it has
+  // outputs; pool by rows (13 rows: 5, 4, 4) reads rows [2*h0, 2*h1) of the conv output.
+  const auto layers = describe(seed_network());
+  const std::size_t B = 2, P = 3;
+  const auto steps = make_plan(PlanKind::per_layer, layers, B, P, parse_split_choices("conv=rows,pool=rows,gelu=rows"));
+  EXPECT_EQ(needed_boxes(layers[0], steps[0], 1), (std::vector<Box>{{{0, 1}, {9, 11}, {0, 28}, {0, 2}}}));
+  EXPECT_EQ(needed_boxes(layers[1], steps[1], 1), (std::vector<Box>{{{0, 32}, {10, 8}, {0, 26}, {0, 2}}}));
+  // conv owns rows 0-8 | 9-17 | 18-25, pool on rank 1 needs conv rows 10-17: held. Rank 0 needs 0-9: row 9 comes
+  // from rank 1, one row of every channel: 32 x 26 x 4 B x B.
+  EXPECT_EQ(steps[0].action, BoundaryAction::exchange);
+  EXPECT_EQ(exchange_boxes(steps[0], 1, 0), (std::vector<Box>{{{0, 32}, {9, 1}, {0, 26}, {0, 2}}}));
+  EXPECT_TRUE(exchange_boxes(steps[0], 0, 1).empty());
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps[0], uniform_node_map(P, P), 0).received,
+            32u * 26u * 4u * B);
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::shared, steps[0], uniform_node_map(P, P), 0).received, 0u);
+  // pool and GELU share the rows: nothing moves between them; the linear layer needs everything: rows are gathered.
+  EXPECT_EQ(steps[1].action, BoundaryAction::none);
+  EXPECT_EQ(steps[2].action, BoundaryAction::exchange);
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps[2], uniform_node_map(P, P), 2).received,
+            (13u - 4u) * 13u * 32u * 4u * B);
+}
+
+TEST(Plan, SampleStepsMoveNothingUntilTheEndAndAllowMoreRanksThanImages) {
+  const auto layers = describe(letters_network());
+  std::string all;
+  for (const LayerInfo& li : layers) all += (all.empty() ? "" : ",") + li.name + "=sample";
+  const std::size_t B = 3, P = 5;  // two ranks without an image
+  const auto steps = make_plan(PlanKind::per_layer, layers, B, P, parse_split_choices(all));
+  for (std::size_t s = 0; s + 1 < steps.size(); ++s) EXPECT_EQ(steps[s].action, BoundaryAction::none) << s;
+  EXPECT_EQ(steps.back().action, BoundaryAction::exchange) << "every rank ends with every image's output";
+  EXPECT_TRUE(steps[0].own[4].empty());
+  EXPECT_EQ(step_ops(layers[0], steps[0], 4, B), 0u);
+  EXPECT_EQ(step_ops(layers[0], steps[0], 0, B), layer_ops(layers[0], 1));
+  EXPECT_EQ(weight_rows(layers[3], steps[3], 2), (Slice{0, 64})) << "whole weights on every rank";
+  const NodeMap one = uniform_node_map(P, P);
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps.back(), one, 0).received, 2u * 26u * 4u);
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps.back(), one, 0).sent, 4u * 26u * 4u);
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps.back(), one, 4).sent, 0u);
+}
+
+TEST(Plan, RowsWithMoreRanksThanRowsAndUnalignedPooling) {
+  // 3x3 pooling with stride 2 on 26 rows: 12 output rows whose windows overlap, at P = 30 (empty blocks).
+  const NetworkSpec net{"odd", Shape{1, 28, 28}, {Conv2dSpec{4, 3, 1}, MaxPool2dSpec{3, 2}, LinearSpec{5}}};
+  const auto layers = describe(net);
+  const auto steps = make_plan(PlanKind::per_layer, layers, 1, 30, parse_split_choices("conv=rows,pool=rows"));
+  EXPECT_EQ(layers[1].out.h, 12u);
+  EXPECT_TRUE(needed_boxes(layers[1], steps[1], 20).empty());
+  // Pool row 3 (rank 3) reads conv rows 6-8, which ranks 6, 7 and 8 own (one conv row each; rank 3 holds row 3).
+  EXPECT_EQ(needed_boxes(layers[1], steps[1], 3).front().h, (Slice{6, 3}));
+  std::uint64_t received = 0;
+  for (std::size_t q = 0; q < 30; ++q) received += exchange_boxes(steps[0], q, 3).size();
+  EXPECT_EQ(received, 3u) << "rows 6, 7 and 8 from their owners";
 }
