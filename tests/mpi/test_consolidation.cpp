@@ -90,7 +90,58 @@ void check_plan(const std::vector<LayerInfo>& layers, std::size_t batch) {
   }
 }
 
+// Exchange boundaries (rows with halos, sample blocks, and the redistributions between them): every element a rank
+// must hold after the boundary carries the stamp of the rank that owns it and of its position, and the bytes equal
+// the model. Kinds that can run it here (hierarchical across emulated nodes cannot).
+void check_exchanges(const std::vector<LayerInfo>& layers, std::size_t batch, const std::string& choices) {
+  const auto P = static_cast<std::size_t>(runtime->size()), me = static_cast<std::size_t>(runtime->rank());
+  const std::vector<PlanStep> steps = make_plan(PlanKind::per_layer, layers, batch, P, parse_split_choices(choices));
+  for (const Case& c : cases()) {
+    const Topology topo(runtime->comm(), c.ranks_per_node);
+    if (!why_unavailable(c.kind, topo.map(), steps).empty()) continue;
+    SCOPED_TRACE(name(c, PlanKind::per_layer) + " " + choices);
+    auto cons = make_consolidation(c.kind, topo, layers[0].in.elements() * batch, steps, &steady_seconds);
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      const PlanStep& st = steps[s];
+      if (st.action != BoundaryAction::exchange) continue;
+      SCOPED_TRACE("step " + std::to_string(s));
+      const Shape& o = st.out;
+      auto index = [&](std::size_t ch, std::size_t h, std::size_t w, std::size_t b) {
+        return ((ch * o.h + h) * o.w + w) * batch + b;
+      };
+      auto for_each = [&](const Box& x, auto f) {
+        for (std::size_t ch = x.c.begin; ch < x.c.end(); ++ch)
+          for (std::size_t h = x.h.begin; h < x.h.end(); ++h)
+            for (std::size_t w = x.w.begin; w < x.w.end(); ++w)
+              for (std::size_t b = x.b.begin; b < x.b.end(); ++b) f(index(ch, h, w, b));
+      };
+      std::span<float> out = cons->output(s);
+      for (const Box& x : st.own[me]) for_each(x, [&](std::size_t e) { out[e] = stamp(me, e); });
+      const ConsolidationSample got = cons->finish(s);
+      EXPECT_EQ((ByteCount{got.bytes_sent, got.bytes_received}), expected_step_bytes(c.kind, st, topo.map(), me));
+      for (const Box& want : st.wanted[me])
+        for (std::size_t q = 0; q < P; ++q)
+          for (const Box& x : st.own[q])
+            for_each(intersect(x, want), [&](std::size_t e) {
+              ASSERT_EQ(out[e], stamp(q, e)) << "element " << e << " should come from rank " << q;
+            });
+    }
+  }
+}
+
 }  // namespace
+
+TEST(Consolidation, RowHalosAndSampleBlocksArriveFromTheirOwners) {
+  const auto seed = describe(seed_network());
+  check_exchanges(seed, 2, "conv=rows,pool=rows,gelu=rows");
+  check_exchanges(seed, 3, "conv=sample,pool=sample,gelu=sample,fc=sample");
+  check_exchanges(seed, 2, "conv=rows,pool=channel,gelu=rows");  // rows -> channels -> rows
+  check_exchanges(seed, 5, "conv=sample,pool=rows,gelu=sample");
+  // Overlapping pooling windows (3x3, stride 2): halos between pool row blocks as well.
+  check_exchanges(describe(NetworkSpec{"odd", Shape{1, 20, 9}, {Conv2dSpec{3, 3, 1}, MaxPool2dSpec{3, 2},
+                                                              GeluSpec{}, LinearSpec{4}}}),
+                  2, "conv=rows,pool=rows,gelu=rows");
+}
 
 TEST(Consolidation, EveryKindAndPlanSeedNetwork) { check_plan(describe(seed_network()), 1); }
 

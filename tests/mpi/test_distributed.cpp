@@ -3,6 +3,7 @@
 // row-parallel plan.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -19,6 +20,22 @@ using cnnpar::testing::runtime;
 
 namespace {
 
+// Every plan with its own splits, and the per-layer plan with every layer by rows (where it can) or by sample.
+std::vector<std::pair<PlanKind, std::string>> plans_and_cuts(const std::vector<LayerInfo>& layers) {
+  std::vector<std::pair<PlanKind, std::string>> out;
+  for (PlanKind plan : kAllPlans) out.emplace_back(plan, "");
+  std::string rows, sample;
+  for (const LayerInfo& li : layers) {
+    const auto allowed = allowed_splits(li);
+    if (std::find(allowed.begin(), allowed.end(), SplitKind::rows) != allowed.end())
+      rows += (rows.empty() ? "" : ",") + li.name + "=rows";
+    sample += (sample.empty() ? "" : ",") + li.name + "=sample";
+  }
+  out.emplace_back(PlanKind::per_layer, rows);
+  out.emplace_back(PlanKind::per_layer, sample);
+  return out;
+}
+
 void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch, std::uint64_t seed) {
   const auto P = static_cast<std::size_t>(runtime->size()), me = static_cast<std::size_t>(runtime->rank());
   const auto layers = describe(net);
@@ -34,12 +51,14 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
     const Topology topo(runtime->comm(), rpn);
     for (ConsolidationKind kind : kAllConsolidations) {
       if (!why_unavailable(kind, topo.map()).empty()) continue;
-      for (PlanKind plan : kAllPlans) {
-        const std::string what = net.name + " " + std::string(to_string(kind)) + "/" +
+      for (const auto& [plan, choices] : plans_and_cuts(layers)) {
+        const std::string what = net.name + " " + choices + " " + std::string(to_string(kind)) + "/" +
                                  std::string(to_string(plan)) + " ranks-per-node " + std::to_string(rpn) +
                                  ", rank " + std::to_string(me) + " of " + std::to_string(P) + ", batch " +
                                  std::to_string(batch);
-        const std::vector<PlanStep> steps = make_plan(plan, layers, batch, P);
+        const std::vector<PlanStep> steps =
+            make_plan(plan, layers, batch, P, choices.empty() ? std::vector<SplitChoice>{} : parse_split_choices(choices));
+        if (!why_unavailable(kind, topo.map(), steps).empty()) continue;
         auto c = make_consolidation(kind, topo, act.size(), steps, &steady_seconds);
         if (me == 0) c->stage_input(act);  // only the root holds the input
         DistributedForward forward(layers, steps, batch, me, init_step_weights(layers, steps, me, seed), *c);
@@ -61,8 +80,8 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
                                            << v.steps[s].comparison.mismatches << " differ, bound ratio "
                                            << v.steps[s].worst_bound_ratio;
         EXPECT_TRUE(v.passed()) << what;
-        EXPECT_EQ(v.exact_required, plan != PlanKind::fused) << what;
-        if (plan != PlanKind::fused) {
+        EXPECT_EQ(v.exact_required, plan != PlanKind::fused || !choices.empty()) << what;
+        if (v.exact_required) {
           EXPECT_EQ(std::memcmp(got.data(), serial.data(), serial.size() * sizeof(float)), 0) << what;
         }
       }
