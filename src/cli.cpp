@@ -74,8 +74,11 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "bit for bit)")
       ("split", po::value<std::string>(),
        "override the plan's split per layer: LAYER=SPLIT[,...], LAYER a layer name (conv2, fc1; see the breakdown) "
-       "or kind (conv, pool, gelu, fc, logsoftmax: all of that kind), SPLIT channel, element, feature, input-feature "
-       "or replicated (which a layer allows: docs/design.md); e.g. --split conv=channel,gelu=element,fc=feature")
+       "or kind (conv, pool, gelu, fc, logsoftmax: all of that kind), SPLIT channel, element, feature, input-feature, "
+       "replicated, rows, sample, tiles, rows-channel or sample-channel (which a layer allows: docs/design.md); "
+       "e.g. --split conv=channel,gelu=element,fc=feature")
+      ("grid", po::value<std::string>(), "RxC process grid of the 2-D splits (tiles, rows-channel, sample-channel): "
+       "R blocks of rows or images times C blocks of columns or channels, R*C = P (default: the most square)")
       ("ranks-per-node", po::value<long long>()->default_value(0),
        "split each shared-memory node into groups of K consecutive ranks, to emulate several nodes on one machine "
        "(0: real nodes)")
@@ -144,6 +147,13 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
         o.splits = parse_split_choices(vm["split"].as<std::string>());
       } catch (const std::invalid_argument& e) {
         throw po::error(std::string("--split: ") + e.what());
+      }
+    }
+    if (vm.count("grid")) {
+      try {
+        o.grid = parse_grid(vm["grid"].as<std::string>());
+      } catch (const std::invalid_argument& e) {
+        throw po::error(e.what());
       }
     }
     o.filters = checked_count(vm, "filters", 1);

@@ -27,8 +27,7 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
       weights_(std::move(step_weights)),
       consolidation_(consolidation) {
   for (const PlanStep& step : steps_) {
-    const bool packed = step.split == SplitKind::rows || step.split == SplitKind::sample;
-    packed_.push_back(packed ? packed_region(layers_[step.layer], step, rank_) : PackedRegion{});
+    packed_.push_back(step.packed() ? packed_region(layers_[step.layer], step, rank_) : PackedRegion{});
     packed_in_.emplace_back(packed_.back().in.volume());
     packed_out_.emplace_back(packed_.back().out.volume());
   }
@@ -48,7 +47,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     const LayerInfo& layer = layers_[step.layer];
     const PackedRegion& packed = packed_[s];
     double t0 = steady_seconds(), t1 = t0, t2 = t0, t3 = t0;
-    const bool runs_packed = step.split == SplitKind::rows || step.split == SplitKind::sample;
+    const bool runs_packed = step.packed();
     if (runs_packed && packed.empty()) {
       // More ranks than rows or images: nothing to compute here (the compute event is the check that says so).
       t3 = t2 = steady_seconds();
@@ -59,7 +58,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     } else {
       pack_box(in, layer.in, batch_, packed.in, packed_in_[s].data());
       t1 = steady_seconds();
-      layer_forward(packed.layer, weights_[s], packed_in_[s].data(), packed_out_[s].data(), packed.batch);
+      packed_layer_forward(packed, weights_[s], packed_in_[s].data(), packed_out_[s].data());
       t2 = steady_seconds();
       unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
       t3 = steady_seconds();

@@ -79,7 +79,7 @@ std::unique_ptr<Run> set_up(Runtime& rt, const Topology& topo, const ExperimentS
   const auto P = static_cast<std::size_t>(rt.size()), rank = static_cast<std::size_t>(rt.rank());
   auto run = std::make_unique<Run>();
   run->combination = c;
-  run->steps = make_plan(c.plan, layers, setup.batch, P, c.splits);
+  run->steps = make_plan(c.plan, layers, setup.batch, P, c.splits, setup.grid);
   run->consolidation = make_consolidation(c.consolidation, topo, setup.net.input.elements() * setup.batch,
                                           run->steps, &steady_seconds);
   if (rank == 0) run->consolidation->stage_input(input);
@@ -123,23 +123,33 @@ std::vector<Combination> all_combinations(const NodeMap& nodes, const std::vecto
 }
 
 std::vector<Combination> split_combinations(const std::vector<LayerInfo>& layers, const NodeMap& nodes,
-                                            std::size_t batch) {
-  std::vector<SplitChoice> rows, sample;
+                                            std::size_t batch, Grid grid) {
+  std::vector<SplitChoice> rows, sample, tiles, rows_channel, sample_channel;
   for (const LayerInfo& li : layers) {
     const bool spatial = std::holds_alternative<Conv2dSpec>(li.spec) || std::holds_alternative<MaxPool2dSpec>(li.spec) ||
                          (std::holds_alternative<GeluSpec>(li.spec) && li.out.h > 1);
-    if (spatial) rows.push_back(SplitChoice{li.name, SplitKind::rows});
+    const bool flat = std::holds_alternative<LinearSpec>(li.spec) || std::holds_alternative<LogSoftmaxSpec>(li.spec);
+    if (spatial) {
+      rows.push_back(SplitChoice{li.name, SplitKind::rows});
+      tiles.push_back(SplitChoice{li.name, SplitKind::tiles});
+      rows_channel.push_back(SplitChoice{li.name, SplitKind::rows_channel});
+    }
     sample.push_back(SplitChoice{li.name, SplitKind::sample});
+    if (spatial || flat) sample_channel.push_back(SplitChoice{li.name, SplitKind::sample_channel});
   }
-  const std::vector<Combination> cuts = {{ConsolidationKind::allgatherv, PlanKind::per_layer, "channel", {}},
-                                         {ConsolidationKind::allgatherv, PlanKind::fused, "fused", {}},
-                                         {ConsolidationKind::allgatherv, PlanKind::per_layer, "rows", rows},
-                                         {ConsolidationKind::allgatherv, PlanKind::per_layer, "sample", sample}};
+  const std::vector<Combination> cuts = {
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "channel", {}},
+      {ConsolidationKind::allgatherv, PlanKind::fused, "fused", {}},
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "rows", rows},
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "tiles", tiles},
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "sample", sample},
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "rows-channel", rows_channel},
+      {ConsolidationKind::allgatherv, PlanKind::per_layer, "sample-channel", sample_channel}};
   std::vector<Combination> out;
   for (ConsolidationKind k : kAllConsolidations)
     for (Combination c : cuts) {
       c.consolidation = k;
-      const auto steps = make_plan(c.plan, layers, batch, nodes.node_of_rank.size(), c.splits);
+      const auto steps = make_plan(c.plan, layers, batch, nodes.node_of_rank.size(), c.splits, grid);
       if (why_unavailable(k, nodes, steps).empty()) out.push_back(c);
     }
   return out;
@@ -149,7 +159,7 @@ std::vector<LayerInfo> check_setup(const ExperimentSetup& setup, const NodeMap& 
   std::vector<LayerInfo> layers = describe(setup.net);
   for (const Combination& c : setup.combinations) {
     // make_plan throws if the plan cannot apply
-    const auto steps = make_plan(c.plan, layers, setup.batch, nodes.node_of_rank.size(), c.splits);
+    const auto steps = make_plan(c.plan, layers, setup.batch, nodes.node_of_rank.size(), c.splits, setup.grid);
     if (const std::string why = why_unavailable(c.consolidation, nodes, steps); !why.empty())
       throw std::invalid_argument(why);
   }

@@ -222,9 +222,10 @@ int run(Runtime& rt, int argc, char** argv) {
                               opt.conv_kernel, opt.pool_kernel, opt.gelu);
     if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
     else if (opt.compare_what == "splits")
-      setup.combinations = split_combinations(describe(setup.net), topo.map(), dims[0]);
+      setup.combinations = split_combinations(describe(setup.net), topo.map(), dims[0], opt.grid);
     else setup.combinations = all_combinations(topo.map(), opt.splits);
     setup.batch = dims[0];
+    setup.grid = opt.grid;
     setup.iterations = opt.iterations;
     setup.warmup = opt.warmup;
     setup.seed = opt.seed;

@@ -2,6 +2,7 @@
 #include "cnnpar/plan.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <stdexcept>
 
 namespace cnnpar {
@@ -43,6 +44,9 @@ std::string_view to_string(SplitKind kind) {
     case SplitKind::replicated: return "replicated";
     case SplitKind::rows: return "rows";
     case SplitKind::sample: return "sample";
+    case SplitKind::tiles: return "tiles";
+    case SplitKind::rows_channel: return "rows-channel";
+    case SplitKind::sample_channel: return "sample-channel";
   }
   return "unknown";
 }
@@ -56,6 +60,9 @@ std::string_view split_name(const PlanStep& step) {
     case SplitKind::replicated: return "replicated";
     case SplitKind::rows: return "rows";
     case SplitKind::sample: return "samples";
+    case SplitKind::tiles: return "tiles";
+    case SplitKind::rows_channel: return "rows-channels";
+    case SplitKind::sample_channel: return "samples-channels";
   }
   return "unknown";
 }
@@ -74,7 +81,8 @@ std::optional<PlanKind> parse_plan_kind(std::string_view name) {
 
 std::optional<SplitKind> parse_split_kind(std::string_view name) {
   for (SplitKind k : {SplitKind::channel, SplitKind::element, SplitKind::feature, SplitKind::input_feature,
-                      SplitKind::replicated, SplitKind::rows, SplitKind::sample})
+                      SplitKind::replicated, SplitKind::rows, SplitKind::sample, SplitKind::tiles,
+                      SplitKind::rows_channel, SplitKind::sample_channel})
     if (to_string(k) == name) return k;
   return std::nullopt;
 }
@@ -83,13 +91,16 @@ std::vector<SplitKind> allowed_splits(const LayerInfo& layer) {
   switch (layer.spec.index()) {
     case 0:  // conv
     case 1:  // pool
-      return {SplitKind::channel, SplitKind::rows, SplitKind::sample, SplitKind::replicated};
+      return {SplitKind::channel,      SplitKind::rows,           SplitKind::sample,    SplitKind::tiles,
+              SplitKind::rows_channel, SplitKind::sample_channel, SplitKind::replicated};
     case 2:  // gelu
-      return {SplitKind::element, SplitKind::channel, SplitKind::rows, SplitKind::sample, SplitKind::replicated};
+      return {SplitKind::element, SplitKind::channel,      SplitKind::rows,           SplitKind::sample,
+              SplitKind::tiles,   SplitKind::rows_channel, SplitKind::sample_channel, SplitKind::replicated};
     case 3:  // linear
-      return {SplitKind::feature, SplitKind::input_feature, SplitKind::sample, SplitKind::replicated};
+      return {SplitKind::feature, SplitKind::input_feature, SplitKind::sample, SplitKind::sample_channel,
+              SplitKind::replicated};
     default:  // logsoftmax
-      return {SplitKind::feature, SplitKind::sample, SplitKind::replicated};
+      return {SplitKind::feature, SplitKind::sample, SplitKind::sample_channel, SplitKind::replicated};
   }
 }
 
@@ -105,7 +116,8 @@ std::vector<SplitChoice> parse_split_choices(std::string_view text) {
     const auto split = parse_split_kind(item.substr(eq + 1));
     if (!split)
       throw std::invalid_argument("unknown split '" + std::string(item.substr(eq + 1)) +
-                                  "' (channel, element, feature, input-feature, replicated, rows, sample)");
+                                  "' (channel, element, feature, input-feature, replicated, rows, sample, tiles, rows-channel, "
+                                  "sample-channel)");
     out.push_back(SplitChoice{std::string(item.substr(0, eq)), *split});
     at = comma + 1;
   }
@@ -128,11 +140,23 @@ BoundaryLayout layout_from_slices(std::size_t items, std::size_t item_elems, std
 
 // The step's layout for a split: block partitions of the items the split counts.
 PlanStep make_step(const std::vector<LayerInfo>& layers, std::size_t l, SplitKind split, std::size_t batch,
-                   std::size_t ranks) {
+                   std::size_t ranks, Grid grid) {
   const LayerInfo& li = layers[l];
   PlanStep s;
   s.layer = l;
   s.split = split;
+  s.batch = batch;
+  // The 2-D splits: the first axis (rows or images) over the grid's rows, the second (columns or channels) over its
+  // columns; layout.slices holds every rank's first-axis block.
+  auto grid_layout = [&](std::size_t first_items, std::size_t first_item_elems, std::size_t second_items) {
+    s.grid_rows = grid.rows;
+    s.grid_cols = grid.cols;
+    s.second_items = second_items;
+    std::vector<Slice> first;
+    for (std::size_t r = 0; r < ranks; ++r) first.push_back(block_slice(first_items, grid.rows, r / grid.cols));
+    s.layout = make_boundary(first_items, first_item_elems, ranks);
+    s.layout.slices = std::move(first);
+  };
   switch (split) {
     case SplitKind::channel:
     case SplitKind::feature:  // a linear layer's or LogSoftmax's output is O x 1 x 1: features are its channels
@@ -163,8 +187,16 @@ PlanStep make_step(const std::vector<LayerInfo>& layers, std::size_t l, SplitKin
     case SplitKind::sample:  // an item is one image's whole output; not contiguous (counts unused)
       s.layout = make_boundary(batch, li.out.elements(), ranks);
       break;
+    case SplitKind::tiles:
+      grid_layout(li.out.h, li.out.c * li.out.w * batch, li.out.w);
+      break;
+    case SplitKind::rows_channel:
+      grid_layout(li.out.h, li.out.c * li.out.w * batch, li.out.c);
+      break;
+    case SplitKind::sample_channel:
+      grid_layout(batch, li.out.elements(), li.out.c);
+      break;
   }
-  s.batch = batch;
   s.out = li.out;
   for (std::size_t r = 0; r < ranks; ++r) s.own.push_back(output_boxes(li, s, r));
   return s;
@@ -212,8 +244,39 @@ SplitKind default_split(PlanKind plan, const std::vector<LayerInfo>& layers, std
 
 }  // namespace
 
+Slice PlanStep::second(std::size_t rank) const {
+  return two_d() ? block_slice(second_items, grid_cols, rank % grid_cols) : Slice{};
+}
+
+Grid parse_grid(std::string_view text) {
+  const std::size_t x = text.find('x');
+  auto number = [&](std::string_view part) {
+    std::size_t v = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (ec != std::errc() || end != part.data() + part.size() || v == 0)
+      throw std::invalid_argument("--grid takes RxC with positive R and C, e.g. 2x3 (got '" + std::string(text) + "')");
+    return v;
+  };
+  if (x == std::string_view::npos) number("");
+  return Grid{number(text.substr(0, x)), number(text.substr(x + 1))};
+}
+
+Grid grid_for(Grid requested, std::size_t ranks) {
+  if (requested.rows != 0) {
+    if (requested.rows * requested.cols != ranks)
+      throw std::invalid_argument("--grid " + std::to_string(requested.rows) + "x" + std::to_string(requested.cols) +
+                                  " has " + std::to_string(requested.rows * requested.cols) + " places for " +
+                                  std::to_string(ranks) + " ranks");
+    return requested;
+  }
+  std::size_t r = 1;
+  for (std::size_t d = 1; d * d <= ranks; ++d)
+    if (ranks % d == 0) r = d;
+  return Grid{r, ranks / r};
+}
+
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
-                                std::size_t ranks, const std::vector<SplitChoice>& choices) {
+                                std::size_t ranks, const std::vector<SplitChoice>& choices, Grid grid) {
   // Every choice must name a layer or a kind of the network.
   for (const SplitChoice& c : choices) {
     const bool known = std::any_of(layers.begin(), layers.end(), [&](const LayerInfo& li) {
@@ -250,7 +313,12 @@ std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& lay
   }
 
   std::vector<PlanStep> steps;
-  for (std::size_t l = 0; l < layers.size(); ++l) steps.push_back(make_step(layers, l, splits[l], batch, ranks));
+  const bool any_2d = std::any_of(splits.begin(), splits.end(), [](SplitKind k) {
+    return k == SplitKind::tiles || k == SplitKind::rows_channel || k == SplitKind::sample_channel;
+  });
+  if (any_2d) grid = grid_for(grid, ranks);
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    steps.push_back(make_step(layers, l, splits[l], batch, ranks, grid));
   for (std::size_t s = 0; s < steps.size(); ++s) {
     PlanStep& step = steps[s];
     const bool last = s + 1 == steps.size();
@@ -289,9 +357,27 @@ std::vector<Box> output_boxes(const LayerInfo& layer, const PlanStep& step, std:
     case SplitKind::replicated: return {Box{all_c, all_h, all_w, all_b}};
     case SplitKind::rows: return nonempty({Box{all_c, s, all_w, all_b}});
     case SplitKind::sample: return nonempty({Box{all_c, all_h, all_w, s}});
+    case SplitKind::tiles: return nonempty({Box{all_c, s, step.second(rank), all_b}});
+    case SplitKind::rows_channel: return nonempty({Box{step.second(rank), s, all_w, all_b}});
+    case SplitKind::sample_channel: return nonempty({Box{step.second(rank), all_h, all_w, s}});
   }
   return {};
 }
+
+namespace {
+
+// The input range output range `out` of a conv or pool reads along one axis: [o0*S, (o1-1)*S + K) (DistDL's halo
+// rule: needed minus owned is the halo), within the input by construction of the output size; element-wise layers
+// read the same range.
+Slice window(const LayerInfo& layer, Slice out, std::size_t in_size) {
+  std::size_t kernel = 1, stride = 1;
+  if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) kernel = conv->kernel, stride = conv->stride;
+  if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) kernel = pool->kernel, stride = pool->stride;
+  const std::size_t first = out.begin * stride, last = (out.end() - 1) * stride + kernel;
+  return Slice{first, std::min(last, in_size) - first};
+}
+
+}  // namespace
 
 std::vector<Box> needed_boxes(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   const Slice s = step.layout.slices.at(rank);
@@ -303,15 +389,22 @@ std::vector<Box> needed_boxes(const LayerInfo& layer, const PlanStep& step, std:
     case SplitKind::replicated: return {whole};
     case SplitKind::input_feature: return boxes_of_range(in.c, in.h, in.w, B, s);
     case SplitKind::sample: return nonempty({Box{all_c, all_h, all_w, s}});
-    case SplitKind::rows: {
-      if (s.empty()) return {};
-      std::size_t kernel = 1, stride = 1;  // element-wise: the same rows
-      if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) kernel = conv->kernel, stride = conv->stride;
-      if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) kernel = pool->kernel, stride = pool->stride;
-      // Output rows [h0, h1) read input rows [h0*S, (h1-1)*S + K): the needed range (DistDL's halo rule: needed
-      // minus owned is the halo), within the input by construction of the output size.
-      const std::size_t first = s.begin * stride, last = (s.end() - 1) * stride + kernel;
-      return {Box{all_c, Slice{first, std::min(last, in.h) - first}, all_w, all_b}};
+    case SplitKind::rows:
+    case SplitKind::tiles:
+    case SplitKind::rows_channel: {
+      const Slice cols = step.split == SplitKind::tiles ? step.second(rank) : Slice{0, layer.out.w};
+      const Slice chans = step.split == SplitKind::rows_channel ? step.second(rank) : Slice{0, layer.out.c};
+      if (s.empty() || cols.empty() || chans.empty()) return {};
+      return {Box{std::holds_alternative<Conv2dSpec>(layer.spec) ? all_c : chans, window(layer, s, in.h),
+                  window(layer, cols, in.w), all_b}};
+    }
+    case SplitKind::sample_channel: {
+      const Slice chans = step.second(rank);
+      if (s.empty() || chans.empty()) return {};
+      const bool reads_every_channel = std::holds_alternative<Conv2dSpec>(layer.spec) ||
+                                       std::holds_alternative<LinearSpec>(layer.spec) ||
+                                       std::holds_alternative<LogSoftmaxSpec>(layer.spec);
+      return {Box{reads_every_channel ? all_c : chans, all_h, all_w, s}};
     }
     case SplitKind::channel:
       if (std::holds_alternative<Conv2dSpec>(layer.spec)) return {whole};
@@ -340,6 +433,7 @@ std::vector<Box> exchange_boxes(const PlanStep& step, std::size_t from, std::siz
 Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   if (!layer.has_weights()) return {};
   if (step.split == SplitKind::channel || step.split == SplitKind::feature) return step.layout.slices.at(rank);
+  if (step.split == SplitKind::rows_channel || step.split == SplitKind::sample_channel) return step.second(rank);
   return Slice{0, layer.out.c};  // every row: replicated, rows, sample; input-feature holds some columns of each
 }
 

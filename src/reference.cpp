@@ -21,8 +21,9 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
         for (std::size_t b = 0; b < B; ++b) out_full[o * B + b] += weights.bias[o];
     return;
   }
-  if (split == SplitKind::rows || split == SplitKind::sample)
-    throw std::logic_error("region_forward: rows and sample regions run packed (packed_forward)");
+  if (split == SplitKind::rows || split == SplitKind::sample || split == SplitKind::tiles ||
+      split == SplitKind::rows_channel || split == SplitKind::sample_channel)
+    throw std::logic_error("region_forward: strided regions run packed (packed_forward)");
   // Every other split is a range of output elements; channel-like splits count whole channels.
   const std::size_t unit = split == SplitKind::element ? 1 : layer.channel_elems();
   const Slice elems{slice.begin * unit, slice.count * unit};
@@ -53,6 +54,27 @@ PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::si
   return r;
 }
 
+void packed_layer_forward(const PackedRegion& region, const LayerWeights& weights, const float* packed_in,
+                          float* packed_out) {
+  const LayerInfo& li = region.layer;
+  const std::size_t B = region.batch;
+  // The output channels computed: a block of them (the *-channel splits, whose weights are those rows), or all.
+  // Kernels index weights and outputs from the slice's start; pooling and LogSoftmax index their input by channel,
+  // which the packed input holds from 0 (pooling: only the block) or whole (LogSoftmax).
+  const Slice channels{region.out.c.begin, region.out.c.count};
+  if (const auto* conv = std::get_if<Conv2dSpec>(&li.spec)) {
+    conv2d_forward(packed_out, packed_in, weights.weight.data(), weights.bias.data(), li.in, *conv, B, channels);
+  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&li.spec)) {
+    maxpool2d_forward(packed_out, packed_in, li.in, *pool, B, Slice{0, channels.count});
+  } else if (const auto* g = std::get_if<GeluSpec>(&li.spec)) {
+    gelu_forward(packed_out, packed_in, region.out.volume(), g->form);
+  } else if (std::holds_alternative<LinearSpec>(li.spec)) {
+    linear_forward(packed_out, packed_in, weights.weight.data(), weights.bias.data(), li.in.elements(), B, channels);
+  } else {
+    logsoftmax_forward(packed_out, packed_in, li.in.elements(), B, channels);
+  }
+}
+
 void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed) {
   for (std::size_t c = 0; c < box.c.count; ++c)
     for (std::size_t h = 0; h < box.h.count; ++h)
@@ -81,7 +103,7 @@ void packed_forward(const PackedRegion& region, const Shape& in_shape, const Sha
                     float* packed_in, float* packed_out) {
   if (region.empty()) return;
   pack_box(in_full, in_shape, batch, region.in, packed_in);
-  layer_forward(region.layer, weights, packed_in, packed_out, region.batch);
+  packed_layer_forward(region, weights, packed_in, packed_out);
   unpack_box(packed_out, region.out, out_full, out_shape, batch);
 }
 

@@ -36,6 +36,18 @@ std::string split_phrase(const PlanStep& step, std::size_t ranks) {
     case SplitKind::replicated: return "replicated (every rank computes the whole layer)";
     case SplitKind::rows: return "split by output rows of every channel (spatial)" + over;
     case SplitKind::sample: return "split by image of the batch (whole weights on every rank)" + over;
+    case SplitKind::tiles:
+      return "split by tiles of output rows x columns on a " + std::to_string(step.grid_rows) + "x" +
+             std::to_string(step.grid_cols) + " grid (" + std::to_string(step.layout.items) + " rows x " +
+             std::to_string(step.second_items) + " columns)";
+    case SplitKind::rows_channel:
+      return "split by output rows x output channels on a " + std::to_string(step.grid_rows) + "x" +
+             std::to_string(step.grid_cols) + " grid (" + std::to_string(step.layout.items) + " rows x " +
+             std::to_string(step.second_items) + " channels)";
+    case SplitKind::sample_channel:
+      return "split by images x output channels on a " + std::to_string(step.grid_rows) + "x" +
+             std::to_string(step.grid_cols) + " grid (" + std::to_string(step.layout.items) + " images x " +
+             std::to_string(step.second_items) + " channels)";
   }
   return "";
 }
@@ -82,7 +94,7 @@ std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
 // Whether any step runs on packed regions (rows, sample): then pack + unpack get their own column.
 bool packs(const RunReport& r) {
   return std::any_of(r.steps.begin(), r.steps.end(), [](const PlanStep& s) {
-    return s.split == SplitKind::rows || s.split == SplitKind::sample;
+    return s.packed();
   });
 }
 
@@ -99,9 +111,18 @@ std::string with_commas(std::uint64_t v) {
   return out;
 }
 
-std::string describe_slice(const PlanStep& step, const Slice& s) {
+std::string describe_slice(const PlanStep& step, std::size_t rank) {
+  const Slice s = step.layout.slices.at(rank);
+  auto range = [](const Slice& x) { return std::to_string(x.begin) + "-" + std::to_string(x.end() - 1); };
+  if (step.two_d()) {
+    const Slice t = step.second(rank);
+    if (s.empty() || t.empty()) return "none";
+    const char* first = step.split == SplitKind::sample_channel ? "images " : "rows ";
+    const char* second = step.split == SplitKind::tiles ? " x cols " : " x ch ";
+    return first + range(s) + second + range(t);
+  }
   if (s.empty()) return "none";
-  return std::string(split_name(step)) + " " + std::to_string(s.begin) + "-" + std::to_string(s.end() - 1);
+  return std::string(split_name(step)) + " " + range(s);
 }
 
 void print_input(std::ostream& os, const RunReport& r) {
@@ -191,7 +212,7 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
        << pad("transfer us", 13) << "\n";
     for (std::size_t q = 0; q < r.ranks; ++q) {
       const RankRecord& rec = r.records[q];
-      os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, step.layout.slices[q]), 22, false)
+      os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, q), 22, false)
          << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
          << pad(with_commas(rec.bytes_sent[s + 1]), 11) << pad(with_commas(rec.bytes_received[s + 1]), 12)
          << pad(us(compute[q]), 12) << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << "\n";

@@ -122,7 +122,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   put(where, "layers/item_bytes", item_bytes, {L}, "B", "layer", "s: bytes of one item for the whole batch");
 
   // /partition, /comm, /work, /memory: [layer, rank].
-  std::vector<std::int64_t> begin(L * P), count(L * P);
+  std::vector<std::int64_t> begin(L * P), count(L * P), second_begin(L * P), second_count(L * P), grid(L * 2);
   std::vector<std::uint64_t> sent(L * P), received(L * P), expected(L * P), expected_sent(L * P), ops(L * P),
       elements(L * P), weight_bytes(L * P);
   for (std::size_t l = 0; l < L; ++l) {
@@ -132,6 +132,8 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       const Slice sl = step.layout.slices[q];
       begin[k] = std::int64_t(sl.begin);
       count[k] = std::int64_t(sl.count);
+      second_begin[k] = std::int64_t(step.second(q).begin);
+      second_count[k] = std::int64_t(step.second(q).count);
       sent[k] = r.records[q].bytes_sent[l + 1];
       received[k] = r.records[q].bytes_received[l + 1];
       expected[k] = r.expected_bytes[l][q].received;
@@ -141,6 +143,16 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       weight_bytes[k] = r.records[q].weight_bytes[l];
     }
   }
+  for (std::size_t l = 0; l < L; ++l) {
+    grid[2 * l] = std::int64_t(r.steps[l].grid_rows);
+    grid[2 * l + 1] = std::int64_t(r.steps[l].grid_cols);
+  }
+  put(where, "layers/grid", grid, {L, 2}, "ranks", "layer,axis",
+      "process grid R x C of a 2-D split (tiles, rows-channels, samples-channels); 1 x 1 otherwise");
+  put(where, "partition/second_begin", second_begin, {L, P}, "items", "layer,rank",
+      "2-D splits: first column or channel of the rank's block on the grid's second axis (0 otherwise)");
+  put(where, "partition/second_count", second_count, {L, P}, "items", "layer,rank",
+      "2-D splits: columns or channels in that block (0 otherwise)");
   put(where, "partition/begin", begin, {L, P}, "items", "layer,rank", "first item owned");
   put(where, "partition/count", count, {L, P}, "items", "layer,rank", "items owned");
   put(where, "comm/bytes_sent", sent, {L, P}, "B", "layer,rank",

@@ -102,7 +102,11 @@ def check_run(g, args, failures):
     splits = [b.decode() if isinstance(b, bytes) else b for b in g["layers/split"][...]]
     allgatherv = meta["consolidation"] == "allgatherv"
     for l in range(L):
-        if splits[l] == "replicated":  # every rank computes every item
+        if splits[l] in ("tiles", "rows-channels", "samples-channels"):  # a block per grid row, each C times
+            grid_cols = int(g["layers/grid"][l][1])
+            check(count[l].sum() == items[l] * grid_cols, f"layer {names[l]}: 2-D partition covers "
+                  f"{count[l].sum()} of {items[l]} x {grid_cols}")
+        elif splits[l] == "replicated":  # every rank computes every item
             check(all(begin[l] == 0) and all(count[l] == items[l]), f"layer {names[l]}: replicated but not whole")
         else:
             check(count[l].sum() == items[l], f"layer {names[l]}: partition covers {count[l].sum()} of {items[l]}")

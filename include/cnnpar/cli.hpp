@@ -21,6 +21,7 @@ struct Options {
   // network
   std::string net = "seed";  // "seed", "letters", or a network spec file
   std::vector<SplitChoice> splits;  // --split
+  Grid grid;                        // --grid RxC for the 2-D splits (0x0: chosen from P)
   std::size_t filters = 32, hidden = 128, conv_kernel = 3, pool_kernel = 2;
   GeluForm gelu = GeluForm::tanh;
   std::uint64_t seed = 42;

@@ -38,6 +38,7 @@ struct ExperimentSetup {
   NetworkSpec net;
   std::vector<Combination> combinations;
   std::size_t batch = 1, iterations = 100, warmup = 10;
+  Grid grid;  // --grid for the 2-D splits (0 x 0: the default factorisation of P)
   std::uint64_t seed = 42;
   std::string weights_file;   // empty: initialise from the seed
   bool verify = false;        // check every combination against the serial reference (verify.hpp)
@@ -50,9 +51,11 @@ struct ExperimentSetup {
 std::vector<Combination> all_combinations(const NodeMap& nodes, const std::vector<SplitChoice>& splits = {});
 // --compare splits: the decompositions of the same network side by side, each under every consolidation that can
 // run it here: channel (the seed's per-layer cut), fused (channel chains, row-parallel linear), rows (every
-// spatial layer by output rows with halo exchange, linear layers by feature) and sample (every layer by image).
+// spatial layer by output rows with halo exchange, linear layers by feature), tiles (rows x columns on the grid),
+// sample (every layer by image), rows-channel and sample-channel (2-D grids; GELU after a linear layer keeps the
+// plan's split).
 std::vector<Combination> split_combinations(const std::vector<LayerInfo>& layers, const NodeMap& nodes,
-                                            std::size_t batch);
+                                            std::size_t batch, Grid grid = {});
 
 // The layers and every combination's plan, or std::invalid_argument / NetworkError naming what cannot run. A pure
 // function of the set-up and the topology, so every rank reaches the same verdict without communicating.

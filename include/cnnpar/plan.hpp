@@ -12,6 +12,10 @@
 //   replicated     every rank computes the whole layer (no communication; weights held in full on every rank)
 //   rows           a block of output rows of every channel (spatial; conv and pool read a halo of input rows)
 //   sample         a block of the batch's images, whole weights on every rank (data parallelism)
+//   tiles          2-D blocks of output rows x columns of every channel on an R x C process grid (--grid), with
+//                  halos on both axes, corners included (the seed's spatial tiles)
+//   rows-channel   2-D: blocks of output rows (grid rows) x blocks of output channels (grid columns)
+//   sample-channel 2-D: blocks of images (grid rows) x blocks of output channels or features (grid columns)
 // Rows and sample regions are strided in C,H,W,B: the kernels run on a packed copy (pack and unpack are timed
 // events), and their boundaries exchange exactly the boxes the next step reads (see BoundaryAction::exchange).
 //
@@ -47,7 +51,8 @@ namespace cnnpar {
 // How slices become whole tensors on every rank (consolidation.hpp has the implementations).
 enum class ConsolidationKind { allgatherv, shared, hierarchical };
 enum class PlanKind { per_layer, fused, fused_column };
-enum class SplitKind { channel, element, feature, input_feature, replicated, rows, sample };
+enum class SplitKind { channel, element, feature, input_feature, replicated, rows, sample, tiles, rows_channel,
+                       sample_channel };
 
 std::string_view to_string(ConsolidationKind kind);
 std::string_view to_string(PlanKind kind);
@@ -93,11 +98,22 @@ struct PlanStep {
   BoundaryAction action = BoundaryAction::allgather;
   std::size_t reduce_elems = 0;  // input-feature: floats of the reduced output (O * B)
   std::size_t batch = 1;
+  std::size_t grid_rows = 1, grid_cols = 1;  // 2-D splits: the process grid; rank r sits at (r / cols, r % cols)
+  Slice second(std::size_t rank) const;      // 2-D splits: the rank's block on the second axis (columns, channels)
+  std::size_t second_items = 0;              // 2-D splits: what that axis counts (output columns, channels)
   Shape out;  // the layer's per-image output shape: the tensor is out x batch
   // [rank]: the boxes of the output the rank writes (the whole output for replicated and input-feature steps), and
   // the boxes it must hold after the boundary (what the next step reads; the whole output after the last step).
   std::vector<std::vector<Box>> own, wanted;
   bool partial() const { return split == SplitKind::input_feature; }
+  // The splits whose regions are strided in C,H,W,B: their kernels run on packed copies.
+  bool packed() const {
+    return split == SplitKind::rows || split == SplitKind::sample || split == SplitKind::tiles ||
+           split == SplitKind::rows_channel || split == SplitKind::sample_channel;
+  }
+  bool two_d() const {
+    return split == SplitKind::tiles || split == SplitKind::rows_channel || split == SplitKind::sample_channel;
+  }
   // A 1-D split: every rank's region is one contiguous range, so an allgather works in place.
   bool contiguous() const {
     return split == SplitKind::channel || split == SplitKind::element || split == SplitKind::feature;
@@ -111,9 +127,19 @@ std::vector<Box> exchange_boxes(const PlanStep& step, std::size_t from, std::siz
 // "input-features", "replicated".
 std::string_view split_name(const PlanStep& step);
 
+// An R x C process grid for the 2-D splits: --grid RxC, or (0 x 0) the most square factorisation of P with R <= C.
+struct Grid {
+  std::size_t rows = 0, cols = 0;
+};
+// "2x3" -> {2, 3}; throws std::invalid_argument.
+Grid parse_grid(std::string_view text);
+// The grid to use for P ranks: `requested` if it has R x C = P (else std::invalid_argument naming both), or the
+// default factorisation.
+Grid grid_for(Grid requested, std::size_t ranks);
+
 // Throws std::invalid_argument (naming the layer) when a choice names no layer or a split the layer does not allow.
 std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& layers, std::size_t batch,
-                                std::size_t ranks, const std::vector<SplitChoice>& choices = {});
+                                std::size_t ranks, const std::vector<SplitChoice>& choices = {}, Grid grid = {});
 
 // The boxes of a step's output a rank writes (the whole output for replicated and input-feature steps, whose output
 // is partial until reduced), and of its input it reads (a rows step of a conv or pool: its rows' windows, clamped).

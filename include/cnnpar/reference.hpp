@@ -34,10 +34,14 @@ struct PackedRegion {
   bool empty() const { return out.empty(); }
 };
 PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
+// The layer on the packed input: every output channel of the region (a block of them for the *-channel splits, with
+// `weights` holding those rows).
+void packed_layer_forward(const PackedRegion& region, const LayerWeights& weights, const float* packed_in,
+                          float* packed_out);
 // Copies `box` of a tensor (shape x batch, C,H,W,B) into `packed`, and back.
 void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed);
 void unpack_box(const float* packed, const Box& box, float* tensor, const Shape& shape, std::size_t batch);
-// pack_box, layer_forward on the packed tensors, unpack_box; packed_in / packed_out hold region.in / region.out.
+// pack_box, packed_layer_forward, unpack_box; packed_in / packed_out hold region.in / region.out.
 void packed_forward(const PackedRegion& region, const Shape& in_shape, const Shape& out_shape,
                     const LayerWeights& weights, const float* in_full, float* out_full, std::size_t batch,
                     float* packed_in, float* packed_out);

@@ -62,8 +62,8 @@ struct RunReport {
   std::optional<CollectiveTimings> calibration;  // with --calibrate
 };
 
-// "channels 0-7", "elements 0-1351", "features 96-127", "none" for an empty slice.
-std::string describe_slice(const PlanStep& step, const Slice& s);
+// What a rank owns at a step: "channels 0-7", "elements 0-1351", "rows 0-12 x cols 13-25", "none" when empty.
+std::string describe_slice(const PlanStep& step, std::size_t rank);
 
 // Integers with thousands separators: 194688 -> "194,688".
 std::string with_commas(std::uint64_t v);

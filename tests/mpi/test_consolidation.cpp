@@ -137,6 +137,9 @@ TEST(Consolidation, RowHalosAndSampleBlocksArriveFromTheirOwners) {
   check_exchanges(seed, 3, "conv=sample,pool=sample,gelu=sample,fc=sample");
   check_exchanges(seed, 2, "conv=rows,pool=channel,gelu=rows");  // rows -> channels -> rows
   check_exchanges(seed, 5, "conv=sample,pool=rows,gelu=sample");
+  check_exchanges(seed, 2, "conv=tiles,pool=tiles,gelu=tiles");  // halos on both axes, corners included
+  check_exchanges(seed, 3, "conv=rows-channel,pool=rows-channel,gelu=sample-channel,fc=sample-channel");
+  check_exchanges(seed, 4, "conv=tiles,pool=rows,gelu=sample-channel");
   // Overlapping pooling windows (3x3, stride 2): halos between pool row blocks as well.
   check_exchanges(describe(NetworkSpec{"odd", Shape{1, 20, 9}, {Conv2dSpec{3, 3, 1}, MaxPool2dSpec{3, 2},
                                                               GeluSpec{}, LinearSpec{4}}}),

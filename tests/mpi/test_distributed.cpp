@@ -24,15 +24,16 @@ namespace {
 std::vector<std::pair<PlanKind, std::string>> plans_and_cuts(const std::vector<LayerInfo>& layers) {
   std::vector<std::pair<PlanKind, std::string>> out;
   for (PlanKind plan : kAllPlans) out.emplace_back(plan, "");
-  std::string rows, sample;
-  for (const LayerInfo& li : layers) {
-    const auto allowed = allowed_splits(li);
-    if (std::find(allowed.begin(), allowed.end(), SplitKind::rows) != allowed.end())
-      rows += (rows.empty() ? "" : ",") + li.name + "=rows";
-    sample += (sample.empty() ? "" : ",") + li.name + "=sample";
+  for (const SplitKind k : {SplitKind::rows, SplitKind::sample, SplitKind::tiles, SplitKind::rows_channel,
+                           SplitKind::sample_channel}) {
+    std::string choices;
+    for (const LayerInfo& li : layers) {
+      const auto allowed = allowed_splits(li);
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end())
+        choices += (choices.empty() ? "" : ",") + li.name + "=" + std::string(to_string(k));
+    }
+    out.emplace_back(PlanKind::per_layer, choices);
   }
-  out.emplace_back(PlanKind::per_layer, rows);
-  out.emplace_back(PlanKind::per_layer, sample);
   return out;
 }
 

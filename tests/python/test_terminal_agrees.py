@@ -2,10 +2,11 @@
 
 cnnpar_mpi prints its report from the records it gathered (src/report.cpp, with the statistics of
 include/cnnpar/records.hpp); analysis/stats.py computes the same figures from the results file the same run wrote. For
-seed and letters, per-layer and fused, every figure of the terminal's breakdown (per-rank medians), Summary table
-(slowest rank per iteration, median over iterations), "Across ranks" table and, for --compare, every combination's
-table must equal the analysis's to the printed precision: 0.1 µs, speedups 0.01, efficiencies 1 % (0.01 as a ratio),
-bytes and operation counts exactly.
+seed and letters, per-layer and fused, rows and sample splits (whose pack and unpack count in the parallel time and
+have the Summary's "max pack" column), every figure of the terminal's breakdown (per-rank medians), Summary table
+(slowest rank per iteration, median over iterations), "Across ranks" table (every event) and, for --compare and
+--compare splits, every combination's table must equal the analysis's to the printed precision: 0.1 µs, speedups
+0.01, efficiencies 1 % (0.01 as a ratio), bytes and operation counts exactly.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ RUNS = {  # id -> (ranks, options)
     "seed-np3-fused": (3, ("--plan", "fused")),
     "letters-np2-per-layer": (2, ("--net", "letters")),
     "letters-np3-fused": (3, ("--net", "letters", "--plan", "fused", "--batch", "2")),
+    "seed-np2-rows": (2, ("--split", "conv=rows,pool=rows,gelu=rows", "--batch", "4")),
+    "letters-np3-rows": (3, ("--net", "letters", "--split", "conv=rows,pool=rows,gelu=rows", "--batch", "2")),
+    "seed-np2-sample": (2, ("--split", "conv=sample,pool=sample,gelu=sample,fc=sample", "--batch", "3")),
+    "seed-np3-sample": (3, ("--split", "conv=sample,pool=sample,gelu=sample,fc=sample", "--batch", "4")),
 }
 
 
@@ -61,7 +66,8 @@ def close(printed: float, value: float, tolerance: float, what: str) -> None:
 # --- the terminal's tables, parsed --------------------------------------------------------------------------------
 
 def summary_rows(stdout: str) -> dict[str, list[str]]:
-    """The Summary table: layer name -> its columns as printed (the forward row has no phase columns)."""
+    """The Summary table: layer name -> its columns as printed (the forward row has no phase columns). With a
+    "max pack" column (some step rows or sample) a layer row has one cell more, after max compute."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Summary (")) + 2
     rows = {}
@@ -111,13 +117,21 @@ def test_summary_table_agrees(terminal_run):
     stdout, run = terminal_run
     rows = summary_rows(stdout)
     assert list(rows) == [*run.layers, "forward"]
+    header = stdout.splitlines()[next(i for i, line in enumerate(stdout.splitlines())
+                                      if line.startswith("Summary (")) + 1]
+    assert ("max pack" in header) == stats.packs(run), "a max pack column exactly when some step is rows or sample"
     phases = stats.phase_times(run)
     parallel = stats.layer_parallel_time(run)
+    packing = stats.pack_time(run)
     speedup = stats.layer_speedup(run)
     ops = stats.layer_ops(run)
     received = stats.received_max(run)
     for i, layer in enumerate(run.layers):
-        ops_cell, serial, compute, wait, transfer, par, up, eff, recv = rows[layer]
+        cells = list(rows[layer])
+        if stats.packs(run):
+            pack = cells.pop(3)
+            close(number(pack), packing[i] * 1e6, US, f"{layer} max pack")
+        ops_cell, serial, compute, wait, transfer, par, up, eff, recv = cells
         assert number(ops_cell) == ops[i], f"{layer} ops"
         close(number(serial), run.serial_layer[i] * 1e6, US, f"{layer} serial us")
         close(number(compute), phases["compute"][i] * 1e6, US, f"{layer} max compute")
@@ -142,7 +156,8 @@ def test_breakdown_agrees(terminal_run):
     stdout, run = terminal_run
     rows = breakdown_rows(stdout)
     assert list(rows) == list(run.layers)
-    medians = {phase: stats.median_per_rank(run, phase) for phase in stats.PHASES}
+    printed = ("compute", "wait", "transfer")  # the breakdown's per-rank time columns
+    medians = {phase: stats.median_per_rank(run, phase) for phase in printed}
     for i, layer in enumerate(run.layers):
         assert len(rows[layer]) == run.nprocs
         for rank, (ops, weights, sent, received, *times) in enumerate(rows[layer]):
@@ -151,14 +166,14 @@ def test_breakdown_agrees(terminal_run):
             assert number(weights) == run.weight_bytes[i, rank], f"{where} weights B"
             assert number(sent) == run.bytes_sent[i, rank], f"{where} sent B"
             assert number(received) == run.bytes_received[i, rank], f"{where} received B"
-            for phase, printed in zip(stats.PHASES, times):
-                close(number(printed), medians[phase][i, rank] * 1e6, US, f"{where} {phase} us")
+            for phase, cell in zip(printed, times):
+                close(number(cell), medians[phase][i, rank] * 1e6, US, f"{where} {phase} us")
 
 
 def test_across_ranks_agrees(terminal_run):
     stdout, run = terminal_run
     rows = across_rows(stdout)
-    assert len(rows) == len(run.layers) * len(stats.PHASES)
+    assert len(rows) == len(run.layers) * len(stats.PHASES)  # every event of every step, pack and unpack included
     for phase in stats.PHASES:
         medians = stats.median_per_rank(run, phase)
         for i, layer in enumerate(run.layers):
@@ -175,7 +190,8 @@ def test_across_ranks_agrees(terminal_run):
 
 
 def comparison_sections(stdout: str) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """--compare: (consolidation, plan) -> layer (and "total") -> the columns after the boundary column."""
+    """--compare: (consolidation, plan) -> layer (and "total") -> the columns after the boundary column; --compare
+    splits names its sections (consolidation, decomposition)."""
     sections, current = {}, None
     for line in stdout.splitlines():
         header = re.match(r"(\S+) / (\S+): ", line)
@@ -192,14 +208,22 @@ def comparison_sections(stdout: str) -> dict[tuple[str, str], dict[str, list[str
     return sections
 
 
-def test_comparison_agrees(tmp_path):
-    """--compare prints one table per combination; each must equal the analysis of its /compare group."""
-    stdout, path = run_terminal(tmp_path, "compare", 2, "--net", "letters", "--compare", iterations=10)
+@pytest.mark.parametrize("nprocs, options", [(2, ("--net", "letters", "--compare")),
+                                             (3, ("--compare", "splits", "--batch", "4"))],
+                         ids=["letters-np2-compare", "seed-np3-compare-splits"])
+def test_comparison_agrees(tmp_path, nprocs, options):
+    """--compare prints one table per combination; each must equal the analysis of its /compare group. With
+    --compare splits a group's label is its decomposition (/meta@decomposition), and its parallel time counts pack
+    and unpack."""
+    stdout, path = run_terminal(tmp_path, "compare", nprocs, *options, iterations=10)
     sections = comparison_sections(stdout)
     runs = load(path).runs
     assert len(runs) == len(sections) > 1
+    if "splits" in options:
+        assert {run.decomposition for run in runs} == {"channel", "fused", "rows", "sample"}
+        assert any(stats.packs(run) for run in runs)
     for run in runs:
-        rows = sections[(run.consolidation, run.plan)]
+        rows = sections[(run.consolidation, run.decomposition or run.plan)]
         assert list(rows) == [*run.layers, "total"], run.label
         phases = stats.phase_times(run)
         parallel = stats.layer_parallel_time(run)

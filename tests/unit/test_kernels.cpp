@@ -181,7 +181,7 @@ TEST(Kernels, LogSoftmaxMatchesDoublePrecisionAndSlicesEqualTheWhole) {
   }
 }
 
-// The rows and sample regions run on packed copies: for every layer that allows them, P = 2..7 and 30 ranks' packed
+// The rows, sample, tiles and 2-D grid regions run on packed copies: for every layer that allows them, P = 2..7 and 30 ranks' packed
 // regions put together equal the whole layer bit for bit, empty regions included.
 TEST(Kernels, PackedRowsAndSampleRegionsEqualTheFullLayerBitForBit) {
   for (const NetworkSpec& net : {seed_network(), letters_network(), seed_network(28, 28, 5, 7, GeluForm::erf, 4, 3)}) {
@@ -193,7 +193,8 @@ TEST(Kernels, PackedRowsAndSampleRegionsEqualTheFullLayerBitForBit) {
         const LayerWeights full = init_layer_weights(li, l, 4, Slice{0, li.out.c});
         std::vector<float> want(li.out.elements() * B);
         layer_forward(li, full, in.data(), want.data(), B);
-        for (const SplitKind split : {SplitKind::rows, SplitKind::sample}) {
+        for (const SplitKind split : {SplitKind::rows, SplitKind::sample, SplitKind::tiles, SplitKind::rows_channel,
+                                      SplitKind::sample_channel}) {
           const auto allowed = allowed_splits(li);
           if (std::find(allowed.begin(), allowed.end(), split) == allowed.end()) continue;
           for (std::size_t P : {2u, 3u, 5u, 7u, 30u}) {
@@ -202,8 +203,8 @@ TEST(Kernels, PackedRowsAndSampleRegionsEqualTheFullLayerBitForBit) {
             for (std::size_t r = 0; r < P; ++r) {
               const PackedRegion region = packed_region(li, step, r);
               std::vector<float> packed_in(region.in.volume()), packed_out(region.out.volume());
-              packed_forward(region, li.in, li.out, full, in.data(), got.data(), B, packed_in.data(),
-                             packed_out.data());
+              packed_forward(region, li.in, li.out, init_layer_weights(li, l, 4, weight_rows(li, step, r)), in.data(),
+                             got.data(), B, packed_in.data(), packed_out.data());
             }
             ASSERT_TRUE(bitwise_equal(got.data(), want.data(), want.size()))
                 << net.name << " " << li.name << " " << to_string(split) << " P=" << P << " B=" << B;

@@ -157,7 +157,7 @@ TEST(Plan, SplitChoicesOverrideThePlanPerLayerOrKind) {
     FAIL() << "expected invalid_argument";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("layer conv2"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("it allows channel, rows, sample, replicated"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("it allows channel, rows, sample, tiles, rows-channel, sample-channel, replicated"), std::string::npos) << e.what();
   }
   try {
     make_plan(PlanKind::per_layer, describe(seed_network()), 1, 2, parse_split_choices("conv9=channel"));
@@ -221,4 +221,42 @@ TEST(Plan, RowsWithMoreRanksThanRowsAndUnalignedPooling) {
   std::uint64_t received = 0;
   for (std::size_t q = 0; q < 30; ++q) received += exchange_boxes(steps[0], q, 3).size();
   EXPECT_EQ(received, 3u) << "rows 6, 7 and 8 from their owners";
+}
+
+TEST(Plan, TilesOnAGridExchangeHalosOnBothAxesCornersIncluded) {
+  const auto layers = describe(seed_network());
+  const std::size_t B = 2;
+  const auto steps = make_plan(PlanKind::per_layer, layers, B, 4, parse_split_choices("conv=tiles,pool=tiles,gelu=tiles"),
+                               Grid{2, 2});
+  ASSERT_EQ(steps[0].grid_rows, 2u);
+  // Conv tile 0 owns rows 0-12 x cols 0-12; pool tile 0 (rows 0-6 x cols 0-6) reads conv rows 0-13 x cols 0-13:
+  // row 13 from tile 2, column 13 from tile 1, the corner (13, 13) from tile 3.
+  EXPECT_EQ(steps[0].own[0], (std::vector<Box>{{{0, 32}, {0, 13}, {0, 13}, {0, 2}}}));
+  EXPECT_EQ(exchange_boxes(steps[0], 1, 0), (std::vector<Box>{{{0, 32}, {0, 13}, {13, 1}, {0, 2}}}));
+  EXPECT_EQ(exchange_boxes(steps[0], 2, 0), (std::vector<Box>{{{0, 32}, {13, 1}, {0, 13}, {0, 2}}}));
+  EXPECT_EQ(exchange_boxes(steps[0], 3, 0), (std::vector<Box>{{{0, 32}, {13, 1}, {13, 1}, {0, 2}}}));
+  EXPECT_EQ(expected_step_bytes(ConsolidationKind::allgatherv, steps[0], uniform_node_map(4, 4), 0).received,
+            32u * (13u + 13u + 1u) * 4u * B);
+  EXPECT_EQ(steps[1].action, BoundaryAction::none) << "pool and GELU tiles coincide";
+}
+
+TEST(Plan, TwoDimensionalGridsSplitChannelsAndWeights) {
+  const auto layers = describe(seed_network());
+  const auto steps = make_plan(PlanKind::per_layer, layers, 6, 6,
+                               parse_split_choices("conv=sample-channel,pool=sample-channel,gelu=sample-channel,"
+                                                   "fc=sample-channel"),
+                               Grid{2, 3});
+  // Rank 4 sits at (1, 1): images 3-5, conv channels 11-21 (32 over 3: 11, 11, 10), fc features 43-85.
+  EXPECT_EQ(steps[0].own[4], (std::vector<Box>{{{11, 11}, {0, 26}, {0, 26}, {3, 3}}}));
+  EXPECT_EQ(weight_rows(layers[0], steps[0], 4), (Slice{11, 11}));
+  EXPECT_EQ(weight_rows(layers[3], steps[3], 4), (Slice{43, 43}));
+  EXPECT_EQ(steps[0].action, BoundaryAction::none) << "pool reads the same channels and images";
+  EXPECT_EQ(steps[2].action, BoundaryAction::exchange) << "the linear layer reads every channel of its images";
+  EXPECT_EQ(parse_grid("2x3").cols, 3u);
+  EXPECT_THROW(parse_grid("2x"), std::invalid_argument);
+  EXPECT_THROW(parse_grid("0x4"), std::invalid_argument);
+  EXPECT_THROW(grid_for(Grid{2, 2}, 6), std::invalid_argument);
+  EXPECT_EQ(grid_for(Grid{}, 6).rows, 2u);
+  EXPECT_EQ(grid_for(Grid{}, 7).rows, 1u);
+  EXPECT_EQ(grid_for(Grid{}, 16).cols, 4u);
 }
