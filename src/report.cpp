@@ -310,6 +310,8 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     double parallel, speedup;
     std::uint64_t bytes;
     std::string verdict;
+    double compute, pack, boundary;  // sums over the stages of each stage's slowest-rank median
+    std::uint64_t weights;           // the most parameter bytes any rank holds
   };
   std::vector<Row> ranking;
   for (const RunReport& r : runs) {
@@ -346,15 +348,30 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
        << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100 * speedup / P), 12) << "\n";
-    ranking.push_back(Row{r.label(), par_total, speedup, bytes + input_recv, verdict(r)});
+    Row row{r.label(), par_total, speedup, bytes + input_recv, verdict(r), 0, 0, 0, 0};
+    for (std::size_t st = 0; st < r.stages(); ++st) {
+      row.compute += slowest_median(r.times, st, {Event::compute});
+      row.pack += slowest_median(r.times, st, {Event::pack, Event::unpack});
+      row.boundary += slowest_median(r.times, st, {Event::wait, Event::transfer});
+    }
+    for (const RankRecord& rec : r.records) {
+      std::uint64_t held = 0;
+      for (const std::uint64_t b : rec.weight_bytes) held += b;
+      row.weights = std::max(row.weights, held);
+    }
+    ranking.push_back(row);
   }
   std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
-  os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s) << " us)\n";
-  os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("recv B/rank", 13)
-     << "  result\n";
+  os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s)
+     << " us). compute, pack (+ unpack) and wait + xfer: each stage's slowest rank (median), summed over the stages\n";
+  os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("efficiency", 11)
+     << pad("compute us", 12) << pad("pack us", 9) << pad("wait+xfer us", 14) << pad("recv B/rank", 13)
+     << pad("weights B/rank", 16) << "  result\n";
   for (const Row& row : ranking)
     os << "  " << pad(row.name, 30, false) << pad(us(row.parallel), 12) << pad(fmt("%.2fx", row.speedup), 9)
-       << pad(with_commas(row.bytes), 13) << "  " << row.verdict << "\n";
+       << pad(fmt("%.0f%%", 100 * row.speedup / P), 11) << pad(us(row.compute), 12) << pad(us(row.pack), 9)
+       << pad(us(row.boundary), 14) << pad(with_commas(row.bytes), 13) << pad(with_commas(row.weights), 16) << "  "
+       << row.verdict << "\n";
 }
 
 }  // namespace cnnpar
