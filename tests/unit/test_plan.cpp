@@ -260,3 +260,60 @@ TEST(Plan, TwoDimensionalGridsSplitChannelsAndWeights) {
   EXPECT_EQ(grid_for(Grid{}, 7).rows, 1u);
   EXPECT_EQ(grid_for(Grid{}, 16).cols, 4u);
 }
+
+// Halo ranges against brute force: for many image heights, kernels, strides and rank counts (more ranks than rows
+// included), the input rows a rows step reads are the hull of its output rows' windows (exactly their union when
+// K >= S; with K < S the rows a stride skips inside the hull travel too, so the packed input stays one box), and the
+// rows it receives are those minus the rows its predecessor's block already holds.
+TEST(Plan, HaloRangesEqualBruteForceOverManySizes) {
+  for (std::size_t H : {5u, 9u, 16u, 28u})
+    for (std::size_t K : {1u, 2u, 3u, 5u})
+      for (std::size_t S : {1u, 2u, 3u}) {
+        if (K > H) continue;
+        const NetworkSpec net{"sweep", Shape{2, H, 7}, {MaxPool2dSpec{1, 1}, Conv2dSpec{3, K, S}, LinearSpec{2}}};
+        const auto layers = describe(net);
+        for (std::size_t P : {1u, 2u, 3u, 4u, 7u, 40u}) {
+          const auto steps = make_plan(PlanKind::per_layer, layers, 1, P, parse_split_choices("pool=rows,conv=rows"));
+          for (std::size_t r = 0; r < P; ++r) {
+            const Slice out = steps[1].layout.slices[r];
+            std::vector<bool> read(H, false);
+            for (std::size_t o = out.begin; o < out.end(); ++o)
+              for (std::size_t k = 0; k < K; ++k) read[o * S + k] = true;
+            if (!out.empty())  // the hull
+              for (std::size_t h = out.begin * S; h < (out.end() - 1) * S + K; ++h) read[h] = true;
+            const auto need = needed_boxes(layers[1], steps[1], r);
+            std::vector<bool> got(H, false);
+            for (const Box& b : need)
+              for (std::size_t h = b.h.begin; h < b.h.end(); ++h) got[h] = true;
+            ASSERT_EQ(got, read) << "H=" << H << " K=" << K << " S=" << S << " P=" << P << " r=" << r;
+            // Received rows = needed rows outside the pool block this rank owns.
+            std::size_t halo_rows = 0;
+            const Slice mine = steps[0].layout.slices[r];
+            for (std::size_t h = 0; h < H; ++h) halo_rows += read[h] && !(h >= mine.begin && h < mine.end());
+            std::size_t received = 0;
+            for (std::size_t q = 0; q < P; ++q)
+              for (const Box& b : exchange_boxes(steps[0], q, r)) received += b.volume();
+            ASSERT_EQ(received, halo_rows * 2 * 7) << "H=" << H << " K=" << K << " S=" << S << " P=" << P;
+          }
+        }
+      }
+}
+
+TEST(Plan, TwoDimensionalBlocksCoverEveryOutputOnceForManyGrids) {
+  const auto layers = describe(seed_network(20, 17, 5, 3));
+  for (std::size_t P : {1u, 2u, 3u, 4u, 6u, 9u, 12u, 30u})
+    for (const SplitKind k : {SplitKind::tiles, SplitKind::rows_channel, SplitKind::sample_channel}) {
+      const std::size_t B = 4;
+      const PlanStep st = make_plan(PlanKind::per_layer, layers, B, P, {SplitChoice{"conv", k}})[0];
+      EXPECT_EQ(st.grid_rows * st.grid_cols, P);
+      std::vector<int> hits(layers[0].out.elements() * B, 0);
+      for (std::size_t r = 0; r < P; ++r)
+        for (const Box& b : st.own[r])
+          for (std::size_t c = b.c.begin; c < b.c.end(); ++c)
+            for (std::size_t h = b.h.begin; h < b.h.end(); ++h)
+              for (std::size_t w = b.w.begin; w < b.w.end(); ++w)
+                for (std::size_t i = b.b.begin; i < b.b.end(); ++i)
+                  ++hits[((c * layers[0].out.h + h) * layers[0].out.w + w) * B + i];
+      for (const int h : hits) ASSERT_EQ(h, 1) << to_string(k) << " P=" << P;
+    }
+}
