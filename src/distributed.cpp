@@ -68,7 +68,8 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
       record->stamp(iteration, s + 1, Event::pack, t0, t1);
       record->stamp(iteration, s + 1, Event::compute, t1, t2);
       record->stamp(iteration, s + 1, Event::unpack, t2, t3);
-      record->stamp_boundary(iteration, s + 1, sample.enter_s, sample.exit_s);
+      if (step.action == BoundaryAction::exchange) record->stamp(iteration, s + 1, Event::halo, sample.enter_s, sample.exit_s);
+      else record->stamp_boundary(iteration, s + 1, sample.enter_s, sample.exit_s);
       record->bytes_sent[s + 1] = sample.bytes_sent;
       record->bytes_received[s + 1] = sample.bytes_received;
     }

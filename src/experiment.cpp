@@ -95,7 +95,9 @@ std::unique_ptr<Run> set_up(Runtime& rt, const Topology& topo, const ExperimentS
   rec.activation_bytes = run->consolidation->activation_bytes();
   for (std::size_t s = 0; s < run->steps.size(); ++s) {
     rec.weight_bytes.push_back(run->forward->weight_bytes(s));
-    rec.collective[s + 1] = run->steps[s].action == BoundaryAction::none ? 0 : 1;
+    // Exchanges are point to point: their time is the halo event, not split by the collective skew rule.
+    const BoundaryAction action = run->steps[s].action;
+    rec.collective[s + 1] = action == BoundaryAction::allgather || action == BoundaryAction::allreduce ? 1 : 0;
   }
   return run;
 }

@@ -12,6 +12,7 @@ std::string_view to_string(Event e) {
     case Event::pack: return "pack";
     case Event::compute: return "compute";
     case Event::unpack: return "unpack";
+    case Event::halo: return "halo";
     case Event::wait: return "wait";
     case Event::transfer: return "transfer";
   }

@@ -91,6 +91,12 @@ std::string boundary_phrase(const RunReport& r, const PlanStep& step) {
   return "";
 }
 
+// Whether any boundary is a point-to-point exchange: then its time (the halo event) gets its own column.
+bool exchanges(const RunReport& r) {
+  return std::any_of(r.steps.begin(), r.steps.end(),
+                     [](const PlanStep& s) { return s.action == BoundaryAction::exchange; });
+}
+
 // Whether any step runs on packed regions (rows, sample): then pack + unpack get their own column.
 bool packs(const RunReport& r) {
   return std::any_of(r.steps.begin(), r.steps.end(), [](const PlanStep& s) {
@@ -207,15 +213,21 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
     const std::vector<double> compute = median_per_rank(r.times, s + 1, Event::compute);
     const std::vector<double> wait = median_per_rank(r.times, s + 1, Event::wait);
     const std::vector<double> transfer = median_per_rank(r.times, s + 1, Event::transfer);
+    const std::vector<double> pack = median_per_rank(r.times, s + 1, Event::pack);
+    const std::vector<double> unpack = median_per_rank(r.times, s + 1, Event::unpack);
+    const std::vector<double> halo = median_per_rank(r.times, s + 1, Event::halo);
+    const bool packed = step.packed(), exchange = step.action == BoundaryAction::exchange;
     os << "        " << pad("rank", 4) << "  " << pad("owns", 22, false) << pad(li.op_unit, 18) << pad("weights B", 11)
-       << pad("sent B", 11) << pad("received B", 12) << pad("compute us", 12) << pad("wait us", 10)
-       << pad("transfer us", 13) << "\n";
+       << pad("sent B", 11) << pad("received B", 12) << pad("compute us", 12)
+       << (packed ? pad("pack us", 9) + pad("unpack us", 11) : "") << pad("wait us", 10) << pad("transfer us", 13)
+       << (exchange ? pad("halo us", 10) : "") << "\n";
     for (std::size_t q = 0; q < r.ranks; ++q) {
       const RankRecord& rec = r.records[q];
       os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, q), 22, false)
          << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
          << pad(with_commas(rec.bytes_sent[s + 1]), 11) << pad(with_commas(rec.bytes_received[s + 1]), 12)
-         << pad(us(compute[q]), 12) << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << "\n";
+         << pad(us(compute[q]), 12) << (packed ? pad(us(pack[q]), 9) + pad(us(unpack[q]), 11) : "")
+         << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << (exchange ? pad(us(halo[q]), 10) : "") << "\n";
     }
     os << "        boundary: " << boundary_phrase(r, step) << "\n\n";
   }
@@ -225,9 +237,10 @@ void print_summary(std::ostream& os, const RunReport& r) {
   const double P = static_cast<double>(r.ranks);
   os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan
      << "; per iteration the slowest rank, median over " << r.iterations << " iterations; parallel = "
-     << (packs(r) ? "pack + compute + unpack" : "compute") << " + wait + transfer)\n";
+     << (packs(r) ? "pack + compute + unpack" : "compute") << (exchanges(r) ? " + halo" : "")
+     << " + wait + transfer)\n";
   os << pad("layer", 11, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
-     << (packs(r) ? pad("max pack", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
+     << (packs(r) ? pad("max pack", 10) : "") << (exchanges(r) ? pad("max halo", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
      << pad("efficiency", 12) << pad("recv B/rank", 13) << "\n";
   std::uint64_t total_ops = 0, total_recv_max = 0;
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
@@ -243,6 +256,7 @@ void print_summary(std::ostream& os, const RunReport& r) {
     os << pad(li.name, 11, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
        << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute), 13)
        << (packs(r) ? pad(us(slowest_median(r.times, s + 1, {Event::pack, Event::unpack})), 10) : "")
+       << (exchanges(r) ? pad(us(slowest_median(r.times, s + 1, {Event::halo})), 10) : "")
        << pad(us(wait), 10)
        << pad(us(transfer), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13) << "\n";
@@ -252,7 +266,7 @@ void print_summary(std::ostream& os, const RunReport& r) {
   std::uint64_t input_recv = 0;
   for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.bytes_received[0]);
   os << pad("forward", 11, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
-     << pad("", 13) << (packs(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
+     << pad("", 13) << (packs(r) ? pad("", 10) : "") << (exchanges(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
      << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13) << "\n";
   const double b = static_cast<double>(r.batch);
   os << "Throughput: " << fmt("%.0f", par_total > 0 ? b / par_total : 0) << " images/s on " << r.ranks
@@ -352,7 +366,7 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     for (std::size_t st = 0; st < r.stages(); ++st) {
       row.compute += slowest_median(r.times, st, {Event::compute});
       row.pack += slowest_median(r.times, st, {Event::pack, Event::unpack});
-      row.boundary += slowest_median(r.times, st, {Event::wait, Event::transfer});
+      row.boundary += slowest_median(r.times, st, {Event::halo, Event::wait, Event::transfer});
     }
     for (const RankRecord& rec : r.records) {
       std::uint64_t held = 0;
@@ -363,9 +377,10 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   }
   std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
   os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s)
-     << " us). compute, pack (+ unpack) and wait + xfer: each stage's slowest rank (median), summed over the stages\n";
+     << " us). compute, pack (+ unpack) and boundary (halo + wait + transfer): each stage's slowest rank (median), "
+        "summed over the stages\n";
   os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("efficiency", 11)
-     << pad("compute us", 12) << pad("pack us", 9) << pad("wait+xfer us", 14) << pad("recv B/rank", 13)
+     << pad("compute us", 12) << pad("pack us", 9) << pad("boundary us", 14) << pad("recv B/rank", 13)
      << pad("weights B/rank", 16) << "  result\n";
   for (const Row& row : ranking)
     os << "  " << pad(row.name, 30, false) << pad(us(row.parallel), 12) << pad(fmt("%.2fx", row.speedup), 9)

@@ -23,6 +23,9 @@ std::string event_description(Event e) {
     case Event::pack: return "rows and sample steps: packing the input region for the kernel (0 for other splits)";
     case Event::compute: return "kernel time on this rank's region";
     case Event::unpack: return "rows and sample steps: unpacking the kernel's output into the tensor (0 otherwise)";
+    case Event::halo:
+      return "exchange boundaries: the rank's point-to-point exchange of halos or redistributed boxes, entry to exit "
+             "(0 for other boundaries)";
     case Event::wait: return "boundary time spent waiting for later ranks (see /meta wait_transfer_method)";
     case Event::transfer: return "boundary time after every rank had arrived";
   }

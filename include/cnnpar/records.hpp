@@ -29,12 +29,14 @@ enum class Event : std::uint8_t {
   pack,      // rows and sample steps: copying the input region the kernel reads into a compact buffer
   compute,   // the kernel on the rank's region
   unpack,    // rows and sample steps: copying the kernel's compact output into its place in the layer's tensor
-  wait,      // in the boundary until the last rank arrived (derived: see above)
-  transfer,  // in the boundary after everyone arrived (derived)
+  halo,      // an exchange boundary (halos, redistribution): the rank's point-to-point exchange, entry to exit. Its
+             // partners are only the ranks it trades boxes with, so the all-ranks skew rule does not split it
+  wait,      // in a collective boundary until the last rank arrived (derived: see above)
+  transfer,  // in a collective boundary after everyone arrived (derived)
 };
-inline constexpr std::array<Event, 5> kAllEvents = {Event::pack, Event::compute, Event::unpack, Event::wait,
-                                                    Event::transfer};
-// The events of a boundary (which the input broadcast, stage 0, also has); the others are the step's own work.
+inline constexpr std::array<Event, 6> kAllEvents = {Event::pack, Event::compute, Event::unpack, Event::halo,
+                                                    Event::wait, Event::transfer};
+// The events of a collective boundary, which the input broadcast (stage 0) also has.
 inline constexpr bool is_boundary_event(Event e) { return e == Event::wait || e == Event::transfer; }
 inline constexpr std::size_t kEventCount = kAllEvents.size();
 std::string_view to_string(Event e);  // "compute", "wait", "transfer"
