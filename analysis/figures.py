@@ -13,7 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (the back-end must be chosen firs
 PHASE_COLORS = {
     "broadcast wait": "#cbb8e6",
     "broadcast transfer": "#8172b3",
+    "pack": "#64b5cd",
     "compute": "#4c72b0",
+    "unpack": "#8c8c3c",
+    "halo": "#c44e52",
     "wait": "#bbbbbb",
     "transfer": "#dd8452",
 }

@@ -1,16 +1,29 @@
-"""`layouts RUN.h5 --out DIR`: four memory-layout pictures drawn from the run's real partition.
+"""`layouts RUN.h5 --out DIR`: memory-layout pictures drawn from the run's real partition.
 
 The pictures explain the decomposition (docs/design.md) for the network and P actually run, not a textbook case:
 every box, slice and byte count comes from `/partition`, `/layers` and `/comm`. (1) the input image in row-major
 memory and who reads it, (2) the convolution's data flow, (3) the linear layer's weight matrix cut into per-rank
-slices, (4) the whole pipeline. With more than `MAX_RANK_ROWS` ranks the middle ones are elided in the per-rank
-rows (the ownership strips still show every rank).
+slices, (4) the whole pipeline, and (5), when some step is split by rows or samples or replicated, the cuts: one
+panel per such step with each rank's row block and the halo rows it receives, its block of the batch, or the whole
+layer on every rank. With more than `MAX_RANK_ROWS` ranks the middle ones are elided in the per-rank rows (the
+ownership strips still show every rank).
+
+Halos are computed here from the file, by the rule the plan uses (include/cnnpar/plan.hpp, DistDL's): a rows step of
+a conv or pool with kernel K and stride S (parsed from `/layers/operation`; no padding exists) whose rank owns output
+rows [h0, h1) reads input rows [h0·S, (h1 − 1)·S + K) clamped to the input; an element-wise step reads [h0, h1). The
+halo is what it reads minus the rows the previous step's rank owns (`/partition` of the previous step when that step
+is split by rows too; the first step's input is broadcast whole, and any other previous step leaves its whole output,
+or whole images, on the rank's side), received from the ranks that own them at the previous step's boundary, so the
+halo bytes (rows × columns read × C × 4 × B; the columns read are (W_out − 1)·S + K clamped to W, all of W but for a
+window that skips the last columns) add up to that boundary's `/comm/bytes_received`.
 """
 from __future__ import annotations
 
 import math
 import pathlib
+import re
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, Rectangle
@@ -18,7 +31,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from analysis import figures, markdown, stats
 from analysis.figures import plt
 from analysis.report import _slug
-from analysis.results import FLOAT_BYTES, Run, load_runs
+from analysis.results import FLOAT_BYTES, ResultsError, Run, load_runs
 
 MAX_RANK_ROWS = 8
 
@@ -30,8 +43,9 @@ def write_layouts(path, out_dir: pathlib.Path) -> pathlib.Path:
     for run in runs:
         prefix = "" if len(runs) == 1 else _slug(run.label) + "_"
         if len(runs) > 1:
-            parts.append(f"## {run.consolidation}, {run.plan}\n")
+            parts.append(f"## {run.consolidation}, {run.scheme}\n")
         parts += [f"P = {run.nprocs}, B = {run.batch}, network `{run.network}`.\n",
+                  *_cuts_parts(run, out_dir, prefix),
                   markdown.image("input in memory", figures.save(_input_figure(run), out_dir, prefix + "input")),
                   markdown.image("convolution data flow",
                                  figures.save(_conv_figure(run), out_dir, prefix + "conv_dataflow")),
@@ -185,7 +199,7 @@ def _conv_figure(run: Run):
     if not gathered:
         whole = (f"{run.layers[layer]} output\n{channels}×{oh}×{ow} × B={run.batch}\n"
                  + ("computed whole\non every rank" if run.split[layer] == "replicated" else
-                    "stays sliced: each\nrank keeps its\nchannels for the\nnext layer"))
+                    f"stays sliced: each\nrank keeps its\n{_unit(run, layer)} for the\nnext layer"))
     _box(ax, full_x, 0.05, 1.9, top - 0.1, whole, color="#fdf1e8")
     for row, rank in enumerate(shown):
         y = top - (row + 1) * 1.0 + 0.15
@@ -194,13 +208,24 @@ def _conv_figure(run: Run):
             continue
         first, count = run.begin[layer, rank], run.count[layer, rank]
         last = f"–{first + count - 1}" if count > 1 else ""
-        owned = f"filters {first}{last}" if count else "no filters"
+        by_channel = run.split[layer] in ("channels", "replicated")
+        if by_channel:
+            owned = f"filters {first}{last}" if count else "no filters"
+            filters = count
+            block = f"channels {first}{last}: {count}×{oh}×{ow} × B={run.batch}"
+            layout = "one contiguous block"
+        else:  # rows or samples: every filter, on the rank's rows or images
+            unit = _unit(run, layer)
+            owned = f"{unit} {first}{last}, all filters" if count else f"no {unit}"
+            filters = channels
+            block = (f"rows {first}{last}: {channels}×{count}×{ow} × B={run.batch}" if run.split[layer] == "rows"
+                     else f"images {first}{last}: {channels}×{oh}×{ow} × {count}")
+            layout = "strided (packed for the kernel)"
         _arrow(ax, (1.9, top / 2), (2.5, y + 0.35))
-        _box(ax, 2.5, y, 3.1, 0.7, f"rank {rank}: {owned}\n{count}×{c_in}×{kernel}×{kernel} weights + bias, "
+        _box(ax, 2.5, y, 3.1, 0.7, f"rank {rank}: {owned}\n{filters}×{c_in}×{kernel}×{kernel} weights + bias, "
                                    f"{_bytes(run.weight_bytes[layer, rank])}", color="white")
         _arrow(ax, (5.6, y + 0.35), (6.2, y + 0.35))
-        _box(ax, 6.2, y, 3.1, 0.7, f"channels {first}{last}: {count}×{oh}×{ow} × B={run.batch}\n"
-                                   f"{_bytes(count * run.item_bytes[layer])}, one contiguous block", color="white")
+        _box(ax, 6.2, y, 3.1, 0.7, f"{block}\n{_bytes(count * run.item_bytes[layer])}, {layout}", color="white")
         for x in (2.5, 6.2):
             ax.add_patch(Rectangle((x, y), 0.1, 0.7, color=colors[rank]))
         _arrow(ax, (9.3, y + 0.35), (full_x, y + 0.35), f"recv {markdown.count(run.bytes_received[layer, rank])} B"
@@ -211,19 +236,22 @@ def _conv_figure(run: Run):
         height = run.count[layer, rank] / run.items[layer]
         ax.add_patch(Rectangle((full_x + 1.9, 0.05 + (top - 0.1) * (1 - start - height)), 0.25,
                                (top - 0.1) * height, color=colors[rank]))
-    ax.text(full_x + 2.25, top / 2, "channel blocks\nin memory\n(rank colours,\nchannel 0 on top)", fontsize=7,
-            va="center")
+    blocks = {"rows": "row blocks\n(rank colours,\nrow 0 on top)",
+              "samples": "image blocks\n(rank colours,\nimage 0 on top;\ninterleaved in\nmemory, batch\ninnermost)"}
+    ax.text(full_x + 2.25, top / 2, blocks.get(run.split[layer], "channel blocks\nin memory\n(rank colours,\n"
+                                                                  "channel 0 on top)"), fontsize=7, va="center")
     for x, text in ((0.95, "1. broadcast input"), (4.05, "2. each rank's filters"),
-                    (7.75, "3. its output channels"),
+                    (7.75, f"3. its output {_unit(run, layer)}"),
                     (full_x + 0.95, f"4. consolidation ({run.consolidation})" if gathered else
-                     f"4. no consolidation ({run.plan})")):
+                     f"4. no consolidation ({run.scheme})")):
         ax.text(x, -0.35, text, ha="center", fontsize=8, style="italic")
     ax.set_xlim(-0.1, 13.6)
     ax.set_ylim(-0.5, top + 0.1)
     ax.axis("off")
+    what = {"rows": "output rows", "samples": "samples (images)"}.get(run.split[layer], "output channel")
     split = ("replicated (every rank computes every filter)" if run.split[layer] == "replicated" else
-             f"split by output channel "
-             f"({'/'.join(str(c) for c in run.count[layer]) if run.nprocs <= 16 else f'{channels} over P'})")
+             f"split by {what} "
+             f"({'/'.join(str(c) for c in run.count[layer]) if run.nprocs <= 16 else f'{run.items[layer]} over P'})")
     ax.set_title(f"Convolution data flow, P = {run.nprocs}: {run.layers[layer]}, {run.operation[layer]}, {split}")
     return fig
 
@@ -234,7 +262,8 @@ def _linear_figure(run: Run):
     of x, partial sums of every output, Allreduce)."""
     layer = _layer_index(run, "linear", -1)
     outputs, inputs = int(np.prod(run.out_shape[layer])), int(np.prod(run.in_shape[layer]))
-    replicated = run.split[layer] == "replicated"
+    samples = run.split[layer] == "samples"  # each rank its images, through the whole matrix
+    replicated = run.split[layer] == "replicated" or samples
     by_rows = run.split[layer] == "features" or replicated  # replicated: every rank holds every row
     colors = figures.rank_colors(run.nprocs)
     total = run.items[layer]
@@ -243,6 +272,8 @@ def _linear_figure(run: Run):
     label_every = max(1, math.ceil(run.nprocs / 16))
     for rank in range(1 if replicated else run.nprocs):
         start, share = run.begin[layer, rank] / total, run.count[layer, rank] / total
+        if samples:  # the whole matrix: its rows are not what the ranks divide
+            start, share = 0.0, 1.0
         band = (0, mh * (1 - start - share), mw, mh * share) if by_rows else (mw * start, 0, mw * share, mh)
         ax.add_patch(Rectangle(band[:2], band[2], band[3], facecolor=colors[rank], alpha=0.55, edgecolor="white"))
         if by_rows:  # this rank's rows of y
@@ -254,17 +285,22 @@ def _linear_figure(run: Run):
         if rank % label_every == 0 and run.count[layer, rank] > 0:
             first, count = run.begin[layer, rank], run.count[layer, rank]
             shape = f"{count}×{inputs}" if by_rows else f"{outputs}×{count}"
+            if samples:
+                shape = f"{outputs}×{inputs}"
             text = (f"rank {rank}: {'rows' if by_rows else 'columns'} {first}–{first + count - 1} ({shape}, "
                     f"{_bytes(run.weight_bytes[layer, rank])} with bias)")
             if replicated:
                 text = f"every rank: the whole matrix ({shape}, {_bytes(run.weight_bytes[layer, rank])} with bias)"
+                if samples:
+                    text += f"\napplied to its images: {_counts_text(run.count[layer])} per rank"
             ax.text(band[0] + band[2] / 2, band[1] + band[3] / 2, text, ha="center", va="center",
                     fontsize=7 if run.nprocs <= 16 else 5, rotation=0 if by_rows else 90)
     ax.add_patch(Rectangle((0, 0), mw, mh, fill=False, edgecolor="black"))
     ax.text(mw / 2, -0.3, f"weight matrix W: {outputs} × {inputs:,} floats ({_bytes(outputs * inputs * FLOAT_BYTES)})"
                           ", PyTorch layout [out][in]", ha="center", va="top", fontsize=8)
     ax.add_patch(Rectangle((0, mh + 0.35), mw, 0.3, facecolor="#cbb8e6" if by_rows else "none", edgecolor="black"))
-    holder = "whole on every rank" if by_rows else "rank r holds only its slice x_r"
+    holder = ("rank r holds its images" if samples else "whole on every rank" if by_rows else
+              "rank r holds only its slice x_r")
     ax.text(mw / 2, mh + 0.5, f"input x: {inputs:,} floats × B={run.batch} (previous layer's output, {holder})",
             ha="center", va="center", fontsize=8, bbox=dict(facecolor="white", edgecolor="none", pad=1))
     ax.add_patch(Rectangle((mw + 0.6, 0), 0.35, mh, fill=False, edgecolor="black"))
@@ -272,6 +308,7 @@ def _linear_figure(run: Run):
             va="bottom", fontsize=8)
     _arrow(ax, (mw + 1.05, mh / 2), (mw + 2.3, mh / 2),
            "none: already whole" if run.boundary[layer] == "none" else
+           "exchange: images" if run.boundary[layer] == "exchange" else
            f"{run.consolidation}: concatenate" if by_rows else "allreduce: sum", fontsize=6)
     for rank in range(run.nprocs if by_rows and not replicated else 0):  # the gathered y holds every rank's block in feature order
         start, share = run.begin[layer, rank] / total, run.count[layer, rank] / total
@@ -287,7 +324,8 @@ def _linear_figure(run: Run):
     ax.set_xlim(-0.2, mw + 4.4)
     ax.set_ylim(-0.8, mh + 0.9)
     ax.axis("off")
-    split = ("replicated (every rank computes every output)" if replicated else
+    split = ("split by samples (each rank its images, the whole matrix)" if samples else
+             "replicated (every rank computes every output)" if replicated else
              "split by output feature (row slices)" if by_rows else "split by input feature (column slices)")
     ax.set_title(f"Linear layer, P = {run.nprocs}: {run.layers[layer]}, {run.operation[layer]}, {split}")
     return fig
@@ -324,7 +362,7 @@ def _pipeline_figure(run: Run):
     ax.set_xlim(-0.1, 12.6)
     ax.set_ylim(-0.15, rows * row_height)
     ax.axis("off")
-    ax.set_title(f"Pipeline, P = {run.nprocs}, plan {run.plan}: every layer's shape, split, consolidation and bytes "
+    ax.set_title(f"Pipeline, P = {run.nprocs}, {_scheme_text(run)}: every layer's shape, split, consolidation and bytes "
                  "per rank\n(ownership strips: each layer's items in memory order, left to right, in rank colours)")
     return fig
 
@@ -338,6 +376,18 @@ def _split_text(run: Run, layer: int) -> str:
             f"{_counts_text(run.count[layer])} per rank")
 
 
+def _scheme_text(run: Run) -> str:
+    """"plan per-layer", "plan per-layer, --split conv=rows", "decomposition rows (plan per-layer)"."""
+    if run.decomposition:
+        return f"decomposition {run.decomposition} (plan {run.plan})"
+    return f"plan {run.plan}" + (f", --split {run.splits_option}" if run.splits_option else "")
+
+
+def _unit(run: Run, layer: int) -> str:
+    """What a step's items are, in words: "channels", "rows", "images", ..."""
+    return {"samples": "images", "replicated": "channels"}.get(run.split[layer], run.split[layer])
+
+
 def _boundary_text(run: Run, layer: int) -> str:
     """What the layer boundary does and the bytes each rank received, checked against the file's byte model."""
     kind = run.boundary[layer]
@@ -347,8 +397,11 @@ def _boundary_text(run: Run, layer: int) -> str:
         return "no consolidation: the next layer\nreads only this rank's slice"
     received = run.bytes_received[layer]
     agrees = "= model" if (received == run.bytes_expected[layer]).all() else "≠ model!"
-    what = run.consolidation if kind == "allgather" else "allreduce (sum of partial outputs)"
-    return f"{what} of {_bytes(stats.boundary_bytes(run)[layer])}\nreceived per rank: {_spread(received)} ({agrees})"
+    what = {"allgather": run.consolidation, "allreduce": "allreduce (sum of partial outputs)",
+            "exchange": "exchange (point to point" + (", read in place)" if run.consolidation == "shared" else ")")
+            }.get(kind, kind)
+    size = f"{_bytes(stats.boundary_bytes(run)[layer])}" + (" in all" if kind == "exchange" else "")
+    return f"{what} of {size}\nreceived per rank: {_spread(received)} ({agrees})"
 
 
 def _counts_text(counts) -> str:
@@ -365,3 +418,301 @@ def _partition_table(run: Run) -> str:
              _bytes(run.bytes_received[i].max()))
             for i, name in enumerate(run.layers)]
     return markdown.table(["layer", "split", "items N", "item size s", "items per rank", "max received"], rows)
+
+
+# --- (5) the cuts: rows with their halos, sample blocks, replicated layers ----------------------------------------
+
+CUT_SPLITS = ("rows", "samples", "replicated")  # the /layers/split values the cuts picture draws
+_WINDOW = re.compile(r"(\d+)x\d+\b.*\bstride (\d+)")  # "conv 3x3, 32 filters, stride 1", "max-pool 2x2, stride 2"
+
+
+@dataclass(frozen=True)
+class Halo:
+    """Input rows [first, end) of a rows step that a rank reads but its previous step did not leave on it: received
+    from `sender` at the previous step's boundary."""
+
+    first: int
+    end: int
+    sender: int
+
+    @property
+    def rows(self) -> int:
+        return self.end - self.first
+
+
+def cut_layers(run: Run) -> list[int]:
+    """The steps the cuts picture draws: split by rows or samples, or replicated."""
+    return [i for i, split in enumerate(run.split) if split in CUT_SPLITS]
+
+
+def window(run: Run, layer: int) -> tuple[int, int]:
+    """(K, S): a conv's or pool's kernel and stride, from /layers/operation; (1, 1) for any other layer (element-wise,
+    one input row per output row)."""
+    if run.kinds[layer] not in ("conv", "pool"):
+        return 1, 1
+    match = _WINDOW.search(run.operation[layer])
+    if not match:
+        raise ResultsError(f"{run.path}: cannot read the kernel and stride of {run.layers[layer]} from "
+                           f"/layers/operation '{run.operation[layer]}'")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _block(run: Run, layer: int, rank: int) -> tuple[int, int]:
+    first = int(run.begin[layer, rank])
+    return first, first + int(run.count[layer, rank])
+
+
+def needed_rows(run: Run, layer: int, rank: int) -> tuple[int, int]:
+    """[first, end) of the input rows a rows step's rank reads: [h0·S, (h1 − 1)·S + K) for its output rows [h0, h1),
+    clamped to the input; (0, 0) when it owns no rows."""
+    h0, h1 = _block(run, layer, rank)
+    if h1 <= h0:
+        return 0, 0
+    kernel, stride = window(run, layer)
+    return h0 * stride, min((h1 - 1) * stride + kernel, int(run.in_shape[layer, 1]))
+
+
+def held_rows(run: Run, layer: int, rank: int) -> tuple[int, int]:
+    """[first, end) of the step's input rows the rank holds before the previous boundary moves anything: the previous
+    step's row block when that step is split by rows, else every row (the broadcast input, a gathered or replicated
+    output, or the rank's own images whole)."""
+    if layer > 0 and run.split[layer - 1] == "rows":
+        return _block(run, layer - 1, rank)
+    return 0, int(run.in_shape[layer, 1])
+
+
+def row_halos(run: Run, layer: int) -> list[list[Halo]]:
+    """[rank] the halo of a rows step (needed_rows minus held_rows), cut by the previous step's owners, top first."""
+    halos = []
+    for rank in range(run.nprocs):
+        first, end = needed_rows(run, layer, rank)
+        low, high = held_rows(run, layer, rank)
+        missing = [(first, end)] if high <= low else [(first, min(end, low)), (max(first, high), end)]
+        pieces = []
+        for a, b in missing:
+            if b <= a:
+                continue
+            for sender in range(run.nprocs):
+                s0, s1 = _block(run, layer - 1, sender)
+                if max(a, s0) < min(b, s1):
+                    pieces.append(Halo(max(a, s0), min(b, s1), sender))
+        halos.append(sorted(pieces, key=lambda h: h.first))
+    return halos
+
+
+def needed_columns(run: Run, layer: int) -> int:
+    """Input columns a rows step reads (every output column's window): (W_out − 1)·S + K clamped to W_in, which is
+    less than W_in when the windows do not reach the last columns (a 2×2 pool of an odd width)."""
+    kernel, stride = window(run, layer)
+    return min((int(run.out_shape[layer, 2]) - 1) * stride + kernel, int(run.in_shape[layer, 2]))
+
+
+def row_bytes(run: Run, layer: int) -> int:
+    """Bytes of one halo row of a step for the whole batch: the columns it reads × C × 4 × B (the exchange moves
+    exactly the box the step reads)."""
+    return needed_columns(run, layer) * int(run.in_shape[layer, 0]) * FLOAT_BYTES * run.batch
+
+
+def halo_bytes(run: Run, layer: int) -> np.ndarray:
+    """[P] bytes of every rank's halo at a rows step (what the previous boundary must bring it)."""
+    return np.array([sum(h.rows for h in halos) * row_bytes(run, layer) for halos in row_halos(run, layer)],
+                    dtype=np.int64)
+
+
+def _rows_text(first: int, end: int) -> str:
+    return "none" if end <= first else f"{first}" if end - first == 1 else f"{first}–{end - 1}"
+
+
+def cuts_figure(run: Run):
+    """One panel per cut_layers step (three to a row); None when there is none."""
+    layers = cut_layers(run)
+    if not layers:
+        return None
+    columns = min(len(layers), 3)
+    rows = math.ceil(len(layers) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.6 * columns, 4.6 * rows), squeeze=False)
+    for ax, layer in zip(axes.flat, layers):
+        {"rows": _rows_panel, "samples": _samples_panel, "replicated": _replicated_panel}[run.split[layer]](
+            ax, run, layer)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for ax in axes.flat[len(layers):]:
+        fig.delaxes(ax)
+    shown = {"rows": "row blocks with the halo rows each rank receives (hatched, in the sender's colour)",
+             "samples": "sample blocks (whole weights on every rank)", "replicated": "replicated layers"}
+    fig.suptitle(figures.wrap(f"The cuts, P = {run.nprocs}, B = {run.batch}: "
+                              + ", ".join(text for split, text in shown.items()
+                                          if split in {run.split[i] for i in layers})), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _rows_panel(ax, run: Run, layer: int) -> None:
+    """Left: the step's input rows, in the colours of the ranks whose previous step owns them (grey: every rank
+    holds them). Middle: per rank the input rows it reads, its own part light, its halo hatched in the sender's
+    colour. Right: the output row blocks. Row 0 on top; each tensor's rows fill the height."""
+    colors = figures.rank_colors(run.nprocs)
+    height_in, height_out = int(run.in_shape[layer, 1]), int(run.out_shape[layer, 1])
+    kernel, stride = window(run, layer)
+    halos = row_halos(run, layer)
+    shown = _shown_ranks(run.nprocs)
+
+    def span(first, end, rows):  # (y, height) of rows [first, end) of a tensor of `rows` rows, row 0 on top
+        return 1 - end / rows, (end - first) / rows
+
+    previous_rows = layer > 0 and run.split[layer - 1] == "rows"
+    if previous_rows:
+        for rank in range(run.nprocs):
+            first, end = _block(run, layer - 1, rank)
+            if end > first:
+                y, h = span(first, end, height_in)
+                ax.add_patch(Rectangle((0, y), 1, h, facecolor=colors[rank], alpha=0.45, edgecolor="white",
+                                       gid="held"))
+    else:
+        ax.add_patch(Rectangle((0, 0), 1, 1, facecolor="#d9d9d9", edgecolor="none", hatch="//", gid="held"))
+    ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=0.8))
+    where = (f"{run.layers[layer - 1]}'s row blocks" if previous_rows else
+             "the broadcast input" if layer == 0 else "whole on every rank")
+    ax.text(0.5, 1.03, f"input\n{height_in} rows\n({where})", ha="center", va="bottom", fontsize=6.5)
+    x = 1.5
+    for rank in shown:
+        if rank is None:
+            ax.text(x + 0.3, 0.5, "⋯", ha="center", va="center", fontsize=12)
+            x += 0.8
+            continue
+        first, end = needed_rows(run, layer, rank)
+        low, high = held_rows(run, layer, rank)
+        if end > first:
+            own_first, own_end = max(first, low), min(end, high)
+            if own_end > own_first:
+                y, h = span(own_first, own_end, height_in)
+                ax.add_patch(Rectangle((x, y), 0.6, h, facecolor=colors[rank], alpha=0.45, edgecolor="none",
+                                       gid="own"))
+            for halo in halos[rank]:
+                y, h = span(halo.first, halo.end, height_in)
+                ax.add_patch(Rectangle((x, y), 0.6, h, facecolor="white", edgecolor=colors[halo.sender],
+                                       hatch="xxxx", linewidth=1.0, gid="halo"))
+            y, h = span(first, end, height_in)
+            ax.add_patch(Rectangle((x, y), 0.6, h, fill=False, edgecolor=colors[rank], linewidth=1.6, gid="reads"))
+        halo_rows = sum(h.rows for h in halos[rank])
+        ax.text(x + 0.3, 1.03, f"r{rank} reads\n{_rows_text(first, end)}\nhalo {halo_rows}", ha="center",
+                va="bottom", fontsize=6.5, color=colors[rank])
+        x += 0.8
+    out_x = x + 0.5
+    for rank in range(run.nprocs):
+        first, end = _block(run, layer, rank)
+        if end <= first:
+            continue
+        y, h = span(first, end, height_out)
+        ax.add_patch(Rectangle((out_x, y), 1, h, facecolor=colors[rank], edgecolor="white", gid="block"))
+        if run.nprocs <= MAX_RANK_ROWS and h > 0.05:
+            ax.text(out_x + 0.5, y + h / 2, f"r{rank}\n{_rows_text(first, end)}", ha="center", va="center",
+                    fontsize=6.5, color="white", fontweight="bold")
+    ax.add_patch(Rectangle((out_x, 0), 1, 1, fill=False, edgecolor="black", linewidth=0.8))
+    ax.text(out_x + 0.5, 1.03, f"output\n{height_out} rows\n(row blocks)", ha="center", va="bottom", fontsize=6.5)
+    ax.set_xlim(-0.1, out_x + 1.1)
+    ax.set_ylim(-0.32, 1.3)
+    per_rank = halo_bytes(run, layer)
+    per_rank = "/".join(markdown.count(b) for b in per_rank) if run.nprocs <= 8 else _spread(per_rank)
+    ax.text((out_x + 1) / 2, -0.04, figures.wrap(
+        f"reads rows [h0·{stride}, (h1 − 1)·{stride} + {kernel}); halo = read − held, "
+        f"{markdown.count(row_bytes(run, layer))} B a row (columns read·C·4·B); halo bytes per rank {per_rank}"
+        f"{_halo_check(run, layer)}", 70), ha="center", va="top", fontsize=6.5)
+    ax.set_title(figures.wrap(f"{run.layers[layer]}: {run.operation[layer]} — split by rows "
+                              f"({_counts_text(run.count[layer])})", 60), fontsize=8)
+
+
+def _halo_check(run: Run, layer: int) -> str:
+    """How the halo bytes compare with what the previous boundary received (/comm/bytes_received), where that
+    boundary moves only halos: a rows step after a rows step."""
+    if layer == 0 or run.split[layer - 1] != "rows":
+        return ""
+    received = run.bytes_received[layer - 1]
+    if run.boundary[layer - 1] == "none":
+        return "; the previous boundary moves nothing" + ("" if not halo_bytes(run, layer).any() else
+                                                           " (but a halo is needed: check the file!)")
+    same = (halo_bytes(run, layer) == received).all()
+    return (f"; = {run.layers[layer - 1]}'s /comm/bytes_received" if same else
+            f"; ≠ {run.layers[layer - 1]}'s /comm/bytes_received {'/'.join(str(int(v)) for v in received)}")
+
+
+def _samples_panel(ax, run: Run, layer: int) -> None:
+    """The batch's images left to right, each rank's block in its colour; every rank holds the whole weights."""
+    colors = figures.rank_colors(run.nprocs)
+    images = int(run.items[layer])
+    for rank in range(run.nprocs):
+        first, end = _block(run, layer, rank)
+        if end > first:
+            ax.add_patch(Rectangle((first / images, 0.45), (end - first) / images, 0.3, facecolor=colors[rank],
+                                   edgecolor="white", gid="block"))
+            if run.nprocs <= MAX_RANK_ROWS:
+                ax.text((first + end) / 2 / images, 0.6, f"r{rank}\n{_rows_text(first, end)}", ha="center",
+                        va="center", fontsize=7, color="white", fontweight="bold")
+    for b in range(1, images):
+        ax.plot([b / images] * 2, [0.45, 0.75], color="white", linewidth=0.4)
+    ax.add_patch(Rectangle((0, 0.45), 1, 0.3, fill=False, edgecolor="black", linewidth=0.8))
+    ax.text(0.5, 0.8, f"the batch: images 0–{images - 1}, each through {run.layers[layer]} "
+                      f"→ {'×'.join(str(int(v)) for v in run.out_shape[layer])}", ha="center", fontsize=7)
+    idle = [rank for rank in range(run.nprocs) if run.count[layer, rank] == 0]
+    weights = run.weight_bytes[layer]
+    lines = [f"images per rank: {_counts_text(run.count[layer])}"
+             + (f"; {len(idle)} rank{'s' if len(idle) > 1 else ''} without an image" if idle else ""),
+             (f"weights: whole on every rank, {_spread(weights)} each" if weights.any() else "no weights"),
+             f"after it: {_boundary_text(run, layer)}".replace("\n", " ")]
+    ax.text(0.5, 0.38, "\n".join(figures.wrap(line, 75) for line in lines), ha="center", va="top", fontsize=7)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(0.1, 0.9)
+    ax.set_title(figures.wrap(f"{run.layers[layer]}: {run.operation[layer]} — split by samples", 60), fontsize=8)
+
+
+def _replicated_panel(ax, run: Run, layer: int) -> None:
+    ax.add_patch(Rectangle((0, 0.45), 1, 0.3, facecolor="#d9d9d9", edgecolor="black", hatch="//", gid="block"))
+    ax.text(0.5, 0.6, "the whole layer on every rank", ha="center", va="center", fontsize=8,
+            bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    weights = run.weight_bytes[layer]
+    lines = [f"{run.nprocs} ranks each compute all {'×'.join(str(int(v)) for v in run.out_shape[layer])} × "
+             f"B={run.batch} outputs",
+             f"weights: whole on every rank, {_spread(weights)} each" if weights.any() else "no weights",
+             f"after it: {_boundary_text(run, layer)}".replace("\n", " ")]
+    ax.text(0.5, 0.38, "\n".join(figures.wrap(line, 75) for line in lines), ha="center", va="top", fontsize=7)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(0, 0.95)
+    ax.set_title(figures.wrap(f"{run.layers[layer]}: {run.operation[layer]} — replicated", 60), fontsize=8)
+
+
+def _halo_table(run: Run) -> str:
+    rows = []
+    for layer in cut_layers(run):
+        if run.split[layer] != "rows":
+            continue
+        halos = row_halos(run, layer)
+        halo = halo_bytes(run, layer)
+        for rank in range(run.nprocs):
+            pieces = ", ".join(f"{_rows_text(h.first, h.end)} from r{h.sender}" for h in halos[rank]) or "none"
+            received = (markdown.count(run.bytes_received[layer - 1, rank])
+                        if layer > 0 and run.split[layer - 1] == "rows" else "—")
+            rows.append((run.layers[layer], rank, _rows_text(*_block(run, layer, rank)),
+                         _rows_text(*needed_rows(run, layer, rank)), _rows_text(*held_rows(run, layer, rank)),
+                         pieces, markdown.count(halo[rank]), received))
+    if not rows:
+        return ""
+    return markdown.table(["step", "rank", "output rows", "reads input rows", "holds (previous step)", "halo rows",
+                           "halo B", "previous boundary received B"], rows)
+
+
+def _cuts_parts(run: Run, out_dir: pathlib.Path, prefix: str) -> list[str]:
+    """The cuts picture and its halo table, when some step is rows, samples or replicated."""
+    fig = cuts_figure(run)
+    if fig is None:
+        return []
+    parts = [markdown.image("the cuts", figures.save(fig, out_dir, prefix + "cuts")),
+             "The cuts: every step split by rows or samples, or replicated. Rows: each rank reads input rows "
+             "[h0·S, (h1 − 1)·S + K) for its output rows [h0, h1); the halo (hatched, in the sender's colour) is "
+             "what it reads minus the rows the previous step left on it, received at the previous boundary.\n"]
+    table = _halo_table(run)
+    if table:
+        parts.append(table)
+    return parts

@@ -110,7 +110,8 @@ def _run_points(runs: list[Run]) -> tuple[list[Point], list[str]]:
         fitted = fit_crowded or index not in crowded
         sizes = stats.boundary_bytes(run)
         for layer, name in enumerate(run.layers):
-            if run.boundary[layer] != "none" and run.bytes_received[layer].sum() > 0:
+            # an exchange boundary (rows, sample) is point to point, not one collective: not fitted
+            if run.boundary[layer] in COLLECTIVE_OF_BOUNDARY and run.bytes_received[layer].sum() > 0:
                 points.append(Point(run.label, name, COLLECTIVE_OF_BOUNDARY[run.boundary[layer]], run.nprocs,
                                     float(sizes[layer]), float(transfer[layer]), fitted))
     return points, notes
@@ -241,6 +242,10 @@ def _algorithms_section(run: Run, intra: Params) -> str:
     for layer, name in enumerate(run.layers):
         if run.boundary[layer] == "none":
             rows.append((name, "none", "0", "—", "—", "—"))
+            continue
+        if run.boundary[layer] not in COLLECTIVE_OF_BOUNDARY:  # exchange: point to point, no collective model
+            rows.append((name, f"{run.boundary[layer]} (point to point, not modelled)", markdown.count(sizes[layer]),
+                         "—", "—", "—"))
             continue
         collective, n = COLLECTIVE_OF_BOUNDARY[run.boundary[layer]], float(sizes[layer])
         if collective == "allreduce":

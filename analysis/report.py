@@ -2,7 +2,10 @@
 
 Four views answer the questions a run raises: where the time of one pass goes on each rank (timeline), whether a
 layer's compute outweighs its consolidation (breakdown), whether the bytes moved are the bytes the model predicts
-(bytes), and whether the split is balanced (imbalance). A `--compare` file gets one section per combination.
+(bytes), and whether the split is balanced (imbalance). A `--compare` file gets one section per combination (a
+`--compare splits` file one per consolidation and decomposition, each labelled by its /meta@decomposition). On rows
+and sample steps the timeline and the breakdown show the pack and unpack of the kernel's packed region, which count
+in the parallel time.
 """
 from __future__ import annotations
 
@@ -22,11 +25,12 @@ def write_report(path, out_dir: pathlib.Path) -> pathlib.Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"# cnnpar run report: `{pathlib.Path(path).name}`\n"]
     if len(runs) > 1:
-        parts.append(f"This file compares {len(runs)} combinations of consolidation and plan; one section each.\n")
+        what = "decomposition" if any(run.decomposition for run in runs) else "plan"
+        parts.append(f"This file compares {len(runs)} combinations of consolidation and {what}; one section each.\n")
     for run in runs:
         prefix = "" if len(runs) == 1 else _slug(run.label) + "_"
         parts.append(_section(run, out_dir, prefix, heading="##" if len(runs) == 1 else "###",
-                              title=None if len(runs) == 1 else f"## {run.consolidation}, {run.plan}\n"))
+                              title=None if len(runs) == 1 else f"## {run.consolidation}, {run.scheme}\n"))
     report = out_dir / "report.md"
     report.write_text("\n".join(parts))
     return report
@@ -53,7 +57,12 @@ def _section(run: Run, out_dir, prefix, heading, title) -> str:
               markdown.image("compute vs consolidation", figures.save(_breakdown_figure(run), out_dir,
                                                                        prefix + "breakdown")),
               "Every column is the slowest rank per iteration, median over iterations (µs). Parallel = the "
-              "slowest rank's compute + wait + transfer; speedup = serial / parallel.\n",
+              "slowest rank's " + ("pack + compute + unpack" if stats.packs(run) else "compute")
+              + (" + halo" if stats.exchanges(run) else "") + " + wait + transfer; speedup = serial / parallel"
+              + ("; pack + unpack = copying a rows or sample step's region into and out of the kernel's packed "
+                 "buffers (the terminal's max pack)" if stats.packs(run) else "")
+              + ("; halo = an exchange boundary's point-to-point time, entry to exit (the terminal's max halo; "
+                 "consolidation = halo + wait + transfer)" if stats.exchanges(run) else "") + ".\n",
               _breakdown_table(run),
               f"{heading} Bytes received per rank\n",
               markdown.image("bytes per rank", figures.save(_bytes_figure(run), out_dir, prefix + "bytes")),
@@ -82,7 +91,9 @@ def _summary(run: Run) -> str:
              ("ranks / nodes", f"{run.nprocs} / {run.node_count} ({hosts})"),
              ("network", run.network), ("batch", run.batch),
              ("iterations (warm-up)", f"{run.iterations} ({meta.get('warmup', '?')})"),
-             ("consolidation / plan", f"{run.consolidation} / {run.plan}"),
+             ("consolidation / plan", f"{run.consolidation} / {run.plan}"
+                                      + (f", `--split {run.splits_option}`" if run.splits_option else "")
+                                      + (f" (decomposition {run.decomposition})" if run.decomposition else "")),
              ("MPI", meta.get("mpi_library", "?")), ("build", meta.get("git_commit", "?")),
              ("verification", meta.get("verification", "?")),
              ("forward pass", f"serial {markdown.us(run.serial_forward)} µs, parallel {markdown.us(parallel)} µs "
@@ -95,8 +106,9 @@ def _timeline_note(run: Run) -> str:
     if stats.timeline_source(run) == stats.TIMESTAMPS:
         return ("Timeline source: **timestamps** — every phase is drawn at its recorded time (`/timing/*_enter_s`, "
                 "`*_exit_s`, `forward_start_s` on rank 0's clock; compute began at `boundary_enter_s` − "
-                "`compute_s`), from the earliest rank's start of the pass, so the gaps between phases and the skew "
-                "between ranks are real.")
+                "`compute_s`, or on a rows or sample step − `unpack_s` − `compute_s`, pack just before it), from "
+                "the earliest rank's start of the pass, so the gaps between phases and the skew between ranks are "
+                "real.")
     return ("Timeline source: **durations** — this file has no timestamps (it was written before they were "
             "recorded), so each rank's phases are laid end to end from the barrier that starts the pass; gaps "
             "between phases and skew between ranks are not shown.")
@@ -146,7 +158,8 @@ def _timeline_table(run: Run, iteration: int) -> str:
     rows = [("broadcast wait", *run.broadcast_wait[iteration]),
             ("broadcast transfer", *run.broadcast_transfer[iteration])]
     for index, layer in enumerate(run.layers):
-        rows += [(f"{layer} {phase}", *getattr(run, phase)[iteration, index]) for phase in stats.PHASES]
+        rows += [(f"{layer} {phase}", *getattr(run, phase)[iteration, index])
+                 for phase in stats.step_phases(run, index)]
     recorded = run.forward[iteration]
     total = np.sum([row[1:] for row in rows], axis=0)
     rows += [("sum of phases", *total), ("forward_s (recorded)", *recorded)]
@@ -162,11 +175,17 @@ def _breakdown_figure(run: Run):
     phases = stats.phase_times(run)
     consolidation = stats.consolidation_time(run)
     parallel = stats.layer_parallel_time(run)
+    packing = stats.pack_time(run)
     x = np.arange(len(run.layers))
     fig, ax = plt.subplots(figsize=figures.layer_figsize(len(run.layers), 4))
     ax.bar(x, phases["compute"] * 1e6, 0.6, color=figures.PHASE_COLORS["compute"], label="compute")
-    ax.bar(x, consolidation * 1e6, 0.6, bottom=phases["compute"] * 1e6, color=figures.PHASE_COLORS["transfer"],
-           label="consolidation (wait + transfer)")
+    bottom = phases["compute"] * 1e6
+    if stats.packs(run):
+        ax.bar(x, packing * 1e6, 0.6, bottom=bottom, color=figures.PHASE_COLORS["pack"], label="pack + unpack")
+        bottom = bottom + packing * 1e6
+    ax.bar(x, consolidation * 1e6, 0.6, bottom=bottom, color=figures.PHASE_COLORS["transfer"],
+           label="consolidation (halo + wait + transfer)" if stats.exchanges(run) else
+           "consolidation (wait + transfer)")
     ax.plot(x, parallel * 1e6, "kD", markersize=5, label="parallel (slowest rank's sum)")
     ax.hlines(run.serial_layer * 1e6, x - 0.3, x + 0.3, color="crimson", linewidth=2, label="serial reference")
     for xi, value in zip(x, parallel):
@@ -185,14 +204,21 @@ def _breakdown_table(run: Run) -> str:
     consolidation = stats.consolidation_time(run)
     parallel = stats.layer_parallel_time(run)
     speedup = stats.layer_speedup(run)
+    optional = []  # the terminal's "max pack" and "max halo" columns, where some step has them
+    if stats.packs(run):
+        optional.append(("pack + unpack", stats.pack_time(run)))
+    if stats.exchanges(run):
+        optional.append(("halo", phases["halo"]))
     rows = [(layer, markdown.us(run.serial_layer[i]), markdown.us(phases["compute"][i]),
+             *(markdown.us(values[i]) for _, values in optional),
              markdown.us(phases["wait"][i]), markdown.us(phases["transfer"][i]), markdown.us(consolidation[i]),
              markdown.us(parallel[i]), markdown.ratio(speedup[i], suffix="×"))
             for i, layer in enumerate(run.layers)]
-    rows.append(("forward (incl. broadcast)", markdown.us(run.serial_forward), "", "", "", "",
-                 markdown.us(stats.forward_parallel_time(run)), markdown.ratio(stats.total_speedup(run), suffix="×")))
-    return markdown.table(["layer", "serial µs", "compute", "wait", "transfer", "consolidation", "parallel µs",
-                           "speedup"], rows)
+    rows.append(("forward (incl. broadcast)", markdown.us(run.serial_forward), "", *("" for _ in optional),
+                 "", "", "", markdown.us(stats.forward_parallel_time(run)),
+                 markdown.ratio(stats.total_speedup(run), suffix="×")))
+    return markdown.table(["layer", "serial µs", "compute", *(name for name, _ in optional), "wait",
+                           "transfer", "consolidation", "parallel µs", "speedup"], rows)
 
 
 def _bytes_figure(run: Run):

@@ -17,7 +17,9 @@ import numpy as np
 SCHEMA = "cnnpar-results"
 SCHEMA_VERSION = 1
 FLOAT_BYTES = 4
-BOUNDARIES = ("none", "allgather", "allreduce")  # what a layer boundary does (/layers/boundary)
+BOUNDARIES = ("none", "allgather", "allreduce", "exchange")  # what a layer boundary does (/layers/boundary)
+# /layers/split values whose kernels run on a packed copy, so pack and unpack are timed (plan.hpp, PlanStep::packed)
+PACKED_SPLITS = ("rows", "samples", "tiles", "rows-channels", "samples-channels")
 
 
 LAYER_KINDS = ("conv", "pool", "gelu", "fc", "logsoftmax")  # as --split and the spec file name them
@@ -75,7 +77,11 @@ class Run:
     input_bytes_received: np.ndarray  # [P]
     input_bytes_expected: np.ndarray | None  # [P], in files that record it
     weight_bytes: np.ndarray  # [L, P]
+    pack: np.ndarray  # [I, L, P] rows and sample steps (zeros otherwise, and in files written before it existed)
     compute: np.ndarray  # [I, L, P]
+    unpack: np.ndarray  # [I, L, P] as pack
+    halo: np.ndarray  # [I, L, P] an exchange boundary's point-to-point time, entry to exit (zeros elsewhere and in
+    #                   files written before it existed); such a boundary's wait and transfer are 0
     wait: np.ndarray  # [I, L, P]
     transfer: np.ndarray  # [I, L, P]
     broadcast_wait: np.ndarray  # [I, P]
@@ -112,6 +118,34 @@ class Run:
     @property
     def consolidation(self) -> str:
         return str(self.meta.get("consolidation", "allgatherv"))
+
+    @property
+    def decomposition(self) -> str:
+        """/meta@decomposition: the cut a `--compare splits` group ran (channel, fused, rows, sample); "" otherwise."""
+        return str(self.meta.get("decomposition", ""))
+
+    @property
+    def splits_option(self) -> str:
+        """/meta@splits: `--split` as given ("" when the plan's defaults were used)."""
+        return str(self.meta.get("splits", ""))
+
+    @property
+    def scheme(self) -> str:
+        """How the run cut the network, as labels and series name it: the decomposition of a `--compare splits`
+        group, else the plan, followed by `--split` when given ("per-layer conv=rows,pool=rows")."""
+        if self.decomposition:
+            return self.decomposition
+        return f"{self.plan} {self.splits_option}" if self.splits_option else self.plan
+
+    @property
+    def packed(self) -> tuple[bool, ...]:
+        """[L] whether each step runs on a packed region (rows, samples): its pack and unpack are timed."""
+        return tuple(split in PACKED_SPLITS for split in self.split)
+
+    @property
+    def exchanges(self) -> tuple[bool, ...]:
+        """[L] whether each boundary is a point-to-point exchange: its time is the halo event, not wait + transfer."""
+        return tuple(kind == "exchange" for kind in self.boundary)
 
     @property
     def network(self) -> str:
@@ -293,7 +327,11 @@ def _read_run(path, g: h5py.Group) -> Run:
     if n_layers != len(layers) or iterations == 0 or nprocs == 0:
         raise ResultsError(f"{path}: {g.name.rstrip('/')}/timing/compute_s has shape {arrays['compute'].shape}, "
                            f"expected (iterations >= 1, {len(layers)} layers, ranks >= 1)")
-    for name in ("wait", "transfer"):
+    for name in ("pack", "unpack", "halo"):  # files written before rows and sample splits have none: zeros
+        dataset = f"timing/{name}_s"
+        arrays[name] = (np.asarray(g[dataset][...], dtype=np.float64) if dataset in g
+                        else np.zeros_like(arrays["compute"], dtype=np.float64))
+    for name in ("pack", "unpack", "halo", "wait", "transfer"):
         if arrays[name].shape != arrays["compute"].shape:
             raise ResultsError(f"{path}: timing/{name}_s shape {arrays[name].shape} differs from compute_s")
     for name in ("begin", "count", "bytes_received", "bytes_expected", "bytes_sent"):

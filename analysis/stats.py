@@ -1,22 +1,45 @@
 """Derived quantities of a run, defined once so the report, the sweep, the model and the trace agree.
 
 The convention is the terminal report's, defined in include/cnnpar/records.hpp (slowest_median,
-slowest_forward_median, median_per_rank) and documented in docs/design.md: an iteration's parallel time for a layer is
-its slowest rank's compute + wait + transfer, and a run's figure is the median of that over the timed iterations.
-Other per-layer phases (compute alone, wait alone, ...) use the same "slowest rank per iteration, then median"
-reduction, so they are each an upper envelope and do not add up to the parallel time exactly. Per-rank figures (the
+slowest_median_all, slowest_forward_median, median_per_rank) and documented in docs/design.md: an iteration's parallel
+time for a layer is its slowest rank's sum over every event, pack + compute + unpack + halo + wait + transfer (pack and
+unpack are 0 except on steps that run on a packed region — rows, samples, tiles, 2-D —, halo is 0 except at exchange
+boundaries, whose wait and transfer are 0 in turn, and all three are 0 in files written before they existed), and a
+run's figure is the median of that over the timed iterations. Other per-layer phases (compute alone, wait alone,
+pack + unpack, halo, ...) use the same
+"slowest rank per iteration, then median" reduction, so they are each an upper envelope and do not add up to the
+parallel time exactly. Per-rank figures (the
 terminal's breakdown and its "Across ranks" table) are each rank's median over iterations.
 tests/python/test_terminal_agrees.py checks that the terminal prints the figures these functions compute.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from analysis.results import Run
 
-PHASES = ("compute", "wait", "transfer")
+PHASES = ("pack", "compute", "unpack", "halo", "wait", "transfer")  # every timed event of a step (records.hpp)
+
+
+def step_phases(run: Run, layer: int) -> tuple[str, ...]:
+    """The phases a step has, in execution order: pack, compute, unpack on a step whose kernel runs on a packed copy
+    (else compute alone: its pack and unpack are 0 by construction), then halo at an exchange boundary (point to
+    point) or wait and transfer at any other (0 where nothing moves)."""
+    work = ("pack", "compute", "unpack") if run.packed[layer] else ("compute",)
+    return work + (("halo",) if run.exchanges[layer] else ("wait", "transfer"))
+
+
+def packs(run: Run) -> bool:
+    """Whether any step runs on a packed region (rows, samples, ...): the terminal's Summary then has "max pack"."""
+    return any(run.packed)
+
+
+def exchanges(run: Run) -> bool:
+    """Whether any boundary is an exchange: the terminal's Summary then has a "max halo" column."""
+    return any(run.exchanges)
 
 
 def slowest_rank_median(values: np.ndarray) -> np.ndarray:
@@ -25,8 +48,15 @@ def slowest_rank_median(values: np.ndarray) -> np.ndarray:
 
 
 def layer_parallel_time(run: Run) -> np.ndarray:
-    """[L] seconds: per iteration the slowest rank's compute + wait + transfer, median over iterations."""
-    return slowest_rank_median(run.compute + run.wait + run.transfer)
+    """[L] seconds: per iteration the slowest rank's pack + compute + unpack + halo + wait + transfer, median over
+    iterations (records.hpp's slowest_median_all)."""
+    return slowest_rank_median(run.pack + run.compute + run.unpack + run.halo + run.wait + run.transfer)
+
+
+def pack_time(run: Run) -> np.ndarray:
+    """[L] seconds: per iteration the slowest rank's pack + unpack, median over iterations (the Summary's
+    "max pack")."""
+    return slowest_rank_median(run.pack + run.unpack)
 
 
 def forward_parallel_time(run: Run) -> float:
@@ -102,8 +132,9 @@ def phase_times(run: Run) -> dict[str, np.ndarray]:
 
 
 def consolidation_time(run: Run) -> np.ndarray:
-    """[L] seconds of wait + transfer (the whole consolidation as a rank sees it), slowest rank, median."""
-    return slowest_rank_median(run.wait + run.transfer)
+    """[L] seconds of halo + wait + transfer (the whole boundary as a rank sees it: an exchange's point-to-point
+    time, or a collective's wait and transfer), slowest rank, median; the terminal's ranking calls it "boundary"."""
+    return slowest_rank_median(run.halo + run.wait + run.transfer)
 
 
 def transfer_time(run: Run) -> np.ndarray:
@@ -114,9 +145,17 @@ def transfer_time(run: Run) -> np.ndarray:
 
 def boundary_bytes(run: Run) -> np.ndarray:
     """[L] n of each boundary's collective as the cost models count it: the whole gathered tensor
-    (items * item_bytes) for a gather, the whole reduced output for an Allreduce, 0 where slices stay put."""
-    return np.array([0 if kind == "none" else run.output_bytes[i] if kind == "allreduce" else run.gathered_bytes[i]
-                     for i, kind in enumerate(run.boundary)], dtype=np.int64)
+    (items * item_bytes) for a gather, the whole reduced output for an Allreduce, 0 where slices stay put; an
+    exchange (point to point, no collective) counts what its model moves: /comm/bytes_expected summed over ranks."""
+    def n(i, kind):
+        if kind == "none":
+            return 0
+        if kind == "allreduce":
+            return run.output_bytes[i]
+        if kind == "exchange":
+            return run.bytes_expected[i].sum()
+        return run.gathered_bytes[i]
+    return np.array([n(i, kind) for i, kind in enumerate(run.boundary)], dtype=np.int64)
 
 
 def moved_bytes(run: Run) -> np.ndarray:
@@ -171,7 +210,7 @@ def representative_iteration(run: Run) -> int:
 class Segment:
     rank: int
     layer: str  # "input" for the broadcast
-    phase: str  # "broadcast wait", "broadcast transfer", "compute", "wait" or "transfer"
+    phase: str  # "broadcast wait", "broadcast transfer", or one of PHASES
     start: float  # seconds from the iteration's origin (iteration_starts)
     duration: float
 
@@ -216,7 +255,8 @@ def pass_starts(run: Run, iteration: int) -> np.ndarray:
 
 
 def timeline(run: Run, iteration: int) -> list[Segment]:
-    """One iteration, per rank: broadcast wait and transfer, then per layer compute, wait, transfer; times from the
+    """One iteration, per rank: broadcast wait and transfer, then per layer its step_phases (pack, compute, unpack on
+    rows and sample steps; compute alone otherwise), wait, transfer; times from the
     iteration's origin (iteration_starts). Exact when the file has timestamps (_timed_timeline), else rebuilt from
     the durations (_rebuilt_timeline)."""
     if run.timestamps is not None:
@@ -233,7 +273,8 @@ def _rebuilt_timeline(run: Run, iteration: int) -> list[Segment]:
         steps = [("input", "broadcast wait", run.broadcast_wait[iteration, rank]),
                  ("input", "broadcast transfer", run.broadcast_transfer[iteration, rank])]
         for index, layer in enumerate(run.layers):
-            steps += [(layer, phase, getattr(run, phase)[iteration, index, rank]) for phase in PHASES]
+            steps += [(layer, phase, getattr(run, phase)[iteration, index, rank])
+                      for phase in step_phases(run, index)]
         for layer, phase, duration in steps:
             segments.append(Segment(rank, layer, phase, t, float(duration)))
             t += float(duration)
@@ -243,10 +284,13 @@ def _rebuilt_timeline(run: Run, iteration: int) -> list[Segment]:
 def _timed_timeline(run: Run, iteration: int) -> list[Segment]:
     """Every phase where the timestamps put it. A boundary (or the broadcast) runs from its enter to its exit stamp:
     its wait from the enter (until the last rank entered), its transfer up to the exit. Compute ends at the boundary's
-    enter and lasts compute_s; between a boundary's exit and the next compute the stamps leave the unrecorded
-    ~0.1-0.5 µs of bookkeeping, shown as a gap. A wait longer than the rank spent in the call is cut at the exit: the
-    root of the input broadcast can leave before the last rank has entered, so its recorded wait (last entry − own
-    entry) outlasts its call. No phase starts before the previous one on its rank ended."""
+    enter and lasts compute_s; on a rows or sample step unpack ends there instead, compute just before it and pack
+    just before compute (the three are stamped back to back: src/distributed.cpp). An exchange boundary is one halo
+    segment from its enter to its exit (point to point: no wait/transfer split). Between a boundary's exit and the
+    next step's first phase the stamps leave the unrecorded ~0.1-0.5 µs of bookkeeping, shown as a gap. A wait longer
+    than the rank spent in the call is cut at the exit: the root of the input broadcast can leave before the last rank
+    has entered, so its recorded wait (last entry − own entry) outlasts its call. No phase starts before the previous
+    one on its rank ended."""
     stamps = run.timestamps
     origin = iteration_starts(run)[iteration]
     segments = []
@@ -269,8 +313,35 @@ def _timed_timeline(run: Run, iteration: int) -> list[Segment]:
                  stamps.broadcast_exit[iteration, rank], run.broadcast_wait[iteration, rank],
                  run.broadcast_transfer[iteration, rank])
         for index, layer in enumerate(run.layers):
-            enter = stamps.boundary_enter[iteration, index, rank]
-            add(layer, "compute", enter - run.compute[iteration, index, rank], enter)
-            boundary(layer, ("wait", "transfer"), enter, stamps.boundary_exit[iteration, index, rank],
-                     run.wait[iteration, index, rank], run.transfer[iteration, index, rank])
+            enter = float(stamps.boundary_enter[iteration, index, rank])
+            exit_ = float(stamps.boundary_exit[iteration, index, rank])
+            work = [(phase, float(getattr(run, phase)[iteration, index, rank]))
+                    for phase in step_phases(run, index) if phase in ("pack", "compute", "unpack")]
+            if run.exchanges[index]:
+                halo = float(run.halo[iteration, index, rank])
+                if not _exchange_stamped(enter, exit_, halo, stamps.forward_start[iteration, rank]):
+                    # unusable stamps (see _exchange_stamped): the step's phases follow the previous one's end
+                    enter = previous_end + sum(duration for _, duration in work)
+                    exit_ = enter + halo
+            start = enter - sum(duration for _, duration in work)  # the step's own phases end where its boundary begins
+            for phase, duration in work:
+                add(layer, phase, start, start + duration)
+                start += duration
+            if run.exchanges[index]:
+                add(layer, "halo", enter, exit_)
+            else:
+                boundary(layer, ("wait", "transfer"), enter, exit_, run.wait[iteration, index, rank],
+                         run.transfer[iteration, index, rank])
     return segments
+
+
+STAMP_TOLERANCE_S = 1e-6
+
+
+def _exchange_stamped(enter: float, exit_: float, halo: float, pass_start: float) -> bool:
+    """Whether an exchange boundary's enter and exit stamps are its halo event's: within the pass and exactly as far
+    apart as halo_s (1 µs). Files written by cnnpar_mpi at 1534f0c hold no such stamps for exchange boundaries (the
+    writer took them from the wait and transfer events, which an exchange no longer records, giving minus the clock
+    origin); the timeline then places the step's phases end to end after the previous one instead."""
+    return (math.isfinite(enter) and math.isfinite(exit_) and enter >= pass_start - STAMP_TOLERANCE_S
+            and abs((exit_ - enter) - halo) <= STAMP_TOLERANCE_S)

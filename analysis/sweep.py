@@ -1,7 +1,10 @@
 """`sweep FILES... --out DIR`: strong and weak scaling over many runs, and what consolidation costs per byte moved.
 
-Runs are grouped into series of one configuration (consolidation, plan, network) so a directory of mixed results
-still gives one curve per configuration; within a series the points are ordered by P.
+Runs are grouped into series of one configuration (consolidation, scheme, network) so a directory of mixed results
+still gives one curve per configuration; within a series the points are ordered by P. The scheme is how the run cut
+the network: the group's decomposition in a `--compare splits` file (/meta@decomposition: channel, fused, rows,
+sample), else the plan, with `--split` appended when it was given (`per-layer conv=rows,pool=rows`), so runs that cut
+the same plan differently never share a curve.
 
 - Strong scaling (the same batch at every P): one series per configuration and batch; speedup and efficiency against
   each run's serial reference. The seed text's claimed 4-worker speedups are drawn as marks to hold the curves against.
@@ -32,7 +35,9 @@ from analysis.results import Run, load_runs
 # The seed text's claims for 4 workers, by our layer names: linear 3.19x, convolution 1.5x, activation 1.2x.
 SEED_CLAIMS = {"fc": 3.19, "conv": 1.5, "gelu": 1.2}
 SEED_CLAIM_WORKERS = 4
-PLAN_MARKERS = {"per-layer": "o", "fused": "s", "fused-column": "^"}
+PLAN_MARKERS = {"per-layer": "o", "fused": "s", "fused-column": "^",  # plans, and --compare splits decompositions
+                "channel": "o", "rows": "v", "sample": "P", "tiles": "X", "rows-channel": "<",
+                "sample-channel": ">"}
 MAX_POINT_LABELS = 40  # beyond this the per-layer panel would be unreadable with labels
 CONSOLIDATION_COLORS = {"allgatherv": "#4c72b0", "shared": "#55a868", "hierarchical": "#c44e52"}
 SCALINGS = ("auto", "strong", "weak")
@@ -54,8 +59,9 @@ def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.
         efficiency_png = figures.save(_scaling_figure(strong, efficiency=True), out_dir, "efficiency")
         parts += ["## Strong scaling\n",
                   "Speedup of a layer = `/timing/serial_layer_s` / parallel layer time (per iteration the slowest "
-                  "rank's compute + wait + transfer, median over iterations); total = `/meta@serial_forward_s` / "
-                  "median of the slowest rank's `/timing/forward_s`; efficiency = speedup / P." + _claims_text(strong) + "\n",
+                  "rank's pack + compute + unpack + halo + wait + transfer, median over iterations); total = "
+                  "`/meta@serial_forward_s` / median of the slowest rank's `/timing/forward_s`; efficiency = "
+                  "speedup / P." + _claims_text(strong) + "\n",
                   markdown.image("speedup against P", speedup_png),
                   markdown.image("efficiency against P", efficiency_png)]
         for key, members in strong.items():
@@ -77,7 +83,7 @@ def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.
     consolidation_png = figures.save(_consolidation_figure(runs), out_dir, "consolidation")
     parts += ["## Consolidation time against bytes moved\n",
               markdown.image("consolidation time against bytes moved", consolidation_png),
-              "Consolidation = wait + transfer, slowest rank per iteration, median over iterations, summed over the "
+              "Consolidation = halo + wait + transfer (halo: an exchange boundary's point-to-point time), slowest rank per iteration, median over iterations, summed over the "
               "layer boundaries of one pass; bytes moved = `/comm/bytes_received` summed over ranks (and layers): "
               "what went through MPI, so shared-memory consolidation on one node shows 0. P = 1 runs and boundaries "
               "that keep their slices are left out of the figure. The input broadcast is not included.\n",
@@ -102,11 +108,11 @@ def _per_rank(run: Run) -> Fraction:
 
 
 def _series(runs: list[Run], scaling: str = "auto") -> tuple[dict[tuple, list[Run]], dict[tuple, list[Run]]]:
-    """(strong, weak): series keyed (consolidation, plan, network, "B", batch) and (..., "b", batch per rank), each
+    """(strong, weak): series keyed (consolidation, scheme, network, "B", batch) and (..., "b", batch per rank), each
     ordered by P; `scaling` as in the module docstring."""
     by_batch, by_per_rank = defaultdict(list), defaultdict(list)
     for run in runs:
-        config = (run.consolidation, run.plan, run.network)
+        config = (run.consolidation, _scheme(run), run.network)
         by_batch[config + ("B", run.batch)].append(run)
         by_per_rank[config + ("b", _per_rank(run))].append(run)
 
@@ -122,7 +128,7 @@ def _series(runs: list[Run], scaling: str = "auto") -> tuple[dict[tuple, list[Ru
         return len({run.nprocs for run in members})
 
     def alone(run) -> bool:  # no other P at this run's batch: it belongs to no strong series
-        return spans(by_batch[(run.consolidation, run.plan, run.network, "B", run.batch)]) == 1
+        return spans(by_batch[(run.consolidation, _scheme(run), run.network, "B", run.batch)]) == 1
 
     weak = {key: members for key, members in by_per_rank.items()
             if spans(members) >= 2 and any(alone(run) for run in members)}
@@ -132,8 +138,13 @@ def _series(runs: list[Run], scaling: str = "auto") -> tuple[dict[tuple, list[Ru
     return ordered(strong), ordered(weak)
 
 
+def _scheme(run) -> str:
+    """Run.scheme: the decomposition, else the plan (and --split)."""
+    return getattr(run, "scheme", None) or run.plan
+
+
 def _series_title(key, shown=None) -> str:
-    """consolidation, plan — network, B (or b per rank); without the last two when `shown` (in the figure title)
+    """consolidation, scheme — network, B (or b per rank); without the last two when `shown` (in the figure title)
     holds them."""
     consolidation, plan, network, kind, batch = key
     what = f"B = {batch}" if kind == "B" else f"b = {batch} per rank (batch b·P)"
@@ -329,9 +340,9 @@ def _consolidation_figure(runs: list[Run]):
     label_points = len(runs) * max(len(run.layers) for run in runs) <= MAX_POINT_LABELS
     for run in runs:
         color = CONSOLIDATION_COLORS.get(run.consolidation, "gray")
-        marker = PLAN_MARKERS.get(run.plan, "D")
-        key = (run.consolidation, run.plan)
-        label = None if key in seen else f"{run.consolidation}, {run.plan}"
+        marker = PLAN_MARKERS.get(run.decomposition or run.plan, "D")
+        key = (run.consolidation, run.scheme)
+        label = None if key in seen else f"{run.consolidation}, {run.scheme}"
         seen.add(key)
         moved, time = stats.moved_bytes(run), stats.consolidation_time(run)
         active = np.array([kind != "none" for kind in run.boundary]) & (time > 0)
@@ -352,8 +363,9 @@ def _consolidation_figure(runs: list[Run]):
         ax.set_ylabel("consolidation time (µs, slowest rank, median)")
         ax.set_title(title)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(title="consolidation, plan", fontsize=7)
-    fig.suptitle("Consolidation time (wait + transfer) against bytes moved, per strategy and plan")
+            ax.legend(title="consolidation, plan or decomposition", fontsize=7)
+    fig.suptitle("Consolidation time (halo + wait + transfer) against bytes moved, per strategy and plan or "
+                 "decomposition")
     fig.tight_layout()
     return fig
 
@@ -362,8 +374,9 @@ def _consolidation_table(runs: list[Run]) -> str:
     rows = []
     for run in runs:
         moved, time = stats.moved_bytes(run), stats.consolidation_time(run)
-        rows.append((run.label, run.consolidation, run.plan, run.nprocs, markdown.count(moved.sum()),
+        rows.append((run.label, run.consolidation, run.scheme, run.nprocs, markdown.count(moved.sum()),
                      markdown.us(time.sum()),
                      ", ".join(f"{layer} {markdown.count(b)} B / {markdown.us(t)} µs"
                                for layer, b, t in zip(run.layers, moved, time))))
-    return markdown.table(["run", "consolidation", "plan", "P", "bytes moved", "time µs", "per layer"], rows)
+    return markdown.table(["run", "consolidation", "plan or decomposition", "P", "bytes moved", "time µs",
+                           "per layer"], rows)

@@ -83,6 +83,36 @@ def compare_file(run3, runs_dir) -> pathlib.Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def rows_run3(tmp_path_factory) -> pathlib.Path:
+    """P = 3, B = 4, conv, pool and GELU split by rows (9/9/8 and 5/4/4 rows: a one-row halo), fc by feature."""
+    return make_run(tmp_path_factory.mktemp("rows"), 3, "--split", "conv=rows,pool=rows,gelu=rows", "--batch", "4")
+
+
+@pytest.fixture(scope="session")
+def splits_file(tmp_path_factory) -> pathlib.Path:
+    """A real `--compare splits` file at P = 2, B = 2: groups /compare/<consolidation>_<decomposition> for the
+    decompositions channel, fused, rows and sample, each with /meta@decomposition."""
+    return make_run(tmp_path_factory.mktemp("splits"), 2, "--compare", "splits", "--batch", "2")
+
+
+@pytest.fixture(scope="session")
+def splits_subset(splits_file, runs_dir) -> pathlib.Path:
+    """The `--compare splits` file with only its allgatherv groups and shared_channel, shared_sample (every
+    decomposition once, two consolidations), so the pictures of every group take seconds, not minutes."""
+    path = runs_dir / "splits_subset.h5"
+    path.write_bytes(splits_file.read_bytes())
+    with h5py.File(path, "r+") as f:
+        names = [name.decode() if isinstance(name, bytes) else name for name in f["compare/combinations"][...]]
+        kept = [name for name in names if name.startswith("allgatherv_") or name in ("shared_channel",
+                                                                                     "shared_sample")]
+        for name in set(names) - set(kept):
+            del f[f"compare/{name}"]
+        del f["compare/combinations"]
+        f["compare/combinations"] = kept
+    return path
+
+
 TIMESTAMP_DATASETS = ("timing/forward_start_s", "timing/broadcast_enter_s", "timing/broadcast_exit_s",
                       "timing/boundary_enter_s", "timing/boundary_exit_s")
 

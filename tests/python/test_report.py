@@ -38,3 +38,31 @@ def test_report_without_timestamps(tmp_path, untimed_run3):
     report = (tmp_path / "report.md").read_text()
     assert "Timeline source: **durations**" in report and "pass start" not in report
     assert_figure(tmp_path, "timeline")
+
+
+def test_report_of_rows_run(tmp_path, rows_run3):
+    """A rows run: the timeline table has each rows step's pack and unpack, the breakdown a pack + unpack column,
+    and the parallel time counts them."""
+    analysis("report", rows_run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    for row in ("| conv pack |", "| conv unpack |", "| gelu pack |"):
+        assert row in report
+    assert "| fc pack |" not in report  # fc is split by feature: nothing packed
+    assert "| pack + unpack |" in report and "pack + compute + unpack + halo + wait + transfer" in report
+    assert "| conv halo |" in report and "| conv wait |" not in report  # conv's boundary is an exchange
+    assert "`--split conv=rows,pool=rows,gelu=rows`" in report
+    for stem in FIGURES:
+        assert_figure(tmp_path, stem)
+
+
+def test_report_of_compare_splits(tmp_path, splits_subset):
+    """A --compare splits file: one section per consolidation and decomposition, named by /meta@decomposition; an
+    exchange boundary's time is its halo column."""
+    analysis("report", splits_subset, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "combinations of consolidation and decomposition" in report
+    sections = [("allgatherv", decomposition) for decomposition in ("channel", "fused", "rows", "sample")]
+    for consolidation, decomposition in sections + [("shared", "channel"), ("shared", "sample")]:
+        assert f"## {consolidation}, {decomposition}\n" in report
+        assert_figure(tmp_path, f"{consolidation}_{decomposition}_breakdown")
+    assert "(decomposition rows)" in report and "| halo |" in report

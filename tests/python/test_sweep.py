@@ -96,3 +96,24 @@ def test_series_detection():
     # forced
     assert not _series(_runs((1, 4), (2, 4)), "weak")[0] and len(_series(_runs((1, 4), (2, 4)), "weak")[1]) == 2
     assert not _series(_runs((1, 8), (2, 16)), "strong")[1]
+
+
+def test_sweep_of_compare_splits(tmp_path, splits_subset, rows_run3, run3):
+    """A --compare splits file: each group is a series of its own, labelled by its decomposition; a run with
+    --split is not put in the same series as a run of the same plan without it."""
+    analysis("sweep", splits_subset, rows_run3, run3, "--out", tmp_path)
+    sweep = (tmp_path / "sweep.md").read_text()
+    for decomposition in ("channel", "fused", "rows", "sample"):
+        assert f"### allgatherv, {decomposition} — " in sweep
+        assert f"| allgatherv | {decomposition} | 2 |" in sweep  # the consolidation table's scheme column
+    assert "### allgatherv, per-layer conv=rows,pool=rows,gelu=rows — " in sweep
+    assert "### allgatherv, per-layer — " in sweep
+    assert_figure(tmp_path, "consolidation")
+
+
+def test_series_by_decomposition():
+    """Runs of one plan but different decompositions (or --split) form different series."""
+    runs = [SimpleNamespace(consolidation="allgatherv", plan="per-layer", scheme=scheme, network="n", batch=4,
+                            nprocs=nprocs) for scheme in ("channel", "rows") for nprocs in (1, 2)]
+    strong, weak = _series(runs)
+    assert not weak and sorted(key[1] for key in strong) == ["channel", "rows"]

@@ -79,16 +79,30 @@ def summary_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
-def breakdown_rows(stdout: str) -> dict[str, list[list[str]]]:
-    """The per-step breakdown: layer name -> per rank [ops, weights B, sent B, received B, compute, wait, transfer]."""
-    rows, layer = {}, None
+def breakdown_columns(header: str) -> list[str]:
+    """The per-rank time columns a step's breakdown prints, from its header: compute, pack and unpack (a packed
+    step), wait, transfer, halo (an exchange boundary)."""
+    names = {"compute us": "compute", "pack us": "pack", "unpack us": "unpack", "wait us": "wait",
+             "transfer us": "transfer", "halo us": "halo"}
+    found = sorted((header.index(f"  {label}") if f"  {label}" in header else -1, phase)
+                   for label, phase in names.items())
+    return [phase for position, phase in found if position >= 0]
+
+
+def breakdown_rows(stdout: str) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """The per-step breakdown: layer name -> (its time columns, per rank [ops, weights B, sent B, received B, then
+    those times])."""
+    rows, layer, columns = {}, None, []
     for line in stdout.splitlines():
         step = re.match(r"Step \d+ +(\S+): ", line)
         if step:
             layer = step.group(1)
-            rows[layer] = []
+            rows[layer] = ([], [])
+        elif layer and line.strip().startswith("rank  owns"):
+            columns = breakdown_columns(line)
+            rows[layer] = (columns, [])
         elif layer and re.match(r" {8} *\d+  ", line):
-            rows[layer].append(line.split()[-7:])
+            rows[layer][1].append(line.split()[-(4 + len(columns)):])
         elif line.startswith("Summary ("):
             break
     return rows
@@ -120,6 +134,7 @@ def test_summary_table_agrees(terminal_run):
     header = stdout.splitlines()[next(i for i, line in enumerate(stdout.splitlines())
                                       if line.startswith("Summary (")) + 1]
     assert ("max pack" in header) == stats.packs(run), "a max pack column exactly when some step is rows or sample"
+    assert ("max halo" in header) == stats.exchanges(run), "a max halo column exactly when some boundary exchanges"
     phases = stats.phase_times(run)
     parallel = stats.layer_parallel_time(run)
     packing = stats.pack_time(run)
@@ -128,6 +143,9 @@ def test_summary_table_agrees(terminal_run):
     received = stats.received_max(run)
     for i, layer in enumerate(run.layers):
         cells = list(rows[layer])
+        if stats.exchanges(run):  # after max compute and max pack
+            halo = cells.pop(4 if stats.packs(run) else 3)
+            close(number(halo), phases["halo"][i] * 1e6, US, f"{layer} max halo")
         if stats.packs(run):
             pack = cells.pop(3)
             close(number(pack), packing[i] * 1e6, US, f"{layer} max pack")
@@ -156,11 +174,14 @@ def test_breakdown_agrees(terminal_run):
     stdout, run = terminal_run
     rows = breakdown_rows(stdout)
     assert list(rows) == list(run.layers)
-    printed = ("compute", "wait", "transfer")  # the breakdown's per-rank time columns
-    medians = {phase: stats.median_per_rank(run, phase) for phase in printed}
+    medians = {phase: stats.median_per_rank(run, phase) for phase in stats.PHASES}
     for i, layer in enumerate(run.layers):
-        assert len(rows[layer]) == run.nprocs
-        for rank, (ops, weights, sent, received, *times) in enumerate(rows[layer]):
+        printed, per_rank = rows[layer]
+        expected = (["compute"] + (["pack", "unpack"] if run.packed[i] else []) + ["wait", "transfer"]
+                    + (["halo"] if run.exchanges[i] else []))
+        assert printed == expected, f"{layer}: the breakdown's columns"
+        assert len(per_rank) == run.nprocs
+        for rank, (ops, weights, sent, received, *times) in enumerate(per_rank):
             where = f"{layer} rank {rank}"
             assert number(ops) == run.ops[i, rank], f"{where} ops"
             assert number(weights) == run.weight_bytes[i, rank], f"{where} weights B"
@@ -173,7 +194,7 @@ def test_breakdown_agrees(terminal_run):
 def test_across_ranks_agrees(terminal_run):
     stdout, run = terminal_run
     rows = across_rows(stdout)
-    assert len(rows) == len(run.layers) * len(stats.PHASES)  # every event of every step, pack and unpack included
+    assert len(rows) == len(run.layers) * len(stats.PHASES)  # every event of every step, pack, unpack, halo too
     for phase in stats.PHASES:
         medians = stats.median_per_rank(run, phase)
         for i, layer in enumerate(run.layers):
@@ -220,7 +241,7 @@ def test_comparison_agrees(tmp_path, nprocs, options):
     runs = load(path).runs
     assert len(runs) == len(sections) > 1
     if "splits" in options:
-        assert {run.decomposition for run in runs} == {"channel", "fused", "rows", "sample"}
+        assert {run.decomposition for run in runs} >= {"channel", "fused", "rows", "sample"}
         assert any(stats.packs(run) for run in runs)
     for run in runs:
         rows = sections[(run.consolidation, run.decomposition or run.plan)]
