@@ -137,6 +137,25 @@ def consolidation_time(run: Run) -> np.ndarray:
     return slowest_rank_median(run.halo + run.wait + run.transfer)
 
 
+@dataclass(frozen=True)
+class StageSums:
+    """The --compare ranking's columns: each stage's slowest-rank median of compute, pack + unpack and boundary
+    (halo + wait + transfer; the input broadcast's wait + transfer included), summed over the stages, and the most
+    parameter bytes any rank holds (over all steps)."""
+
+    compute: float
+    pack: float
+    boundary: float
+    weights: int
+
+
+def stage_sums(run: Run) -> StageSums:
+    broadcast = float(slowest_rank_median(run.broadcast_wait + run.broadcast_transfer))
+    return StageSums(compute=float(phase_times(run)["compute"].sum()), pack=float(pack_time(run).sum()),
+                     boundary=float(consolidation_time(run).sum()) + broadcast,
+                     weights=int(run.weight_bytes.sum(axis=0).max()))
+
+
 def transfer_time(run: Run) -> np.ndarray:
     """[L] seconds of wait-free transfer, slowest rank, median: what a collective costs once everyone is there,
     which is the quantity the alpha-beta models describe."""

@@ -210,6 +210,21 @@ def test_across_ranks_agrees(terminal_run):
             close(medians[i, rank_of(high_rank)] * 1e6, st.max * 1e6, 1e-6, f"{where} max rank")
 
 
+def ranking_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
+    """--compare's ranking: (consolidation, plan or decomposition) -> [forward us, speedup, efficiency, compute us,
+    pack us, boundary us, recv B/rank, weights B/rank]."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Ranking by")) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        consolidation, slash, scheme, *cells = line.split()
+        assert slash == "/", line
+        rows[(consolidation, scheme)] = cells[:8]
+    return rows
+
+
 def comparison_sections(stdout: str) -> dict[tuple[str, str], dict[str, list[str]]]:
     """--compare: (consolidation, plan) -> layer (and "total") -> the columns after the boundary column; --compare
     splits names its sections (consolidation, decomposition)."""
@@ -238,7 +253,9 @@ def test_comparison_agrees(tmp_path, nprocs, options):
     and unpack."""
     stdout, path = run_terminal(tmp_path, "compare", nprocs, *options, iterations=10)
     sections = comparison_sections(stdout)
+    ranking = ranking_rows(stdout)
     runs = load(path).runs
+    assert set(ranking) == set(sections)
     assert len(runs) == len(sections) > 1
     if "splits" in options:
         assert {run.decomposition for run in runs} >= {"channel", "fused", "rows", "sample"}
@@ -259,6 +276,17 @@ def test_comparison_agrees(tmp_path, nprocs, options):
             close(number(par), parallel[i] * 1e6, US, f"{where} parallel")
             close(number(up), speedup[i], RATIO, f"{where} speedup")
             close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{where} efficiency")
+        forward, up, eff, compute, pack, boundary, recv, weights = ranking[(run.consolidation,
+                                                                            run.decomposition or run.plan)]
+        sums = stats.stage_sums(run)
+        close(number(forward), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} ranking forward")
+        close(number(up), stats.total_speedup(run), RATIO, f"{run.label} ranking speedup")
+        close(number(eff), 100 * stats.efficiency(run, stats.total_speedup(run)), PERCENT, f"{run.label} ranking eff")
+        close(number(compute), sums.compute * 1e6, US, f"{run.label} ranking compute")
+        close(number(pack), sums.pack * 1e6, US, f"{run.label} ranking pack")
+        close(number(boundary), sums.boundary * 1e6, US, f"{run.label} ranking boundary")
+        assert number(recv) == stats.forward_received_max(run), f"{run.label} ranking recv B/rank"
+        assert number(weights) == sums.weights, f"{run.label} ranking weights B/rank"
         recv, _model, par, up, eff = rows["total"]
         assert number(recv) == stats.forward_received_max(run), f"{run.label} total recv"
         close(number(par), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} forward parallel")
