@@ -221,8 +221,10 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       b_enter[i * P + q] = t.begin_s[t.at(i, 0, Event::wait, q)] - origin;
       b_exit[i * P + q] = t.end_s[t.at(i, 0, Event::transfer, q)] - origin;
       for (std::size_t l = 0; l < L; ++l) {
-        enter[(i * L + l) * P + q] = t.begin_s[t.at(i, l + 1, Event::wait, q)] - origin;
-        exit_[(i * L + l) * P + q] = t.end_s[t.at(i, l + 1, Event::transfer, q)] - origin;
+        // An exchange boundary is recorded as one halo event; the others as wait then transfer.
+        const bool exchange = r.steps[l].action == BoundaryAction::exchange;
+        enter[(i * L + l) * P + q] = t.begin_s[t.at(i, l + 1, exchange ? Event::halo : Event::wait, q)] - origin;
+        exit_[(i * L + l) * P + q] = t.end_s[t.at(i, l + 1, exchange ? Event::halo : Event::transfer, q)] - origin;
       }
     }
   }
