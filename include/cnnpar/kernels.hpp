@@ -11,12 +11,18 @@
 // Weights are in PyTorch's layout: conv [C_out][C_in][K][K], linear [O][F]. A rank's slice of output channels or
 // features is a contiguous block of rows, so each rank holds only its own rows.
 //
-// Determinism: every output element is computed by the same sequence of IEEE operations whatever slice it belongs
-// to and whatever the batch size, so a distributed run equals the serial one bit for bit. The build keeps
-// -ffp-contract=off and never uses -ffast-math for that reason.
+// Determinism: for a given instruction set (kernel_target()), every output element is computed by the same sequence
+// of IEEE operations whatever slice it belongs to, whatever the batch size and whatever image tile or register block
+// holds it, so a distributed run equals the serial one bit for bit. The build keeps -ffp-contract=off and never uses
+// -ffast-math; fused multiply-adds appear only where a kernel asks for them, the same for every element. Instruction
+// sets with FMA (avx3, avx2) give one set of bits, those without (sse4, ssse3, emu128) another: pin one with
+// pin_kernel_target() to reproduce a checksum across machines. docs/kernels.md has each kernel's order and accuracy.
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "cnnpar/network.hpp"
 #include "cnnpar/partition.hpp"
@@ -58,7 +64,19 @@ void linear_partial_forward(float* out, const float* in, const float* weight, st
 // operations per image, instead of reduced across ranks).
 void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features);
 
-// Scalar GELU, exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
+// The instruction set the kernels run with: "avx3" (AVX-512), "avx2", "sse4", "ssse3" or "emu128" (portable).
+// Chosen at the first kernel call as the best the CPU supports, unless pinned. For the run header and metadata.
+std::string_view kernel_target();
+
+// The instruction sets this CPU can run, best first (the names kernel_target() returns).
+std::vector<std::string> kernel_targets();
+
+// Pins the kernels to one instruction set by name (case-insensitive; "avx512" is accepted for "avx3"), or back to
+// the CPU's best with "auto". Returns false, changing nothing, when the name is unknown or the CPU lacks it. Call
+// it before the timed work starts (it is not meant to race kernel calls on other threads).
+bool pin_kernel_target(std::string_view name);
+
+// Scalar GELU with the C library's tanh/erf (a reference, not what gelu_forward computes), exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
 float gelu(float x, GeluForm form);
 
 }  // namespace cnnpar
