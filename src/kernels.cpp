@@ -41,10 +41,24 @@ constexpr std::size_t kConvChannels = 4, kConvVectors = 2;  // 8 accumulators
 constexpr std::size_t kLinearRows = 4, kLinearVectors = 2;
 #endif
 
-// Loads vector v of a block whose last vector holds only `tail` lanes (masked: reads nothing past the end).
+// The first n < N lanes from p, zeros after; reads nothing past p + n. (Highway 1.0.3's MaskedLoad reads the
+// whole vector, aligned, on SSE4 and below, so those targets copy through a small buffer.)
+HWY_INLINE V LoadFirst(D d, const float* p, hn::Mask<D> m, std::size_t n) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  (void)n;
+  return hn::MaskedLoad(m, d, p);
+#else
+  (void)m;
+  HWY_ALIGN float buf[hn::MaxLanes(d)] = {};
+  std::memcpy(buf, p, n * sizeof(float));
+  return hn::Load(d, buf);
+#endif
+}
+
+// Loads vector v of a block whose last vector holds only `n` lanes (mask m = FirstN(n)).
 template <bool kTail>
-HWY_INLINE V LoadPart(D d, const float* p, bool last, hn::Mask<D> tail) {
-  if (kTail && last) return hn::MaskedLoad(tail, d, p);
+HWY_INLINE V LoadPart(D d, const float* p, bool last, hn::Mask<D> m, std::size_t n) {
+  if (kTail && last) return LoadFirst(d, p, m, n);
   return hn::LoadU(d, p);
 }
 template <bool kTail>
@@ -81,7 +95,7 @@ HWY_NOINLINE void ConvBlock(const ConvGeometry& g, float* HWY_RESTRICT out, cons
       for (std::size_t kw = 0; kw < g.k; ++kw) {
         const float* x = in + ci * g.in_channel + kh * g.in_row + kw * g.in_col;
         V xv[NV];
-        for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail);
+        for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
         const float* w = weight + (ci * g.k + kh) * g.k + kw;
         for (std::size_t r = 0; r < RC; ++r) {
           const V wv = hn::Set(d, w[r * g.w_channel]);
@@ -91,7 +105,8 @@ HWY_NOINLINE void ConvBlock(const ConvGeometry& g, float* HWY_RESTRICT out, cons
     }
   }
   for (std::size_t r = 0; r < RC; ++r)
-    for (std::size_t v = 0; v < NV; ++v) StorePart<kTail>(d, acc[r][v], out + r * g.out_channel + v * N, v + 1 == NV, tail);
+    for (std::size_t v = 0; v < NV; ++v)
+      StorePart<kTail>(d, acc[r][v], out + r * g.out_channel + v * N, v + 1 == NV, tail);
 }
 
 template <std::size_t RC>
@@ -110,94 +125,137 @@ void ConvChunk(const ConvGeometry& g, float* out, const float* in, const float* 
   }
 }
 
-void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
-                const Conv2dSpec& conv, std::size_t batch, Slice channels) {
+// Output rows [oh0, oh1) of `count` channels; row oh of channel j goes to out + j*g.out_channel + (oh-oh0)*OW*B.
+// Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
+// per output position, its B images.
+void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
+              std::size_t count, std::size_t S, std::size_t OW, std::size_t B, std::size_t oh0, std::size_t oh1) {
   const D d;
   const std::size_t N = hn::Lanes(d);
-  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
-  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
-  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  const ConvGeometry g{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
-  // Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
-  // per output position, its B images.
   const std::size_t seg_len = S == 1 ? OW * B : B, segs = S == 1 ? 1 : OW;
-  for (std::size_t oh = 0; oh < OH; ++oh) {
+  for (std::size_t oh = oh0; oh < oh1; ++oh) {
     for (std::size_t s = 0; s < segs; ++s) {
-      float* out_seg = out + (oh * OW + s) * B;
-      const float* in_seg = in + (oh * S * W + s * S) * B;
+      float* out_seg = out + ((oh - oh0) * OW + s) * B;
+      const float* in_seg = in + oh * S * g.in_row + s * S * B;
       for (std::size_t t0 = 0; t0 < seg_len; t0 += kConvVectors * N) {
         const std::size_t rem = std::min(seg_len - t0, kConvVectors * N);
         const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
         std::size_t j = 0;
-        for (; j + kConvChannels <= channels.count; j += kConvChannels)
+        for (; j + kConvChannels <= count; j += kConvChannels)
           ConvChunk<kConvChannels>(g, out_seg + j * g.out_channel + t0, in_seg + t0, weight + j * g.w_channel,
                                    bias + j, nv, tail);
-        for (; j < channels.count; ++j)
+        for (; j < count; ++j)
           ConvChunk<1>(g, out_seg + j * g.out_channel + t0, in_seg + t0, weight + j * g.w_channel, bias + j, nv, tail);
       }
     }
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Max-pooling over the batch: per output, the window's first input, then m = x > m ? x : m in (kh, kw) order (the
-// same select as the scalar formula, so NaN and signed-zero behaviour do not depend on the vector width).
-void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
-                   Slice channels) {
-  const D d;
-  const std::size_t N = hn::Lanes(d);
-  const std::size_t K = pool.kernel, S = pool.stride, B = batch;
-  const std::size_t H = in_shape.h, W = in_shape.w;
+void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                const Conv2dSpec& conv, std::size_t batch, Slice channels) {
+  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
+  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
   const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+  const ConvGeometry g{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
+  ConvRows(g, out, in, weight, bias, channels.count, S, OW, B, 0, OH);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Max-pooling: per output, the window's first input, then m = x > m ? x : m in (kh, kw) order (the same select as
+// the scalar formula, so NaN and signed-zero behaviour do not depend on the vector width or the path).
+struct PoolGeometry {
+  std::size_t k, s;
+  std::size_t in_channel, in_row;  // input strides in floats
+  std::size_t out_channel;         // output channel stride in floats
+  std::size_t ow, batch;           // output row length (positions), images
+};
+
+// Output rows [oh0, oh1) of `count` channels; output row oh reads input rows from oh*S (in is channel 0's row 0).
+void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t oh0, std::size_t oh1) {
+  const D d;
+  const std::size_t N = hn::Lanes(d), B = g.batch, K = g.k, S = g.s, OW = g.ow;
   if (B < N) {
     // Few images: lanes over an output row's (ow, b) positions, inputs gathered.
     const hn::RebindToSigned<D> di;
     HWY_ALIGN std::int32_t index[hn::MaxLanes(d)];
     const std::size_t row = OW * B;
-    for (std::size_t j = 0; j < channels.count; ++j) {
-      const float* in_c = in + (channels.begin + j) * H * W * B;
-      for (std::size_t t0 = 0; t0 < row; t0 += N) {
-        const std::size_t n = std::min(N, row - t0);
-        for (std::size_t i = 0; i < N; ++i)
-          index[i] = static_cast<std::int32_t>(i < n ? ((t0 + i) / B) * S * B + (t0 + i) % B : 0);
-        const auto idx = hn::Load(di, index);
-        const auto mask = hn::FirstN(d, n);
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-          const float* first = in_c + oh * S * W * B;
+    for (std::size_t t0 = 0; t0 < row; t0 += N) {
+      const std::size_t n = std::min(N, row - t0);
+      for (std::size_t i = 0, ow = t0 / B, b = t0 % B; i < N; ++i) {
+        index[i] = static_cast<std::int32_t>(i < n ? ow * S * B + b : 0);
+        if (++b == B) b = 0, ++ow;
+      }
+      const auto idx = hn::Load(di, index);
+      const auto mask = hn::FirstN(d, n);
+      for (std::size_t j = 0; j < count; ++j) {
+        for (std::size_t oh = oh0; oh < oh1; ++oh) {
+          const float* first = in + j * g.in_channel + oh * S * g.in_row;
           V m = hn::GatherIndex(d, first, idx);
           for (std::size_t kh = 0; kh < K; ++kh) {
             for (std::size_t kw = 0; kw < K; ++kw) {
               if (kh == 0 && kw == 0) continue;
-              const V x = hn::GatherIndex(d, first + (kh * W + kw) * B, idx);
+              const V x = hn::GatherIndex(d, first + kh * g.in_row + kw * B, idx);
               m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
-          hn::BlendedStore(m, mask, d, out + (j * OH + oh) * row + t0);
+          hn::BlendedStore(m, mask, d, out + j * g.out_channel + (oh - oh0) * row + t0);
         }
       }
     }
     return;
   }
+  // Lanes over images.
   const auto tail = hn::FirstN(d, B % N);
-  for (std::size_t j = 0; j < channels.count; ++j) {
-    const float* in_c = in + (channels.begin + j) * H * W * B;
-    for (std::size_t oh = 0; oh < OH; ++oh) {
+  for (std::size_t j = 0; j < count; ++j) {
+    for (std::size_t oh = oh0; oh < oh1; ++oh) {
       for (std::size_t ow = 0; ow < OW; ++ow) {
-        float* o = out + ((j * OH + oh) * OW + ow) * B;
-        const float* first = in_c + ((oh * S) * W + ow * S) * B;
+        float* o = out + j * g.out_channel + ((oh - oh0) * OW + ow) * B;
+        const float* first = in + j * g.in_channel + oh * S * g.in_row + ow * S * B;
         for (std::size_t b0 = 0; b0 < B; b0 += N) {
           const bool last = b0 + N > B;
-          V m = LoadPart<true>(d, first + b0, last, tail);
+          V m = LoadPart<true>(d, first + b0, last, tail, B % N);
           for (std::size_t kh = 0; kh < K; ++kh) {
             for (std::size_t kw = 0; kw < K; ++kw) {
               if (kh == 0 && kw == 0) continue;
-              const V x = LoadPart<true>(d, first + (kh * W + kw) * B + b0, last, tail);
+              const V x = LoadPart<true>(d, first + kh * g.in_row + kw * B + b0, last, tail, B % N);
               m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
           StorePart<true>(d, m, o + b0, last, tail);
         }
       }
+    }
+  }
+}
+
+void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                   Slice channels) {
+  const std::size_t K = pool.kernel, S = pool.stride, B = batch;
+  const std::size_t H = in_shape.h, W = in_shape.w;
+  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+  const PoolGeometry g{K, S, H * W * B, W * B, OH * OW * B, OW, B};
+  PoolRows(g, out, in + channels.begin * H * W * B, channels.count, 0, OH);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolution then max-pooling without the whole conv output: per group of kFusedConvChannels channels and pooled
+// row, the conv rows that row needs are computed into `workspace` (they stay in L1/L2), then pooled. Every conv and
+// pool element sees the operations of Conv2dImpl / PoolRows, so the result is bit for bit the unfused one.
+void Conv2dMaxPool2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                         const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                         float* workspace) {
+  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
+  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
+  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+  const std::size_t PK = pool.kernel, PS = pool.stride;
+  const std::size_t PH = (OH - PK) / PS + 1, PW = (OW - PK) / PS + 1;
+  const ConvGeometry cg{C_in, K, H * W * B, W * B, B, PK * OW * B, C_in * K * K};
+  const PoolGeometry pg{PK, PS, PK * OW * B, OW * B, PH * PW * B, PW, B};
+  for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
+    const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
+    for (std::size_t ph = 0; ph < PH; ++ph) {
+      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, ph * PS, ph * PS + PK);
+      PoolRows(pg, out + (j0 * PH + ph) * PW * B, workspace, n, 0, 1);
     }
   }
 }
@@ -253,7 +311,7 @@ void GeluLoop(float* out, const float* in, std::size_t count) {
   }
   if (i < count) {
     const auto m = hn::FirstN(d, count - i);
-    const V x = hn::MaskedLoad(m, d, in + i);
+    const V x = LoadFirst(d, in + i, m, count - i);
     hn::BlendedStore(kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x), m, d, out + i);
   }
 }
@@ -286,7 +344,8 @@ HWY_NOINLINE void LinearBlock(const LinearGeometry& g, float* HWY_RESTRICT out, 
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (std::size_t k = 0; k < nk; ++k) {
     V xv[NV];
-    for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + k * g.batch + v * N, v + 1 == NV, tail);
+    for (std::size_t v = 0; v < NV; ++v)
+      xv[v] = LoadPart<kTail>(d, x + k * g.batch + v * N, v + 1 == NV, tail, tail_lanes);
     for (std::size_t r = 0; r < RO; ++r) {
       const V wv = hn::Set(d, w[r * g.f + k]);
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
@@ -295,7 +354,7 @@ HWY_NOINLINE void LinearBlock(const LinearGeometry& g, float* HWY_RESTRICT out, 
   for (std::size_t r = 0; r < RO; ++r) {
     for (std::size_t v = 0; v < NV; ++v) {
       float* o = out + r * g.batch + v * N;
-      const V prev = first_block ? hn::Zero(d) : LoadPart<kTail>(d, o, v + 1 == NV, tail);
+      const V prev = first_block ? hn::Zero(d) : LoadPart<kTail>(d, o, v + 1 == NV, tail, tail_lanes);
       StorePart<kTail>(d, hn::Add(prev, acc[r][v]), o, v + 1 == NV, tail);
     }
   }
@@ -311,7 +370,9 @@ void LinearChunk(const LinearGeometry& g, float* out, const float* x, const floa
     case 4: return LinearBlock<RO, 2, false>(g, out, x, w, nk, first, 0);
     case 5: return LinearBlock<RO, 2, true>(g, out, x, w, nk, first, tail_lanes);
     case 6: if constexpr (kLinearVectors >= 3) return LinearBlock<RO, 3, false>(g, out, x, w, nk, first, 0); break;
-    case 7: if constexpr (kLinearVectors >= 3) return LinearBlock<RO, 3, true>(g, out, x, w, nk, first, tail_lanes); break;
+    case 7:
+      if constexpr (kLinearVectors >= 3) return LinearBlock<RO, 3, true>(g, out, x, w, nk, first, tail_lanes);
+      break;
     default: break;
   }
 }
@@ -435,7 +496,7 @@ void LinearCore(float* out, const float* x, const float* weight, const float* bi
     for (std::size_t b0 = 0; b0 < B; b0 += N) {
       const bool last = b0 + N > B;
       float* p = out + o * B + b0;
-      StorePart<true>(d, hn::Add(LoadPart<true>(d, p, last, tail), bv), p, last, tail);
+      StorePart<true>(d, hn::Add(LoadPart<true>(d, p, last, tail, B % N), bv), p, last, tail);
     }
   }
 }
@@ -460,19 +521,19 @@ void LogSoftmaxImpl(float* out, const float* in, std::size_t features, std::size
   HWY_ALIGN float lanes[hn::MaxLanes(d)];
   for (std::size_t b0 = 0; b0 < B; b0 += N) {
     const bool last = b0 + N > B;
-    V m = LoadPart<true>(d, in + b0, last, tail);
+    V m = LoadPart<true>(d, in + b0, last, tail, B % N);
     for (std::size_t k = 1; k < features; ++k) {
-      const V x = LoadPart<true>(d, in + k * B + b0, last, tail);
+      const V x = LoadPart<true>(d, in + k * B + b0, last, tail, B % N);
       m = hn::IfThenElse(hn::Gt(x, m), x, m);
     }
     V sum = hn::Zero(d);
     for (std::size_t k = 0; k < features; ++k)
-      sum = hn::Add(sum, hn::Exp(d, hn::Sub(LoadPart<true>(d, in + k * B + b0, last, tail), m)));
+      sum = hn::Add(sum, hn::Exp(d, hn::Sub(LoadPart<true>(d, in + k * B + b0, last, tail, B % N), m)));
     hn::Store(sum, d, lanes);
     for (std::size_t i = 0; i < N; ++i) lanes[i] = std::log(lanes[i]);
     const V log_sum = hn::Load(d, lanes);
     for (std::size_t j = 0; j < out_features.count; ++j) {
-      const V x = LoadPart<true>(d, in + (out_features.begin + j) * B + b0, last, tail);
+      const V x = LoadPart<true>(d, in + (out_features.begin + j) * B + b0, last, tail, B % N);
       StorePart<true>(d, hn::Sub(hn::Sub(x, m), log_sum), out + j * B + b0, last, tail);
     }
   }
@@ -492,6 +553,7 @@ namespace cnnpar {
 
 HWY_EXPORT(Conv2dImpl);
 HWY_EXPORT(MaxPool2dImpl);
+HWY_EXPORT(Conv2dMaxPool2dImpl);
 HWY_EXPORT(GeluImpl);
 HWY_EXPORT(LinearImpl);
 HWY_EXPORT(LinearPartialImpl);
@@ -506,6 +568,18 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
 void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
                        Slice channels) {
   HWY_DYNAMIC_DISPATCH(MaxPool2dImpl)(out, in, in_shape, pool, batch, channels);
+}
+
+void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                              const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                              float* workspace) {
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dImpl)(out, in, weight, bias, in_shape, conv, pool, batch, channels, workspace);
+}
+
+std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
+                                       std::size_t batch) {
+  const std::size_t OW = (in_shape.w - conv.kernel) / conv.stride + 1;
+  return kFusedConvChannels * pool.kernel * OW * batch;
 }
 
 void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form) {

@@ -43,6 +43,23 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
 void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
                        Slice channels);
 
+// Convolution followed by max-pooling of this rank's output channels, for plans that keep the conv output on the
+// rank (the fused plans, and the serial reference): the conv rows each pooled row needs are computed into
+// `workspace` and pooled at once, so a batch's conv output (5.5 MB at B = 64 for the seed) never goes through
+// memory. Bit for bit equal to conv2d_forward then maxpool2d_forward over the same channels.
+// out       [channels.count][PH][PW][B]  pooled output of this rank's channels
+// in, weight, bias                       as conv2d_forward
+// workspace conv2d_maxpool2d_workspace(...) floats, not shared with another thread's call
+void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                              const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                              float* workspace);
+
+// Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B (the conv rows of one
+// pooled row of a group of channels: 106 KB at B = 64 for the seed network).
+inline constexpr std::size_t kFusedConvChannels = 8;
+std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
+                                       std::size_t batch);
+
 // out[i] = GELU(in[i]) for i < count; the caller offsets both pointers to its element range times B.
 void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form);
 
@@ -64,7 +81,8 @@ void linear_partial_forward(float* out, const float* in, const float* weight, st
 // operations per image, instead of reduced across ranks).
 void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features);
 
-// The instruction set the kernels run with: "avx3" (AVX-512), "avx2", "sse4", "ssse3" or "emu128" (portable).
+// The instruction set the kernels run with: "avx3" (AVX-512), "avx2", "sse4", "ssse3", or "scalar" / "emu128" (the
+// portable fallback, whichever Highway builds).
 // Chosen at the first kernel call as the best the CPU supports, unless pinned. For the run header and metadata.
 std::string_view kernel_target();
 
@@ -76,7 +94,8 @@ std::vector<std::string> kernel_targets();
 // it before the timed work starts (it is not meant to race kernel calls on other threads).
 bool pin_kernel_target(std::string_view name);
 
-// Scalar GELU with the C library's tanh/erf (a reference, not what gelu_forward computes), exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
+// Scalar GELU with the C library's tanh/erf (a reference, not what gelu_forward computes), exposed for tests:
+// tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
 float gelu(float x, GeluForm form);
 
 }  // namespace cnnpar
