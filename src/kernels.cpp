@@ -35,7 +35,7 @@ using V = hn::Vec<D>;
 // AVX-512 has 32 vector registers, the others 16: register blocks are sized so accumulators never spill.
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr std::size_t kConvChannels = 8, kConvVectors = 3;  // 24 accumulators
-constexpr std::size_t kLinearRows = 8, kLinearVectors = 3;
+constexpr std::size_t kLinearRows = 12, kLinearVectors = 2;  // 2 x-loads per 24 FMAs: x comes from L2
 #else
 constexpr std::size_t kConvChannels = 4, kConvVectors = 2;  // 8 accumulators
 constexpr std::size_t kLinearRows = 4, kLinearVectors = 2;
@@ -83,72 +83,84 @@ struct ConvGeometry {
 
 template <std::size_t RC, std::size_t NV, bool kTail>
 HWY_NOINLINE void ConvBlock(const ConvGeometry& g, float* HWY_RESTRICT out, const float* HWY_RESTRICT in,
-                            const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, std::size_t tail_lanes) {
+                            const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, std::size_t chunks,
+                            std::size_t tail_lanes) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   const auto tail = hn::FirstN(d, tail_lanes);
-  V acc[RC][NV];
-  for (std::size_t r = 0; r < RC; ++r)
-    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Set(d, bias[r]);
-  for (std::size_t ci = 0; ci < g.c_in; ++ci) {
-    for (std::size_t kh = 0; kh < g.k; ++kh) {
-      for (std::size_t kw = 0; kw < g.k; ++kw) {
-        const float* x = in + ci * g.in_channel + kh * g.in_row + kw * g.in_col;
-        V xv[NV];
-        for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
-        const float* w = weight + (ci * g.k + kh) * g.k + kw;
-        for (std::size_t r = 0; r < RC; ++r) {
-          const V wv = hn::Set(d, w[r * g.w_channel]);
-          for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
+  const std::size_t taps = g.k * g.k;
+  // `chunks` consecutive blocks of NV vectors, one after another (the loop here saves a call and set-up per block).
+  for (std::size_t c = 0; c < chunks; ++c, in += NV * N, out += NV * N) {
+    V acc[RC][NV];
+    for (std::size_t r = 0; r < RC; ++r)
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Set(d, bias[r]);
+    for (std::size_t ci = 0; ci < g.c_in; ++ci) {
+      const float* x_c = in + ci * g.in_channel;
+      const float* w_c = weight + ci * taps;
+      for (std::size_t kh = 0; kh < g.k; ++kh) {
+        for (std::size_t kw = 0; kw < g.k; ++kw) {
+          const float* x = x_c + kh * g.in_row + kw * g.in_col;
+          V xv[NV];
+          for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
+          const float* w = w_c + kh * g.k + kw;
+          for (std::size_t r = 0; r < RC; ++r) {
+            const V wv = hn::Set(d, w[r * g.w_channel]);
+            for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
+          }
         }
       }
     }
+    for (std::size_t r = 0; r < RC; ++r)
+      for (std::size_t v = 0; v < NV; ++v)
+        StorePart<kTail>(d, acc[r][v], out + r * g.out_channel + v * N, v + 1 == NV, tail);
   }
-  for (std::size_t r = 0; r < RC; ++r)
-    for (std::size_t v = 0; v < NV; ++v)
-      StorePart<kTail>(d, acc[r][v], out + r * g.out_channel + v * N, v + 1 == NV, tail);
 }
 
+// One segment of seg_len outputs for RC channels: full blocks of kConvVectors vectors, then the rest.
 template <std::size_t RC>
-void ConvChunk(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
-               std::size_t nv, std::size_t tail_lanes) {
-  static_assert(kConvVectors <= 3);
-  const bool t = tail_lanes != 0;
-  switch (nv * 2 + t) {
-    case 2: return ConvBlock<RC, 1, false>(g, out, in, weight, bias, 0);
-    case 3: return ConvBlock<RC, 1, true>(g, out, in, weight, bias, tail_lanes);
-    case 4: return ConvBlock<RC, 2, false>(g, out, in, weight, bias, 0);
-    case 5: return ConvBlock<RC, 2, true>(g, out, in, weight, bias, tail_lanes);
-    case 6: if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, false>(g, out, in, weight, bias, 0); break;
-    case 7: if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(g, out, in, weight, bias, tail_lanes); break;
+void ConvSegment(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
+                 std::size_t seg_len) {
+  const std::size_t N = hn::Lanes(D());
+  constexpr std::size_t NV = kConvVectors;
+  const std::size_t full = seg_len / (NV * N);
+  if (full > 0) ConvBlock<RC, NV, false>(g, out, in, weight, bias, full, 0);
+  const std::size_t t0 = full * NV * N, rem = seg_len - t0;
+  if (rem == 0) return;
+  out += t0, in += t0;
+  const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
+  static_assert(kConvVectors == 2 || kConvVectors == 3);
+  switch (nv * 2 + (tail != 0)) {
+    case 2: return ConvBlock<RC, 1, false>(g, out, in, weight, bias, 1, 0);
+    case 3: return ConvBlock<RC, 1, true>(g, out, in, weight, bias, 1, tail);
+    case 4: return ConvBlock<RC, 2, false>(g, out, in, weight, bias, 1, 0);
+    case 5: return ConvBlock<RC, 2, true>(g, out, in, weight, bias, 1, tail);
+    case 7:
+      if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(g, out, in, weight, bias, 1, tail);
+      break;
     default: break;
   }
 }
 
 // Output rows [oh0, oh1) of `count` channels; row oh of channel j goes to out + j*g.out_channel + (oh-oh0)*OW*B.
 // Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
-// per output position, its B images.
+// per output position, its B images. Channel blocks run from the last to the first, so when a batch's output
+// overflows L2, the first channels -- the ones max-pooling reads first -- are the ones still in L2.
 void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
               std::size_t count, std::size_t S, std::size_t OW, std::size_t B, std::size_t oh0, std::size_t oh1) {
-  const D d;
-  const std::size_t N = hn::Lanes(d);
   const std::size_t seg_len = S == 1 ? OW * B : B, segs = S == 1 ? 1 : OW;
-  for (std::size_t oh = oh0; oh < oh1; ++oh) {
-    for (std::size_t s = 0; s < segs; ++s) {
-      float* out_seg = out + ((oh - oh0) * OW + s) * B;
-      const float* in_seg = in + oh * S * g.in_row + s * S * B;
-      for (std::size_t t0 = 0; t0 < seg_len; t0 += kConvVectors * N) {
-        const std::size_t rem = std::min(seg_len - t0, kConvVectors * N);
-        const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
-        std::size_t j = 0;
-        for (; j + kConvChannels <= count; j += kConvChannels)
-          ConvChunk<kConvChannels>(g, out_seg + j * g.out_channel + t0, in_seg + t0, weight + j * g.w_channel,
-                                   bias + j, nv, tail);
-        for (; j < count; ++j)
-          ConvChunk<1>(g, out_seg + j * g.out_channel + t0, in_seg + t0, weight + j * g.w_channel, bias + j, nv, tail);
+  const auto rows = [&](auto rc_tag, std::size_t j) {
+    constexpr std::size_t RC = decltype(rc_tag)::value;
+    for (std::size_t oh = oh0; oh < oh1; ++oh) {
+      for (std::size_t s = 0; s < segs; ++s) {
+        ConvSegment<RC>(g, out + j * g.out_channel + ((oh - oh0) * OW + s) * B, in + oh * S * g.in_row + s * S * B,
+                        weight + j * g.w_channel, bias + j, seg_len);
       }
     }
-  }
+  };
+  const std::size_t blocks = count / kConvChannels;
+  for (std::size_t j = count; j > blocks * kConvChannels; --j) rows(std::integral_constant<std::size_t, 1>{}, j - 1);
+  for (std::size_t b = blocks; b > 0; --b)
+    rows(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
 }
 
 void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
@@ -169,6 +181,25 @@ struct PoolGeometry {
   std::size_t out_channel;         // output channel stride in floats
   std::size_t ow, batch;           // output row length (positions), images
 };
+
+// NV full vectors of images at one output position: m = first input, then the other taps in (kh, kw) order.
+template <std::size_t NV>
+HWY_INLINE void PoolVectors(D d, float* HWY_RESTRICT o, const float* HWY_RESTRICT first, const PoolGeometry& g) {
+  const std::size_t N = hn::Lanes(d);
+  V m[NV];
+  for (std::size_t v = 0; v < NV; ++v) m[v] = hn::LoadU(d, first + v * N);
+  for (std::size_t kh = 0; kh < g.k; ++kh) {
+    for (std::size_t kw = 0; kw < g.k; ++kw) {
+      if (kh == 0 && kw == 0) continue;
+      const float* x = first + kh * g.in_row + kw * g.batch;
+      for (std::size_t v = 0; v < NV; ++v) {
+        const V xv = hn::LoadU(d, x + v * N);
+        m[v] = hn::IfThenElse(hn::Gt(xv, m[v]), xv, m[v]);
+      }
+    }
+  }
+  for (std::size_t v = 0; v < NV; ++v) hn::StoreU(m[v], d, o + v * N);
+}
 
 // Output rows [oh0, oh1) of `count` channels; output row oh reads input rows from oh*S (in is channel 0's row 0).
 void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t oh0, std::size_t oh1) {
@@ -204,24 +235,27 @@ void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t co
     }
     return;
   }
-  // Lanes over images.
-  const auto tail = hn::FirstN(d, B % N);
+  // Lanes over images: blocks of up to 4 full vectors, then one masked vector for the last B % N images.
+  const std::size_t tail_n = B % N, full = B - tail_n;
+  const auto tail = hn::FirstN(d, tail_n);
   for (std::size_t j = 0; j < count; ++j) {
     for (std::size_t oh = oh0; oh < oh1; ++oh) {
       for (std::size_t ow = 0; ow < OW; ++ow) {
         float* o = out + j * g.out_channel + ((oh - oh0) * OW + ow) * B;
         const float* first = in + j * g.in_channel + oh * S * g.in_row + ow * S * B;
-        for (std::size_t b0 = 0; b0 < B; b0 += N) {
-          const bool last = b0 + N > B;
-          V m = LoadPart<true>(d, first + b0, last, tail, B % N);
+        std::size_t b0 = 0;
+        for (; b0 + 4 * N <= full; b0 += 4 * N) PoolVectors<4>(d, o + b0, first + b0, g);
+        for (; b0 < full; b0 += N) PoolVectors<1>(d, o + b0, first + b0, g);
+        if (tail_n != 0) {
+          V m = LoadFirst(d, first + full, tail, tail_n);
           for (std::size_t kh = 0; kh < K; ++kh) {
             for (std::size_t kw = 0; kw < K; ++kw) {
               if (kh == 0 && kw == 0) continue;
-              const V x = LoadPart<true>(d, first + kh * g.in_row + kw * B + b0, last, tail, B % N);
+              const V x = LoadFirst(d, first + kh * g.in_row + kw * B + full, tail, tail_n);
               m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
-          StorePart<true>(d, m, o + b0, last, tail);
+          hn::BlendedStore(m, tail, d, o + full);
         }
       }
     }
@@ -487,6 +521,8 @@ void LinearCore(float* out, const float* x, const float* weight, const float* bi
       }
     };
     for (; o + kLinearRows <= rows; o += kLinearRows) run(std::integral_constant<std::size_t, kLinearRows>{}, o);
+    if constexpr (kLinearRows > 4)
+      for (; o + 4 <= rows; o += 4) run(std::integral_constant<std::size_t, 4>{}, o);
     for (; o < rows; ++o) run(std::integral_constant<std::size_t, 1>{}, o);
   }
   if (bias == nullptr) return;
