@@ -99,7 +99,7 @@ TEST(Kernels, LinearSumsInFixedBlocks) {
   // one fused multiply-add per product on the instruction sets that have FMA (kernels.hpp).
   const std::size_t F = 1100;
   const auto x = random_floats(F, 1), w = random_floats(F, 2);
-  const bool fma = kernel_target() == "avx3" || kernel_target() == "avx2";
+  const bool fma = kernel_target() == "avx3" || kernel_target() == "avx3_dl" || kernel_target() == "avx2";
   float expect = 0;
   for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
     float partial = 0;
