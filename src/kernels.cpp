@@ -81,65 +81,77 @@ struct ConvGeometry {
   std::size_t w_channel;                   // C_in*K*K
 };
 
+// The taps of one pass, flattened in (ci, kh, kw) order: tap t reads input + offset[t] and the packed weights
+// weights[t*RC + r] of the block's RC channels (one pointer for all RC broadcasts, one loop for all taps).
+struct ConvTaps {
+  const std::size_t* offset;
+  const float* weights;
+  std::size_t count;
+  bool first;  // the first pass over the taps starts from the bias; later passes resume from the stored sums
+};
+
 template <std::size_t RC, std::size_t NV, bool kTail>
-HWY_NOINLINE void ConvBlock(const ConvGeometry& g, float* HWY_RESTRICT out, const float* HWY_RESTRICT in,
-                            const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, std::size_t chunks,
+HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float* HWY_RESTRICT out,
+                            const float* HWY_RESTRICT in, const float* HWY_RESTRICT bias, std::size_t chunks,
                             std::size_t tail_lanes) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   const auto tail = hn::FirstN(d, tail_lanes);
-  const std::size_t taps = g.k * g.k;
+  const std::size_t* HWY_RESTRICT offset = taps.offset;
+  const float* HWY_RESTRICT weights = taps.weights;
+  const std::size_t nt = taps.count;
   // `chunks` consecutive blocks of NV vectors, one after another (the loop here saves a call and set-up per block).
   for (std::size_t c = 0; c < chunks; ++c, in += NV * N, out += NV * N) {
     V acc[RC][NV];
     for (std::size_t r = 0; r < RC; ++r)
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Set(d, bias[r]);
-    for (std::size_t ci = 0; ci < g.c_in; ++ci) {
-      const float* x_c = in + ci * g.in_channel;
-      const float* w_c = weight + ci * taps;
-      for (std::size_t kh = 0; kh < g.k; ++kh) {
-        for (std::size_t kw = 0; kw < g.k; ++kw) {
-          const float* x = x_c + kh * g.in_row + kw * g.in_col;
-          V xv[NV];
-          for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
-          const float* w = w_c + kh * g.k + kw;
-          for (std::size_t r = 0; r < RC; ++r) {
-            const V wv = hn::Set(d, w[r * g.w_channel]);
-            for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
-          }
-        }
+      for (std::size_t v = 0; v < NV; ++v)
+        acc[r][v] = taps.first ? hn::Set(d, bias[r])
+                               : LoadPart<kTail>(d, out + r * out_channel + v * N, v + 1 == NV, tail, tail_lanes);
+    for (std::size_t t = 0; t < nt; ++t) {
+      const float* x = in + offset[t];
+      V xv[NV];
+      for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
+      const float* w = weights + t * RC;
+      for (std::size_t r = 0; r < RC; ++r) {
+        const V wv = hn::Set(d, w[r]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
       }
     }
     for (std::size_t r = 0; r < RC; ++r)
       for (std::size_t v = 0; v < NV; ++v)
-        StorePart<kTail>(d, acc[r][v], out + r * g.out_channel + v * N, v + 1 == NV, tail);
+        StorePart<kTail>(d, acc[r][v], out + r * out_channel + v * N, v + 1 == NV, tail);
   }
 }
 
 // One segment of seg_len outputs for RC channels: full blocks of kConvVectors vectors, then the rest.
 template <std::size_t RC>
-void ConvSegment(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
+void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
                  std::size_t seg_len) {
   const std::size_t N = hn::Lanes(D());
   constexpr std::size_t NV = kConvVectors;
   const std::size_t full = seg_len / (NV * N);
-  if (full > 0) ConvBlock<RC, NV, false>(g, out, in, weight, bias, full, 0);
+  if (full > 0) ConvBlock<RC, NV, false>(taps, out_channel, out, in, bias, full, 0);
   const std::size_t t0 = full * NV * N, rem = seg_len - t0;
   if (rem == 0) return;
   out += t0, in += t0;
   const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
   static_assert(kConvVectors == 2 || kConvVectors == 3);
   switch (nv * 2 + (tail != 0)) {
-    case 2: return ConvBlock<RC, 1, false>(g, out, in, weight, bias, 1, 0);
-    case 3: return ConvBlock<RC, 1, true>(g, out, in, weight, bias, 1, tail);
-    case 4: return ConvBlock<RC, 2, false>(g, out, in, weight, bias, 1, 0);
-    case 5: return ConvBlock<RC, 2, true>(g, out, in, weight, bias, 1, tail);
+    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, 1, 0);
+    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, 1, tail);
+    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, 1, 0);
+    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, 1, tail);
     case 7:
-      if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(g, out, in, weight, bias, 1, tail);
+      if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, 1, tail);
       break;
     default: break;
   }
 }
+
+// Taps per pass: the offsets and packed weights live on the stack (8 KB + 32 KB at most). A filter with more taps
+// (C_in*K*K > 1024) is done in several passes, each resuming from the sums the previous one stored; stores and loads
+// are exact, so every element still sees bias, then one MulAdd per tap in order.
+constexpr std::size_t kConvTapsPerPass = 1024;
 
 // Output rows [oh0, oh1) of `count` channels; row oh of channel j goes to out + j*g.out_channel + (oh-oh0)*OW*B.
 // Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
@@ -148,19 +160,33 @@ void ConvSegment(const ConvGeometry& g, float* out, const float* in, const float
 void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
               std::size_t count, std::size_t S, std::size_t OW, std::size_t B, std::size_t oh0, std::size_t oh1) {
   const std::size_t seg_len = S == 1 ? OW * B : B, segs = S == 1 ? 1 : OW;
-  const auto rows = [&](auto rc_tag, std::size_t j) {
-    constexpr std::size_t RC = decltype(rc_tag)::value;
-    for (std::size_t oh = oh0; oh < oh1; ++oh) {
-      for (std::size_t s = 0; s < segs; ++s) {
-        ConvSegment<RC>(g, out + j * g.out_channel + ((oh - oh0) * OW + s) * B, in + oh * S * g.in_row + s * S * B,
-                        weight + j * g.w_channel, bias + j, seg_len);
-      }
+  const std::size_t taps_total = g.c_in * g.k * g.k;
+  std::size_t offset[kConvTapsPerPass];
+  HWY_ALIGN float packed[kConvTapsPerPass * kConvChannels];
+  for (std::size_t t0 = 0; t0 < taps_total || t0 == 0; t0 += kConvTapsPerPass) {
+    const std::size_t nt = std::min(kConvTapsPerPass, taps_total - t0);
+    for (std::size_t t = 0; t < nt; ++t) {
+      const std::size_t ci = (t0 + t) / (g.k * g.k), kh = (t0 + t) / g.k % g.k, kw = (t0 + t) % g.k;
+      offset[t] = ci * g.in_channel + kh * g.in_row + kw * g.in_col;
     }
-  };
-  const std::size_t blocks = count / kConvChannels;
-  for (std::size_t j = count; j > blocks * kConvChannels; --j) rows(std::integral_constant<std::size_t, 1>{}, j - 1);
-  for (std::size_t b = blocks; b > 0; --b)
-    rows(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
+    const auto rows = [&](auto rc_tag, std::size_t j) {
+      constexpr std::size_t RC = decltype(rc_tag)::value;
+      for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t r = 0; r < RC; ++r) packed[t * RC + r] = weight[(j + r) * g.w_channel + t0 + t];
+      const ConvTaps taps{offset, packed, nt, t0 == 0};
+      for (std::size_t oh = oh0; oh < oh1; ++oh) {
+        for (std::size_t s = 0; s < segs; ++s) {
+          ConvSegment<RC>(taps, g.out_channel, out + j * g.out_channel + ((oh - oh0) * OW + s) * B,
+                          in + oh * S * g.in_row + s * S * B, bias + j, seg_len);
+        }
+      }
+    };
+    const std::size_t blocks = count / kConvChannels;
+    for (std::size_t j = count; j > blocks * kConvChannels; --j) rows(std::integral_constant<std::size_t, 1>{}, j - 1);
+    for (std::size_t b = blocks; b > 0; --b)
+      rows(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
+    if (taps_total == 0) break;
+  }
 }
 
 void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
@@ -205,6 +231,41 @@ HWY_INLINE void PoolVectors(D d, float* HWY_RESTRICT o, const float* HWY_RESTRIC
 void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t oh0, std::size_t oh1) {
   const D d;
   const std::size_t N = hn::Lanes(d), B = g.batch, K = g.k, S = g.s, OW = g.ow;
+#if HWY_TARGET != HWY_SCALAR
+  if (B == 1 && K == 2 && S == 2) {
+    // One image, 2x2 windows (the seed's pool at B = 1): lanes over ow; two loaded vectors of an input row split
+    // into even and odd columns give the window's kw = 0 and kw = 1 inputs without gathers.
+    for (std::size_t j = 0; j < count; ++j) {
+      for (std::size_t oh = oh0; oh < oh1; ++oh) {
+        const float* row0 = in + j * g.in_channel + oh * 2 * g.in_row;
+        const float* row1 = row0 + g.in_row;
+        float* o = out + j * g.out_channel + (oh - oh0) * OW;
+        for (std::size_t ow0 = 0; ow0 < OW; ow0 += N) {
+          const std::size_t n = std::min(N, OW - ow0), lo_n = std::min(N, 2 * n), hi_n = 2 * n - lo_n;
+          const auto lo_m = hn::FirstN(d, lo_n), hi_m = hn::FirstN(d, hi_n);
+          const auto load_row = [&](const float* r, V& even, V& odd) {
+            const V lo = lo_n == N ? hn::LoadU(d, r) : LoadFirst(d, r, lo_m, lo_n);
+            const V hi = hi_n == N ? hn::LoadU(d, r + N) : LoadFirst(d, r + N, hi_m, hi_n);
+            even = hn::ConcatEven(d, hi, lo);
+            odd = hn::ConcatOdd(d, hi, lo);
+          };
+          V m, x01, x10, x11;
+          load_row(row0 + 2 * ow0, m, x01);
+          load_row(row1 + 2 * ow0, x10, x11);
+          m = hn::IfThenElse(hn::Gt(x01, m), x01, m);
+          m = hn::IfThenElse(hn::Gt(x10, m), x10, m);
+          m = hn::IfThenElse(hn::Gt(x11, m), x11, m);
+          if (n == N) {
+            hn::StoreU(m, d, o + ow0);
+          } else {
+            hn::BlendedStore(m, hn::FirstN(d, n), d, o + ow0);
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
   if (B < N) {
     // Few images: lanes over an output row's (ow, b) positions, inputs gathered.
     const hn::RebindToSigned<D> di;
@@ -283,6 +344,18 @@ void Conv2dMaxPool2dImpl(float* out, const float* in, const float* weight, const
   const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
   const std::size_t PK = pool.kernel, PS = pool.stride;
   const std::size_t PH = (OH - PK) / PS + 1, PW = (OW - PK) / PS + 1;
+  if (B < kFusedWholePlanesBelow) {
+    // Few images: a channel group's whole conv planes fit the workspace (324 KB at most for the seed), so one conv
+    // and one pool call per group instead of one per pooled row.
+    const ConvGeometry cg{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
+    const PoolGeometry pg{PK, PS, OH * OW * B, OW * B, PH * PW * B, PW, B};
+    for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
+      const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
+      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, 0, OH);
+      PoolRows(pg, out + j0 * PH * PW * B, workspace, n, 0, PH);
+    }
+    return;
+  }
   const ConvGeometry cg{C_in, K, H * W * B, W * B, B, PK * OW * B, C_in * K * K};
   const PoolGeometry pg{PK, PS, PK * OW * B, OW * B, PH * PW * B, PW, B};
   for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
@@ -645,8 +718,9 @@ void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, 
 
 std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
                                        std::size_t batch) {
+  const std::size_t OH = (in_shape.h - conv.kernel) / conv.stride + 1;
   const std::size_t OW = (in_shape.w - conv.kernel) / conv.stride + 1;
-  return kFusedConvChannels * pool.kernel * OW * batch;
+  return kFusedConvChannels * (batch < kFusedWholePlanesBelow ? OH : pool.kernel) * OW * batch;
 }
 
 void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form) {

@@ -54,9 +54,10 @@ void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, 
                               const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
                               float* workspace);
 
-// Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B (the conv rows of one
-// pooled row of a group of channels: 106 KB at B = 64 for the seed network).
-inline constexpr std::size_t kFusedConvChannels = 8;
+// Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B, the conv rows of one
+// pooled row of a group of channels (106 KB at B = 64 for the seed network); below kFusedWholePlanesBelow images,
+// kFusedConvChannels * OH * OW * B, a group's whole conv planes (at most 324 KB for the seed).
+inline constexpr std::size_t kFusedConvChannels = 8, kFusedWholePlanesBelow = 16;
 std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
                                        std::size_t batch);
 
