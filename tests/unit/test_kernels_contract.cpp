@@ -205,6 +205,43 @@ TEST(KernelContract, ConvAndPoolMatchDoublePrecision) {
         }
 }
 
+// A filter of 130 x 3 x 3 = 1,170 taps runs in two passes over the taps (the second resumes from stored sums): still
+// one chain per element, so it matches double precision and its slices and batches agree bit for bit.
+TEST(KernelContract, ConvWithManyTapsRunsInExactPasses) {
+  const Shape in_shape{130, 5, 6};
+  const Conv2dSpec spec{9, 3, 1};
+  const std::size_t C = 9, K = 3, OH = 3, OW = 4;
+  const auto weight = random_floats(C * 130 * K * K, 81, -0.1f, 0.1f), bias = random_floats(C, 82);
+  const auto conv = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+    std::vector<float> out(s.count * OH * OW * B);
+    conv2d_forward(out.data(), in.data(), weight.data() + s.begin * 130 * K * K, bias.data() + s.begin, in_shape,
+                   spec, B, s);
+    return out;
+  };
+  for (const std::size_t B : {1u, 17u}) {
+    const auto in = random_floats(in_shape.elements() * B, 83);
+    const auto whole = conv(in, B, Slice{0, C});
+    std::vector<float> cat;
+    const auto split = splits(C);  // a named copy: a range-for over splits(C)[1] would outlive its temporary
+    for (const Slice s : split[1])
+      for (float x : conv(in, B, s)) cat.push_back(x);
+    ASSERT_TRUE(bitwise_equal(cat.data(), whole.data(), whole.size()));
+    expect_batch_independent([&](const auto& x, std::size_t b) { return conv(x, b, Slice{0, C}); },
+                             in_shape.elements(), B, 84, "conv 1170 taps");
+    for (std::size_t j = 0; j < C; ++j)
+      for (std::size_t p = 0; p < OH * OW; ++p)
+        for (std::size_t b = 0; b < B; ++b) {
+          double want = bias[j];
+          for (std::size_t ci = 0; ci < 130; ++ci)
+            for (std::size_t kh = 0; kh < K; ++kh)
+              for (std::size_t kw = 0; kw < K; ++kw)
+                want += double(weight[((j * 130 + ci) * K + kh) * K + kw]) *
+                        in[((ci * 5 + p / OW + kh) * 6 + p % OW + kw) * B + b];
+          ASSERT_NEAR(whole[(j * OH * OW + p) * B + b], want, 1e-5);
+        }
+  }
+}
+
 TEST(KernelContract, LinearSlicesBatchesAndPartialSums) {
   for_each_target([](const std::string&) {
     const std::size_t F = 1100, O = 37;  // crosses two sum blocks; O is no multiple of any register block
