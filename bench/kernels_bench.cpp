@@ -5,7 +5,8 @@
 //
 // Usage: build/bench/cnnpar_kernels_bench [--kernels=auto|avx3|avx2|sse4|...] [Google Benchmark flags]
 // e.g. --benchmark_filter=linear --benchmark_repetitions=5 (the table then shows the median).
-// A table, not a test: timings on a shared machine are noisy; compare runs made back to back.
+// A table, not a test: timings on a shared machine are noisy; compare runs made back to back. The table uses CPU
+// time per call (single-threaded, so it leaves out only the time the process waited for a core).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -195,7 +196,7 @@ class TableReporter : public benchmark::ConsoleReporter {
  public:
   struct Row {
     std::string name;
-    double secs;  // per iteration
+    double secs;  // CPU time per iteration
   };
   std::vector<Row> rows;
   bool repeated = false;
@@ -208,7 +209,7 @@ class TableReporter : public benchmark::ConsoleReporter {
       } else if (r.repetitions > 1) {
         continue;
       }
-      rows.push_back({r.run_name.str(), r.GetAdjustedRealTime() * 1e-9});  // time unit: ns
+      rows.push_back({r.run_name.str(), r.GetAdjustedCPUTime() * 1e-9});  // time unit: ns
     }
   }
 };
@@ -255,8 +256,8 @@ int main(int argc, char** argv) {
   TableReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  std::printf("\nkernels %s, peak %.1f GF/s%s\n", target.c_str(), peak * 1e-9,
-              reporter.repeated ? " (medians of the repetitions)" : " (one run each; add --benchmark_repetitions=5)");
+  std::printf("\nkernels %s, peak %.1f GF/s; CPU time per call%s\n", target.c_str(), peak * 1e-9,
+              reporter.repeated ? ", medians of the repetitions" : " (one run each; add --benchmark_repetitions=5)");
   std::printf("%-22s %5s %12s %10s %8s %10s %12s\n", "benchmark", "B", "us/call", "GF/s", "of peak", "ns/elem",
               "images/s");
   for (const auto& row : reporter.rows) {
