@@ -51,7 +51,7 @@ batches=(1 64 256)
 for ((round = 0; round < repeats; round++)); do
   for batch in "${batches[@]}"; do
     for np in 1 2; do
-      mpirun -np "$np" "$exe" --quiet --no-progress --batch "$batch" --iterations "$iterations" --warmup 3 \
+      mpirun -np "$np" "$exe" --quiet --no-progress --force --batch "$batch" --iterations "$iterations" --warmup 3 \
         --output "$work/b${batch}_np${np}.h5" >"$work/out.txt"
       sed -nE 's/^Throughput: ([0-9]+) images\/s on [0-9]+ ranks?, ([0-9]+) images\/s serial.*/\1 \2/p' \
         "$work/out.txt" >>"$work/rates_b${batch}_np${np}.txt"
