@@ -1,4 +1,5 @@
-// Layer kernels over a slice of the output. Pure functions: no MPI, no allocation, no global state.
+// Layer kernels over a slice of the output. No MPI, no heap allocation (at most 40 KB of stack); the only global
+// state is the instruction set they run with (kernel_target(), below; docs/kernels.md).
 //
 // Activation layout: C,H,W,B ("batch innermost"). For one image (B = 1) this is PyTorch's C,H,W order; for a batch,
 // the B values of one (c, h, w) position sit next to each other. We chose it over N,C,H,W because every split this
