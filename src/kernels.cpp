@@ -1,65 +1,744 @@
-// Layer kernels (see kernels.hpp for the layout and the determinism contract).
-// Each inner loop runs over contiguous memory so GCC vectorises it at -O3 without changing any result.
-#include "cnnpar/kernels.hpp"
+// Layer kernels (see kernels.hpp for the layout and the determinism contract), written once with Google Highway and
+// compiled for every x86 instruction set Highway targets (AVX-512 "avx3", AVX2, SSE4, SSSE3 and a portable
+// "emu128"); the best one the CPU supports is chosen at run time, or the one pin_kernel_target() names.
+//
+// This file is included once per target by hwy/foreach_target.h: everything between HWY_BEFORE_NAMESPACE and
+// HWY_AFTER_NAMESPACE is compiled per target, the HWY_ONCE part (public functions, dispatch) once.
+//
+// How each kernel keeps the determinism contract: every vector lane holds one output element and runs the same
+// sequence of operations as every other lane; lanes never combine. A register block, an image tile, a slice or a
+// batch size only changes which elements share a vector, never the operations one element sees. Partial vectors
+// (tails) use masked loads and stores, never a separate scalar path. hn::MulAdd is one fused multiply-add on the
+// FMA targets (avx3, avx2) and a multiply then an add elsewhere, so avx3 and avx2 give the same bits, and sse4,
+// ssse3 and emu128 give the same bits as each other (docs/kernels.md).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/kernels.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
-namespace cnnpar {
+#include "cnnpar/kernels.hpp"
 
-void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
-                    const Conv2dSpec& conv, std::size_t batch, Slice channels) {
+HWY_BEFORE_NAMESPACE();
+namespace cnnpar::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+
+// AVX-512 has 32 vector registers, the others 16: register blocks are sized so accumulators never spill.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr std::size_t kConvChannels = 8, kConvVectors = 3;  // 24 accumulators
+constexpr std::size_t kLinearRows = 12, kLinearVectors = 2;  // 2 x-loads per 24 FMAs: x comes from L2
+#else
+constexpr std::size_t kConvChannels = 4, kConvVectors = 2;  // 8 accumulators
+constexpr std::size_t kLinearRows = 4, kLinearVectors = 2;
+#endif
+
+// The first n < N lanes from p, zeros after; reads nothing past p + n. (Highway 1.0.3's MaskedLoad reads the
+// whole vector, aligned, on SSE4 and below, so those targets copy through a small buffer.)
+HWY_INLINE V LoadFirst(D d, const float* p, hn::Mask<D> m, std::size_t n) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  (void)n;
+  return hn::MaskedLoad(m, d, p);
+#else
+  (void)m;
+  HWY_ALIGN float buf[hn::MaxLanes(d)] = {};
+  std::memcpy(buf, p, n * sizeof(float));
+  return hn::Load(d, buf);
+#endif
+}
+
+// Loads vector v of a block whose last vector holds only `n` lanes (mask m = FirstN(n)).
+template <bool kTail>
+HWY_INLINE V LoadPart(D d, const float* p, bool last, hn::Mask<D> m, std::size_t n) {
+  if (kTail && last) return LoadFirst(d, p, m, n);
+  return hn::LoadU(d, p);
+}
+template <bool kTail>
+HWY_INLINE void StorePart(D d, V v, float* p, bool last, hn::Mask<D> tail) {
+  if (kTail && last) {
+    hn::BlendedStore(v, tail, d, p);
+  } else {
+    hn::StoreU(v, d, p);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolution. One block: RC output channels x NV vectors of consecutive output positions of one segment (a run of
+// outputs whose inputs are consecutive too: a whole output row (ow, b) for stride 1, the B images of one (oh, ow)
+// otherwise). Each output is bias, then one MulAdd per tap in (ci, kh, kw) order.
+struct ConvGeometry {
+  std::size_t c_in, k;
+  std::size_t in_channel, in_row, in_col;  // input strides in floats: H*W*B, W*B, B
+  std::size_t out_channel;                 // OH*OW*B
+  std::size_t w_channel;                   // C_in*K*K
+};
+
+// The taps of one pass, flattened in (ci, kh, kw) order: tap t reads input + offset[t] and the packed weights
+// weights[t*RC + r] of the block's RC channels (one pointer for all RC broadcasts, one loop for all taps).
+struct ConvTaps {
+  const std::size_t* offset;
+  const float* weights;
+  std::size_t count;
+  bool first;  // the first pass over the taps starts from the bias; later passes resume from the stored sums
+};
+
+template <std::size_t RC, std::size_t NV, bool kTail>
+HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float* HWY_RESTRICT out,
+                            const float* HWY_RESTRICT in, const float* HWY_RESTRICT bias, std::size_t chunks,
+                            std::size_t tail_lanes) {
+  const D d;
+  const std::size_t N = hn::Lanes(d);
+  const auto tail = hn::FirstN(d, tail_lanes);
+  const std::size_t* HWY_RESTRICT offset = taps.offset;
+  const float* HWY_RESTRICT weights = taps.weights;
+  const std::size_t nt = taps.count;
+  // `chunks` consecutive blocks of NV vectors, one after another (the loop here saves a call and set-up per block).
+  for (std::size_t c = 0; c < chunks; ++c, in += NV * N, out += NV * N) {
+    V acc[RC][NV];
+    for (std::size_t r = 0; r < RC; ++r)
+      for (std::size_t v = 0; v < NV; ++v)
+        acc[r][v] = taps.first ? hn::Set(d, bias[r])
+                               : LoadPart<kTail>(d, out + r * out_channel + v * N, v + 1 == NV, tail, tail_lanes);
+    for (std::size_t t = 0; t < nt; ++t) {
+      const float* x = in + offset[t];
+      V xv[NV];
+      for (std::size_t v = 0; v < NV; ++v) xv[v] = LoadPart<kTail>(d, x + v * N, v + 1 == NV, tail, tail_lanes);
+      const float* w = weights + t * RC;
+      for (std::size_t r = 0; r < RC; ++r) {
+        const V wv = hn::Set(d, w[r]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
+      }
+    }
+    for (std::size_t r = 0; r < RC; ++r)
+      for (std::size_t v = 0; v < NV; ++v)
+        StorePart<kTail>(d, acc[r][v], out + r * out_channel + v * N, v + 1 == NV, tail);
+  }
+}
+
+// One segment of seg_len outputs for RC channels: full blocks of kConvVectors vectors, then the rest.
+template <std::size_t RC>
+void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
+                 std::size_t seg_len) {
+  const std::size_t N = hn::Lanes(D());
+  constexpr std::size_t NV = kConvVectors;
+  const std::size_t full = seg_len / (NV * N);
+  if (full > 0) ConvBlock<RC, NV, false>(taps, out_channel, out, in, bias, full, 0);
+  const std::size_t t0 = full * NV * N, rem = seg_len - t0;
+  if (rem == 0) return;
+  out += t0, in += t0;
+  const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
+  static_assert(kConvVectors == 2 || kConvVectors == 3);
+  switch (nv * 2 + (tail != 0)) {
+    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, 1, 0);
+    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, 1, tail);
+    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, 1, 0);
+    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, 1, tail);
+    case 7:
+      if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, 1, tail);
+      break;
+    default: break;
+  }
+}
+
+// Taps per pass: the offsets and packed weights live on the stack (8 KB + 32 KB at most). A filter with more taps
+// (C_in*K*K > 1024) is done in several passes, each resuming from the sums the previous one stored; stores and loads
+// are exact, so every element still sees bias, then one MulAdd per tap in order.
+constexpr std::size_t kConvTapsPerPass = 1024;
+
+// Output rows [oh0, oh1) of `count` channels; row oh of channel j goes to out + j*g.out_channel + (oh-oh0)*OW*B.
+// Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
+// per output position, its B images. Channel blocks run from the last to the first, so when a batch's output
+// overflows L2, the first channels -- the ones max-pooling reads first -- are the ones still in L2.
+void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
+              std::size_t count, std::size_t S, std::size_t OW, std::size_t B, std::size_t oh0, std::size_t oh1) {
+  const std::size_t seg_len = S == 1 ? OW * B : B, segs = S == 1 ? 1 : OW;
+  const std::size_t taps_total = g.c_in * g.k * g.k;
+  std::size_t offset[kConvTapsPerPass];
+  HWY_ALIGN float packed[kConvTapsPerPass * kConvChannels];
+  for (std::size_t t0 = 0; t0 < taps_total || t0 == 0; t0 += kConvTapsPerPass) {
+    const std::size_t nt = std::min(kConvTapsPerPass, taps_total - t0);
+    for (std::size_t t = 0; t < nt; ++t) {
+      const std::size_t ci = (t0 + t) / (g.k * g.k), kh = (t0 + t) / g.k % g.k, kw = (t0 + t) % g.k;
+      offset[t] = ci * g.in_channel + kh * g.in_row + kw * g.in_col;
+    }
+    const auto rows = [&](auto rc_tag, std::size_t j) {
+      constexpr std::size_t RC = decltype(rc_tag)::value;
+      for (std::size_t t = 0; t < nt; ++t)
+        for (std::size_t r = 0; r < RC; ++r) packed[t * RC + r] = weight[(j + r) * g.w_channel + t0 + t];
+      const ConvTaps taps{offset, packed, nt, t0 == 0};
+      for (std::size_t oh = oh0; oh < oh1; ++oh) {
+        for (std::size_t s = 0; s < segs; ++s) {
+          ConvSegment<RC>(taps, g.out_channel, out + j * g.out_channel + ((oh - oh0) * OW + s) * B,
+                          in + oh * S * g.in_row + s * S * B, bias + j, seg_len);
+        }
+      }
+    };
+    const std::size_t blocks = count / kConvChannels;
+    for (std::size_t j = count; j > blocks * kConvChannels; --j) rows(std::integral_constant<std::size_t, 1>{}, j - 1);
+    for (std::size_t b = blocks; b > 0; --b)
+      rows(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
+    if (taps_total == 0) break;
+  }
+}
+
+void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                const Conv2dSpec& conv, std::size_t batch, Slice channels) {
   const std::size_t K = conv.kernel, S = conv.stride, B = batch;
   const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
   const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  const std::size_t out_plane = OH * OW * B;
-  for (std::size_t j = 0; j < channels.count; ++j) {
-    float* out_c = out + j * out_plane;
-    std::fill(out_c, out_c + out_plane, bias[j]);
-    // Accumulate one filter tap at a time over the whole output plane: the inner loop is a contiguous
-    // axpy over (ow, b), and every output element sees bias + taps in (ci, kh, kw) order.
-    for (std::size_t ci = 0; ci < C_in; ++ci) {
-      for (std::size_t kh = 0; kh < K; ++kh) {
-        for (std::size_t kw = 0; kw < K; ++kw) {
-          const float w = weight[((j * C_in + ci) * K + kh) * K + kw];
-          for (std::size_t oh = 0; oh < OH; ++oh) {
-            float* o = out_c + oh * OW * B;
-            const float* x = in + ((ci * H + oh * S + kh) * W + kw) * B;  // -> in[ci][oh*S+kh][kw][0]
-            if (S == 1) {
-              for (std::size_t t = 0; t < OW * B; ++t) o[t] += w * x[t];
-            } else {
-              for (std::size_t ow = 0; ow < OW; ++ow)
-                for (std::size_t b = 0; b < B; ++b) o[ow * B + b] += w * x[ow * S * B + b];
+  const ConvGeometry g{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
+  ConvRows(g, out, in, weight, bias, channels.count, S, OW, B, 0, OH);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Max-pooling: per output, the window's first input, then m = x > m ? x : m in (kh, kw) order (the same select as
+// the scalar formula, so NaN and signed-zero behaviour do not depend on the vector width or the path).
+struct PoolGeometry {
+  std::size_t k, s;
+  std::size_t in_channel, in_row;  // input strides in floats
+  std::size_t out_channel;         // output channel stride in floats
+  std::size_t ow, batch;           // output row length (positions), images
+};
+
+// NV full vectors of images at one output position: m = first input, then the other taps in (kh, kw) order.
+template <std::size_t NV>
+HWY_INLINE void PoolVectors(D d, float* HWY_RESTRICT o, const float* HWY_RESTRICT first, const PoolGeometry& g) {
+  const std::size_t N = hn::Lanes(d);
+  V m[NV];
+  for (std::size_t v = 0; v < NV; ++v) m[v] = hn::LoadU(d, first + v * N);
+  for (std::size_t kh = 0; kh < g.k; ++kh) {
+    for (std::size_t kw = 0; kw < g.k; ++kw) {
+      if (kh == 0 && kw == 0) continue;
+      const float* x = first + kh * g.in_row + kw * g.batch;
+      for (std::size_t v = 0; v < NV; ++v) {
+        const V xv = hn::LoadU(d, x + v * N);
+        m[v] = hn::IfThenElse(hn::Gt(xv, m[v]), xv, m[v]);
+      }
+    }
+  }
+  for (std::size_t v = 0; v < NV; ++v) hn::StoreU(m[v], d, o + v * N);
+}
+
+// Output rows [oh0, oh1) of `count` channels; output row oh reads input rows from oh*S (in is channel 0's row 0).
+void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t oh0, std::size_t oh1) {
+  const D d;
+  const std::size_t N = hn::Lanes(d), B = g.batch, K = g.k, S = g.s, OW = g.ow;
+#if HWY_TARGET != HWY_SCALAR
+  if (B == 1 && K == 2 && S == 2) {
+    // One image, 2x2 windows (the seed's pool at B = 1): lanes over ow; two loaded vectors of an input row split
+    // into even and odd columns give the window's kw = 0 and kw = 1 inputs without gathers.
+    for (std::size_t j = 0; j < count; ++j) {
+      for (std::size_t oh = oh0; oh < oh1; ++oh) {
+        const float* row0 = in + j * g.in_channel + oh * 2 * g.in_row;
+        const float* row1 = row0 + g.in_row;
+        float* o = out + j * g.out_channel + (oh - oh0) * OW;
+        for (std::size_t ow0 = 0; ow0 < OW; ow0 += N) {
+          const std::size_t n = std::min(N, OW - ow0), lo_n = std::min(N, 2 * n), hi_n = 2 * n - lo_n;
+          const auto lo_m = hn::FirstN(d, lo_n), hi_m = hn::FirstN(d, hi_n);
+          const auto load_row = [&](const float* r, V& even, V& odd) {
+            const V lo = lo_n == N ? hn::LoadU(d, r) : LoadFirst(d, r, lo_m, lo_n);
+            const V hi = hi_n == N ? hn::LoadU(d, r + N) : LoadFirst(d, r + N, hi_m, hi_n);
+            even = hn::ConcatEven(d, hi, lo);
+            odd = hn::ConcatOdd(d, hi, lo);
+          };
+          V m, x01, x10, x11;
+          load_row(row0 + 2 * ow0, m, x01);
+          load_row(row1 + 2 * ow0, x10, x11);
+          m = hn::IfThenElse(hn::Gt(x01, m), x01, m);
+          m = hn::IfThenElse(hn::Gt(x10, m), x10, m);
+          m = hn::IfThenElse(hn::Gt(x11, m), x11, m);
+          if (n == N) {
+            hn::StoreU(m, d, o + ow0);
+          } else {
+            hn::BlendedStore(m, hn::FirstN(d, n), d, o + ow0);
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
+  if (B < N) {
+    // Few images: lanes over an output row's (ow, b) positions, inputs gathered.
+    const hn::RebindToSigned<D> di;
+    HWY_ALIGN std::int32_t index[hn::MaxLanes(d)];
+    const std::size_t row = OW * B;
+    for (std::size_t t0 = 0; t0 < row; t0 += N) {
+      const std::size_t n = std::min(N, row - t0);
+      for (std::size_t i = 0, ow = t0 / B, b = t0 % B; i < N; ++i) {
+        index[i] = static_cast<std::int32_t>(i < n ? ow * S * B + b : 0);
+        if (++b == B) b = 0, ++ow;
+      }
+      const auto idx = hn::Load(di, index);
+      const auto mask = hn::FirstN(d, n);
+      for (std::size_t j = 0; j < count; ++j) {
+        for (std::size_t oh = oh0; oh < oh1; ++oh) {
+          const float* first = in + j * g.in_channel + oh * S * g.in_row;
+          V m = hn::GatherIndex(d, first, idx);
+          for (std::size_t kh = 0; kh < K; ++kh) {
+            for (std::size_t kw = 0; kw < K; ++kw) {
+              if (kh == 0 && kw == 0) continue;
+              const V x = hn::GatherIndex(d, first + kh * g.in_row + kw * B, idx);
+              m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
+          hn::BlendedStore(m, mask, d, out + j * g.out_channel + (oh - oh0) * row + t0);
+        }
+      }
+    }
+    return;
+  }
+  // Lanes over images: blocks of up to 4 full vectors, then one masked vector for the last B % N images.
+  const std::size_t tail_n = B % N, full = B - tail_n;
+  const auto tail = hn::FirstN(d, tail_n);
+  for (std::size_t j = 0; j < count; ++j) {
+    for (std::size_t oh = oh0; oh < oh1; ++oh) {
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        float* o = out + j * g.out_channel + ((oh - oh0) * OW + ow) * B;
+        const float* first = in + j * g.in_channel + oh * S * g.in_row + ow * S * B;
+        std::size_t b0 = 0;
+        for (; b0 + 4 * N <= full; b0 += 4 * N) PoolVectors<4>(d, o + b0, first + b0, g);
+        for (; b0 < full; b0 += N) PoolVectors<1>(d, o + b0, first + b0, g);
+        if (tail_n != 0) {
+          V m = LoadFirst(d, first + full, tail, tail_n);
+          for (std::size_t kh = 0; kh < K; ++kh) {
+            for (std::size_t kw = 0; kw < K; ++kw) {
+              if (kh == 0 && kw == 0) continue;
+              const V x = LoadFirst(d, first + kh * g.in_row + kw * B + full, tail, tail_n);
+              m = hn::IfThenElse(hn::Gt(x, m), x, m);
+            }
+          }
+          hn::BlendedStore(m, tail, d, o + full);
         }
       }
     }
   }
 }
 
-void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
-                       Slice channels) {
+void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                   Slice channels) {
   const std::size_t K = pool.kernel, S = pool.stride, B = batch;
   const std::size_t H = in_shape.h, W = in_shape.w;
   const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  for (std::size_t j = 0; j < channels.count; ++j) {
-    const float* in_c = in + (channels.begin + j) * H * W * B;
-    for (std::size_t oh = 0; oh < OH; ++oh) {
-      for (std::size_t ow = 0; ow < OW; ++ow) {
-        float* o = out + ((j * OH + oh) * OW + ow) * B;
-        const float* first = in_c + ((oh * S) * W + ow * S) * B;  // window origin, image 0
-        std::copy(first, first + B, o);
-        for (std::size_t kh = 0; kh < K; ++kh) {
-          for (std::size_t kw = 0; kw < K; ++kw) {
-            if (kh == 0 && kw == 0) continue;
-            const float* x = first + (kh * W + kw) * B;
-            for (std::size_t b = 0; b < B; ++b) o[b] = x[b] > o[b] ? x[b] : o[b];
-          }
-        }
-      }
+  const PoolGeometry g{K, S, H * W * B, W * B, OH * OW * B, OW, B};
+  PoolRows(g, out, in + channels.begin * H * W * B, channels.count, 0, OH);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolution then max-pooling without the whole conv output: per group of kFusedConvChannels channels and pooled
+// row, the conv rows that row needs are computed into `workspace` (they stay in L1/L2), then pooled. Every conv and
+// pool element sees the operations of Conv2dImpl / PoolRows, so the result is bit for bit the unfused one.
+void Conv2dMaxPool2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                         const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                         float* workspace) {
+  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
+  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
+  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+  const std::size_t PK = pool.kernel, PS = pool.stride;
+  const std::size_t PH = (OH - PK) / PS + 1, PW = (OW - PK) / PS + 1;
+  if (B < kFusedWholePlanesBelow) {
+    // Few images: a channel group's whole conv planes fit the workspace (324 KB at most for the seed), so one conv
+    // and one pool call per group instead of one per pooled row.
+    const ConvGeometry cg{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
+    const PoolGeometry pg{PK, PS, OH * OW * B, OW * B, PH * PW * B, PW, B};
+    for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
+      const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
+      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, 0, OH);
+      PoolRows(pg, out + j0 * PH * PW * B, workspace, n, 0, PH);
+    }
+    return;
+  }
+  const ConvGeometry cg{C_in, K, H * W * B, W * B, B, PK * OW * B, C_in * K * K};
+  const PoolGeometry pg{PK, PS, PK * OW * B, OW * B, PH * PW * B, PW, B};
+  for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
+    const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
+    for (std::size_t ph = 0; ph < PH; ++ph) {
+      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, ph * PS, ph * PS + PK);
+      PoolRows(pg, out + (j0 * PH + ph) * PW * B, workspace, n, 0, 1);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GELU. Both forms are written as x - x*s (x >= 0) or x*s (x < 0), s the small side of the sigmoid / erfc, so the
+// result's error stays within about one rounding of x (docs/kernels.md gives the bound and the test):
+//   tanh: 0.5x(1 + tanh u) = x*sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3); s = e/(1+e), e = exp(-2|u|).
+//   erf:  0.5x(1 + erf z), z = x/sqrt2;      s = erfc(|z|)/2, erfc from Numerical Recipes' erfcc (relative
+//         error < 1.2e-7): t = 1/(1+|z|/2), erfc = t*exp(-z^2 - 1.26551223 + t*(1.00002368 + ...)).
+// The product takes x clamped to +-1e4 (where s < 1e-30), so +-inf give +inf and -0 rather than inf*0.
+// NaN propagates: on x86 max/min return their second operand when either is NaN, so a NaN x passes the clamp and
+// the products; other targets select it back explicitly.
+
+// exp(m) for m <= 0 (larger m is clamped to 0; below -87, near the smallest normal float, it returns 0; NaN stays
+// NaN on x86): m = n*ln2 + r with n = round(m/ln2) and |r| <= ln2/2
+// (ln2 split in two so n*ln2 is exact), e^r by its Taylor polynomial to degree 7 (truncation < 6e-9 relative), times
+// 2^n built in the exponent bits. About 16 operations, against ~24 for the general hwy::Exp.
+HWY_INLINE V ExpNonPositive(D d, V m_in) {
+  const hn::RebindToSigned<D> di;
+  const V m = hn::Min(hn::Set(d, 0.0f), hn::Max(hn::Set(d, -87.0f), m_in));
+  const V magic = hn::Set(d, 12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const V n = hn::Sub(hn::MulAdd(m, hn::Set(d, 1.44269504088896341f), magic), magic);
+  V r = hn::NegMulAdd(n, hn::Set(d, 0.693145751953125f), m);  // ln2 high part: 16 bits, n*hi exact
+  r = hn::NegMulAdd(n, hn::Set(d, 1.428606765330187e-06f), r);
+  V p = hn::Set(d, 1.0f / 5040);
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  const auto bits = hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127)));
+  return hn::IfThenZeroElse(hn::Lt(m_in, hn::Set(d, -87.0f)), hn::Mul(p, hn::BitCast(d, bits)));
+}
+
+HWY_INLINE V GeluFinish(D d, V x, V s) {
+  const V big = hn::Set(d, 1e4f);
+  const V xc = hn::Min(big, hn::Max(hn::Neg(big), x));  // constant first: a NaN x comes through on x86
+  const V r = hn::Mul(xc, s);
+  const V res = hn::IfThenElse(hn::Ge(x, hn::Zero(d)), hn::Sub(x, r), r);
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
+  return res;
+#else
+  return hn::IfThenElse(hn::IsNaN(x), x, res);
+#endif
+}
+
+HWY_INLINE V GeluTanh(D d, V x) {
+  const V x3 = hn::Mul(hn::Mul(x, x), x);
+  const V inner = hn::MulAdd(hn::Set(d, 0.044715f), x3, x);
+  // -2|u| = -2 sqrt(2/pi) |inner|, one multiply (scaling by 2 is exact, so the bits equal -2 * (c * |inner|)).
+  const V e = ExpNonPositive(d, hn::Mul(hn::Set(d, -2.0f * 0.7978845608028654f), hn::Abs(inner)));
+  const V s = hn::Div(e, hn::Add(hn::Set(d, 1.0f), e));
+  return GeluFinish(d, x, s);
+}
+
+HWY_INLINE V GeluErf(D d, V x) {
+  const V z = hn::Mul(hn::Abs(x), hn::Set(d, 0.7071067811865476f));
+  const V t = hn::Div(hn::Set(d, 1.0f), hn::MulAdd(hn::Set(d, 0.5f), z, hn::Set(d, 1.0f)));
+  V p = hn::Set(d, 0.17087277f);
+  p = hn::MulAdd(p, t, hn::Set(d, -0.82215223f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.48851587f));
+  p = hn::MulAdd(p, t, hn::Set(d, -1.13520398f));
+  p = hn::MulAdd(p, t, hn::Set(d, 0.27886807f));
+  p = hn::MulAdd(p, t, hn::Set(d, -0.18628806f));
+  p = hn::MulAdd(p, t, hn::Set(d, 0.09678418f));
+  p = hn::MulAdd(p, t, hn::Set(d, 0.37409196f));
+  p = hn::MulAdd(p, t, hn::Set(d, 1.00002368f));
+  p = hn::MulAdd(p, t, hn::Set(d, -1.26551223f));
+  const V erfc = hn::Mul(t, ExpNonPositive(d, hn::Sub(p, hn::Mul(z, z))));
+  return GeluFinish(d, x, hn::Mul(hn::Set(d, 0.5f), erfc));
+}
+
+template <GeluForm kForm>
+void GeluLoop(float* out, const float* in, std::size_t count) {
+  const D d;
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + N <= count; i += N) {
+    const V x = hn::LoadU(d, in + i);
+    hn::StoreU(kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x), d, out + i);
+  }
+  if (i < count) {
+    const auto m = hn::FirstN(d, count - i);
+    const V x = LoadFirst(d, in + i, m, count - i);
+    hn::BlendedStore(kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x), m, d, out + i);
+  }
+}
+
+void GeluImpl(float* out, const float* in, std::size_t count, GeluForm form) {
+  if (form == GeluForm::tanh) {
+    GeluLoop<GeluForm::tanh>(out, in, count);
+  } else {
+    GeluLoop<GeluForm::erf>(out, in, count);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Linear layer, lanes over images: out[o][b] = ((0 + p_0) + p_1 + ...) + bias[o], p_i the MulAdd chain over block i
+// of kLinearSumBlock features, in feature order. Loops: feature block (its x rows stay in L2), RO output rows (their
+// weights stay in L1), NV vectors of images held in registers.
+struct LinearGeometry {
+  std::size_t f;      // row length of the weight matrix (features summed)
+  std::size_t batch;  // row length of x and out
+};
+
+template <std::size_t RO, std::size_t NV, bool kTail>
+HWY_NOINLINE void LinearBlock(const LinearGeometry& g, float* HWY_RESTRICT out, const float* HWY_RESTRICT x,
+                              const float* HWY_RESTRICT w, std::size_t nk, bool first_block, std::size_t tail_lanes) {
+  const D d;
+  const std::size_t N = hn::Lanes(d);
+  const auto tail = hn::FirstN(d, tail_lanes);
+  V acc[RO][NV];
+  for (std::size_t r = 0; r < RO; ++r)
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (std::size_t k = 0; k < nk; ++k) {
+    V xv[NV];
+    for (std::size_t v = 0; v < NV; ++v)
+      xv[v] = LoadPart<kTail>(d, x + k * g.batch + v * N, v + 1 == NV, tail, tail_lanes);
+    for (std::size_t r = 0; r < RO; ++r) {
+      const V wv = hn::Set(d, w[r * g.f + k]);
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
+    }
+  }
+  for (std::size_t r = 0; r < RO; ++r) {
+    for (std::size_t v = 0; v < NV; ++v) {
+      float* o = out + r * g.batch + v * N;
+      const V prev = first_block ? hn::Zero(d) : LoadPart<kTail>(d, o, v + 1 == NV, tail, tail_lanes);
+      StorePart<kTail>(d, hn::Add(prev, acc[r][v]), o, v + 1 == NV, tail);
+    }
+  }
+}
+
+template <std::size_t RO>
+void LinearChunk(const LinearGeometry& g, float* out, const float* x, const float* w, std::size_t nk, bool first,
+                 std::size_t nv, std::size_t tail_lanes) {
+  const bool t = tail_lanes != 0;
+  switch (nv * 2 + t) {
+    case 2: return LinearBlock<RO, 1, false>(g, out, x, w, nk, first, 0);
+    case 3: return LinearBlock<RO, 1, true>(g, out, x, w, nk, first, tail_lanes);
+    case 4: return LinearBlock<RO, 2, false>(g, out, x, w, nk, first, 0);
+    case 5: return LinearBlock<RO, 2, true>(g, out, x, w, nk, first, tail_lanes);
+    case 6: if constexpr (kLinearVectors >= 3) return LinearBlock<RO, 3, false>(g, out, x, w, nk, first, 0); break;
+    case 7:
+      if constexpr (kLinearVectors >= 3) return LinearBlock<RO, 3, true>(g, out, x, w, nk, first, tail_lanes);
+      break;
+    default: break;
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// In-register transpose of 16 rows of 16 floats: r[i] becomes column i (unpack ps, unpack pd, two 128-bit shuffles).
+HWY_INLINE void Transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+  }
+  for (int h = 0; h < 16; h += 8) {
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+#endif
+
+// Fewer images than lanes: lanes over N output rows instead, each lane's weights gathered from its row (lanes past
+// the last row read row 0 and are not stored). Each lane runs exactly the batch path's operations for its (o, b).
+template <std::size_t NB>
+HWY_NOINLINE void LinearFewImages(float* HWY_RESTRICT out, const float* HWY_RESTRICT x,
+                                  const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, std::size_t F,
+                                  std::size_t B, std::size_t rows, std::size_t b0) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const std::size_t N = hn::Lanes(d);
+  HWY_ALIGN float lanes[hn::MaxLanes(d)];
+  HWY_ALIGN std::int32_t index[hn::MaxLanes(d)];
+  for (std::size_t o0 = 0; o0 < rows; o0 += N) {
+    const std::size_t nr = std::min(N, rows - o0);
+    for (std::size_t i = 0; i < N; ++i) index[i] = static_cast<std::int32_t>(i < nr ? i * F : 0);
+    const auto idx = hn::Load(di, index);
+    const float* w = weight + o0 * F;
+    V total[NB];
+    for (std::size_t b = 0; b < NB; ++b) total[b] = hn::Zero(d);
+    for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
+      const std::size_t k1 = std::min(F, k0 + kLinearSumBlock);
+      V acc[NB];
+      for (std::size_t b = 0; b < NB; ++b) acc[b] = hn::Zero(d);
+      std::size_t k = k0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+      // 16 rows x 16 features loaded and transposed in registers: cheaper than 16 gathers.
+      for (; k + 16 <= k1; k += 16) {
+        __m512 col[16];
+        for (std::size_t i = 0; i < 16; ++i) col[i] = _mm512_loadu_ps(w + (i < nr ? i : 0) * F + k);
+        Transpose16(col);
+        for (std::size_t i = 0; i < 16; ++i)
+          for (std::size_t b = 0; b < NB; ++b)
+            acc[b] = hn::MulAdd(V{col[i]}, hn::Set(d, x[(k + i) * B + b0 + b]), acc[b]);
+      }
+#endif
+      for (; k < k1; ++k) {
+        const V wv = hn::GatherIndex(d, w + k, idx);
+        for (std::size_t b = 0; b < NB; ++b) acc[b] = hn::MulAdd(wv, hn::Set(d, x[k * B + b0 + b]), acc[b]);
+      }
+      for (std::size_t b = 0; b < NB; ++b) total[b] = hn::Add(total[b], acc[b]);
+    }
+    if (F == 0)
+      for (std::size_t b = 0; b < NB; ++b) total[b] = hn::Zero(d);
+    for (std::size_t b = 0; b < NB; ++b) {
+      if (bias != nullptr) {
+        for (std::size_t i = 0; i < N; ++i) lanes[i] = i < nr ? bias[o0 + i] : 0.0f;
+        total[b] = hn::Add(total[b], hn::Load(d, lanes));
+      }
+      hn::Store(total[b], d, lanes);
+      for (std::size_t i = 0; i < nr; ++i) out[(o0 + i) * B + b0 + b] = lanes[i];
+    }
+  }
+}
+
+// out [rows][B] = weight [rows][F] . x [F][B] (+ bias when given).
+void LinearCore(float* out, const float* x, const float* weight, const float* bias, std::size_t F, std::size_t B,
+                std::size_t rows) {
+  const D d;
+  const std::size_t N = hn::Lanes(d);
+  const LinearGeometry g{F, B};
+  if (B < N && rows * F < (std::size_t{1} << 31)) {  // gather indices are 32-bit
+    for (std::size_t b0 = 0; b0 < B; b0 += 4) {
+      switch (std::min<std::size_t>(4, B - b0)) {
+        case 1: LinearFewImages<1>(out, x, weight, bias, F, B, rows, b0); break;
+        case 2: LinearFewImages<2>(out, x, weight, bias, F, B, rows, b0); break;
+        case 3: LinearFewImages<3>(out, x, weight, bias, F, B, rows, b0); break;
+        default: LinearFewImages<4>(out, x, weight, bias, F, B, rows, b0); break;
+      }
+    }
+    return;
+  }
+  if (F == 0) std::fill(out, out + rows * B, 0.0f);
+  for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
+    const std::size_t nk = std::min(kLinearSumBlock, F - k0);
+    std::size_t o = 0;
+    const auto run = [&](auto ro_tag, std::size_t o0) {
+      constexpr std::size_t RO = decltype(ro_tag)::value;
+      for (std::size_t b0 = 0; b0 < B; b0 += kLinearVectors * N) {
+        const std::size_t rem = std::min(B - b0, kLinearVectors * N);
+        LinearChunk<RO>(g, out + o0 * B + b0, x + k0 * B + b0, weight + o0 * F + k0, nk, k0 == 0, (rem + N - 1) / N,
+                        rem % N);
+      }
+    };
+    for (; o + kLinearRows <= rows; o += kLinearRows) run(std::integral_constant<std::size_t, kLinearRows>{}, o);
+    if constexpr (kLinearRows > 4)
+      for (; o + 4 <= rows; o += 4) run(std::integral_constant<std::size_t, 4>{}, o);
+    for (; o < rows; ++o) run(std::integral_constant<std::size_t, 1>{}, o);
+  }
+  if (bias == nullptr) return;
+  const auto tail = hn::FirstN(d, B % N);
+  for (std::size_t o = 0; o < rows; ++o) {
+    const V bv = hn::Set(d, bias[o]);
+    for (std::size_t b0 = 0; b0 < B; b0 += N) {
+      const bool last = b0 + N > B;
+      float* p = out + o * B + b0;
+      StorePart<true>(d, hn::Add(LoadPart<true>(d, p, last, tail, B % N), bv), p, last, tail);
+    }
+  }
+}
+
+void LinearImpl(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                std::size_t batch, Slice features) {
+  LinearCore(out, in, weight, bias, in_features, batch, features.count);
+}
+
+void LinearPartialImpl(float* out, const float* in, const float* weight, std::size_t out_features, std::size_t batch,
+                       Slice in_features) {
+  LinearCore(out, in + in_features.begin * batch, weight, nullptr, in_features.count, batch, out_features);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// LogSoftmax, lanes over images: m = running max (k order), sum of exp(x - m) in k order, log of the sum per image
+// (std::log on each lane: one call per image), out = (x - m) - log_sum.
+void LogSoftmaxImpl(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
+  const D d;
+  const std::size_t N = hn::Lanes(d), B = batch;
+  const auto tail = hn::FirstN(d, B % N);
+  HWY_ALIGN float lanes[hn::MaxLanes(d)];
+  for (std::size_t b0 = 0; b0 < B; b0 += N) {
+    const bool last = b0 + N > B;
+    V m = LoadPart<true>(d, in + b0, last, tail, B % N);
+    for (std::size_t k = 1; k < features; ++k) {
+      const V x = LoadPart<true>(d, in + k * B + b0, last, tail, B % N);
+      m = hn::IfThenElse(hn::Gt(x, m), x, m);
+    }
+    V sum = hn::Zero(d);
+    for (std::size_t k = 0; k < features; ++k)
+      sum = hn::Add(sum, hn::Exp(d, hn::Sub(LoadPart<true>(d, in + k * B + b0, last, tail, B % N), m)));
+    hn::Store(sum, d, lanes);
+    for (std::size_t i = 0; i < N; ++i) lanes[i] = std::log(lanes[i]);
+    const V log_sum = hn::Load(d, lanes);
+    for (std::size_t j = 0; j < out_features.count; ++j) {
+      const V x = LoadPart<true>(d, in + (out_features.begin + j) * B + b0, last, tail, B % N);
+      StorePart<true>(d, hn::Sub(hn::Sub(x, m), log_sum), out + j * B + b0, last, tail);
+    }
+  }
+}
+
+// The target this instantiation was compiled for (a HWY_* bit), so the dispatcher can report what it runs.
+std::int64_t TargetImpl() { return HWY_TARGET; }
+
+}  // namespace cnnpar::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <cctype>
+#include <string>
+
+namespace cnnpar {
+
+HWY_EXPORT(Conv2dImpl);
+HWY_EXPORT(MaxPool2dImpl);
+HWY_EXPORT(Conv2dMaxPool2dImpl);
+HWY_EXPORT(GeluImpl);
+HWY_EXPORT(LinearImpl);
+HWY_EXPORT(LinearPartialImpl);
+HWY_EXPORT(LogSoftmaxImpl);
+HWY_EXPORT(TargetImpl);
+
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                    const Conv2dSpec& conv, std::size_t batch, Slice channels) {
+  HWY_DYNAMIC_DISPATCH(Conv2dImpl)(out, in, weight, bias, in_shape, conv, batch, channels);
+}
+
+void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                       Slice channels) {
+  HWY_DYNAMIC_DISPATCH(MaxPool2dImpl)(out, in, in_shape, pool, batch, channels);
+}
+
+void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                              const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                              float* workspace) {
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dImpl)(out, in, weight, bias, in_shape, conv, pool, batch, channels, workspace);
+}
+
+std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
+                                       std::size_t batch) {
+  const std::size_t OH = (in_shape.h - conv.kernel) / conv.stride + 1;
+  const std::size_t OW = (in_shape.w - conv.kernel) / conv.stride + 1;
+  return kFusedConvChannels * (batch < kFusedWholePlanesBelow ? OH : pool.kernel) * OW * batch;
+}
+
+void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form) {
+  HWY_DYNAMIC_DISPATCH(GeluImpl)(out, in, count, form);
+}
+
+void linear_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                    std::size_t batch, Slice features) {
+  HWY_DYNAMIC_DISPATCH(LinearImpl)(out, in, weight, bias, in_features, batch, features);
+}
+
+void linear_partial_forward(float* out, const float* in, const float* weight, std::size_t out_features,
+                            std::size_t batch, Slice in_features) {
+  HWY_DYNAMIC_DISPATCH(LinearPartialImpl)(out, in, weight, out_features, batch, in_features);
+}
+
+void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxImpl)(out, in, features, batch, out_features);
 }
 
 float gelu(float x, GeluForm form) {
@@ -72,73 +751,61 @@ float gelu(float x, GeluForm form) {
   return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
 }
 
-void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form) {
-  for (std::size_t i = 0; i < count; ++i) out[i] = gelu(in[i], form);
-}
-
-void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
-  for (std::size_t b = 0; b < batch; ++b) {
-    float m = in[b];
-    for (std::size_t k = 1; k < features; ++k) m = in[k * batch + b] > m ? in[k * batch + b] : m;
-    float sum = 0.0f;
-    for (std::size_t k = 0; k < features; ++k) sum += std::exp(in[k * batch + b] - m);
-    const float log_sum = std::log(sum);
-    for (std::size_t j = 0; j < out_features.count; ++j) {
-      const std::size_t o = out_features.begin + j;
-      out[j * batch + b] = (in[o * batch + b] - m) - log_sum;
-    }
-  }
-}
-
+// ---------------------------------------------------------------------------------------------------------------
+// Target selection. Highway dispatches through one process-wide table index; pinning narrows the set of targets it
+// may choose from (hwy::SetSupportedTargetsForTest, despite its name the supported way to mock the CPU) and
+// re-initialises the index.
 namespace {
 
-// acc[b] = sum over k < nk of w[k] * x[k * batch + b], for b < nb: the products summed in blocks of kLinearSumBlock,
-// the block sums added in order, so the order depends on neither the batch nor the image tile.
-void blocked_dot(float* acc, const float* w, const float* x, std::size_t nk, std::size_t batch, std::size_t nb) {
-  float partial[64];
-  std::fill(acc, acc + nb, 0.0f);
-  for (std::size_t k0 = 0; k0 < nk; k0 += kLinearSumBlock) {
-    const std::size_t k1 = std::min(nk, k0 + kLinearSumBlock);
-    std::fill(partial, partial + nb, 0.0f);
-    for (std::size_t k = k0; k < k1; ++k) {
-      const float wk = w[k];
-      const float* xk = x + k * batch;
-      for (std::size_t b = 0; b < nb; ++b) partial[b] += wk * xk[b];
-    }
-    for (std::size_t b = 0; b < nb; ++b) acc[b] += partial[b];
+std::string_view target_name(std::int64_t target) {
+  switch (target) {
+    case HWY_AVX3_DL: return "avx3_dl";
+    case HWY_AVX3: return "avx3";
+    case HWY_AVX2: return "avx2";
+    case HWY_SSE4: return "sse4";
+    case HWY_SSSE3: return "ssse3";
+    case HWY_EMU128: return "emu128";
+    case HWY_SCALAR: return "scalar";
+    default: return "unknown";
   }
 }
 
-// Images are processed in tiles so the per-image accumulators stay in registers / L1 at any batch size; the tile
-// changes which images share a loop, never the order of any one image's sum.
-constexpr std::size_t kImageTile = 64;
+// Every target compiled into this file that the CPU runs, best first; taken once, before any pin.
+const std::vector<std::int64_t>& available_targets() {
+  static const std::vector<std::int64_t> targets = [] {
+    std::vector<std::int64_t> t;
+    for (std::int64_t bits = hwy::SupportedTargets() & HWY_TARGETS; bits != 0; bits &= bits - 1)
+      t.push_back(bits & -bits);  // Highway's bits: lower = better
+    return t;
+  }();
+  return targets;
+}
 
 }  // namespace
 
-void linear_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
-                    std::size_t batch, Slice features) {
-  float acc[kImageTile];
-  for (std::size_t j = 0; j < features.count; ++j) {
-    for (std::size_t b0 = 0; b0 < batch; b0 += kImageTile) {
-      const std::size_t nb = std::min(kImageTile, batch - b0);
-      blocked_dot(acc, weight + j * in_features, in + b0, in_features, batch, nb);
-      float* o = out + j * batch + b0;
-      for (std::size_t b = 0; b < nb; ++b) o[b] = acc[b] + bias[j];
-    }
-  }
+std::string_view kernel_target() { return target_name(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }
+
+std::vector<std::string> kernel_targets() {
+  std::vector<std::string> names;
+  for (const std::int64_t t : available_targets()) names.emplace_back(target_name(t));
+  return names;
 }
 
-void linear_partial_forward(float* out, const float* in, const float* weight, std::size_t out_features,
-                            std::size_t batch, Slice in_features) {
-  float acc[kImageTile];
-  const float* x = in + in_features.begin * batch;
-  for (std::size_t o = 0; o < out_features; ++o) {
-    for (std::size_t b0 = 0; b0 < batch; b0 += kImageTile) {
-      const std::size_t nb = std::min(kImageTile, batch - b0);
-      blocked_dot(acc, weight + o * in_features.count, x + b0, in_features.count, batch, nb);
-      std::copy(acc, acc + nb, out + o * batch + b0);
-    }
+bool pin_kernel_target(std::string_view name) {
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "avx512") lower = "avx3";
+  const auto& targets = available_targets();
+  std::int64_t chosen = 0;
+  if (lower != "auto") {
+    for (const std::int64_t t : targets)
+      if (target_name(t) == lower) chosen = t;
+    if (chosen == 0) return false;
   }
+  hwy::SetSupportedTargetsForTest(chosen);  // 0: no mock, the CPU's own set
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  return true;
 }
 
 }  // namespace cnnpar
+#endif  // HWY_ONCE

@@ -1,4 +1,5 @@
-// Layer kernels over a slice of the output. Pure functions: no MPI, no allocation, no global state.
+// Layer kernels over a slice of the output. No MPI, no heap allocation (at most 40 KB of stack); the only global
+// state is the instruction set they run with (kernel_target(), below; docs/kernels.md).
 //
 // Activation layout: C,H,W,B ("batch innermost"). For one image (B = 1) this is PyTorch's C,H,W order; for a batch,
 // the B values of one (c, h, w) position sit next to each other. We chose it over N,C,H,W because every split this
@@ -11,12 +12,18 @@
 // Weights are in PyTorch's layout: conv [C_out][C_in][K][K], linear [O][F]. A rank's slice of output channels or
 // features is a contiguous block of rows, so each rank holds only its own rows.
 //
-// Determinism: every output element is computed by the same sequence of IEEE operations whatever slice it belongs
-// to and whatever the batch size, so a distributed run equals the serial one bit for bit. The build keeps
-// -ffp-contract=off and never uses -ffast-math for that reason.
+// Determinism: for a given instruction set (kernel_target()), every output element is computed by the same sequence
+// of IEEE operations whatever slice it belongs to, whatever the batch size and whatever image tile or register block
+// holds it, so a distributed run equals the serial one bit for bit. The build keeps -ffp-contract=off and never uses
+// -ffast-math; fused multiply-adds appear only where a kernel asks for them, the same for every element. Instruction
+// sets with FMA (avx3, avx2) give one set of bits, those without (sse4, ssse3, emu128) another: pin one with
+// pin_kernel_target() to reproduce a checksum across machines. docs/kernels.md has each kernel's order and accuracy.
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "cnnpar/network.hpp"
 #include "cnnpar/partition.hpp"
@@ -36,6 +43,24 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
 // out [channels.count][OH][OW][B]; in [C][H][W][B] the whole input (only channels [begin, end) are read).
 void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
                        Slice channels);
+
+// Convolution followed by max-pooling of this rank's output channels, for plans that keep the conv output on the
+// rank (the fused plans, and the serial reference): the conv rows each pooled row needs are computed into
+// `workspace` and pooled at once, so a batch's conv output (5.5 MB at B = 64 for the seed) never goes through
+// memory. Bit for bit equal to conv2d_forward then maxpool2d_forward over the same channels.
+// out       [channels.count][PH][PW][B]  pooled output of this rank's channels
+// in, weight, bias                       as conv2d_forward
+// workspace conv2d_maxpool2d_workspace(...) floats, not shared with another thread's call
+void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                              const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
+                              float* workspace);
+
+// Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B, the conv rows of one
+// pooled row of a group of channels (106 KB at B = 64 for the seed network); below kFusedWholePlanesBelow images,
+// kFusedConvChannels * OH * OW * B, a group's whole conv planes (at most 324 KB for the seed).
+inline constexpr std::size_t kFusedConvChannels = 8, kFusedWholePlanesBelow = 16;
+std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,
+                                       std::size_t batch);
 
 // out[i] = GELU(in[i]) for i < count; the caller offsets both pointers to its element range times B.
 void gelu_forward(float* out, const float* in, std::size_t count, GeluForm form);
@@ -58,7 +83,21 @@ void linear_partial_forward(float* out, const float* in, const float* weight, st
 // operations per image, instead of reduced across ranks).
 void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features);
 
-// Scalar GELU, exposed for tests: tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
+// The instruction set the kernels run with: "avx3" (AVX-512), "avx2", "sse4", "ssse3", or "scalar" / "emu128" (the
+// portable fallback, whichever Highway builds).
+// Chosen at the first kernel call as the best the CPU supports, unless pinned. For the run header and metadata.
+std::string_view kernel_target();
+
+// The instruction sets this CPU can run, best first (the names kernel_target() returns).
+std::vector<std::string> kernel_targets();
+
+// Pins the kernels to one instruction set by name (case-insensitive; "avx512" is accepted for "avx3"), or back to
+// the CPU's best with "auto". Returns false, changing nothing, when the name is unknown or the CPU lacks it. Call
+// it before the timed work starts (it is not meant to race kernel calls on other threads).
+bool pin_kernel_target(std::string_view name);
+
+// Scalar GELU with the C library's tanh/erf (a reference, not what gelu_forward computes), exposed for tests:
+// tanh form 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), erf form 0.5x(1 + erf(x/sqrt2)).
 float gelu(float x, GeluForm form);
 
 }  // namespace cnnpar

@@ -77,8 +77,9 @@ TEST(Kernels, GeluKnownValues) {
   const float in[3] = {1.0f, -3.0f, 0.0f};
   float out[3];
   gelu_forward(out, in, 3, GeluForm::tanh);
-  EXPECT_EQ(out[0], gelu(1.0f, GeluForm::tanh));
-  EXPECT_EQ(out[1], gelu(-3.0f, GeluForm::tanh));
+  EXPECT_NEAR(out[0], gelu(1.0f, GeluForm::tanh), 1e-6);
+  EXPECT_NEAR(out[1], gelu(-3.0f, GeluForm::tanh), 1e-6);
+  EXPECT_EQ(out[2], 0.0f);
 }
 
 TEST(Kernels, LinearHandWorked) {
@@ -94,13 +95,16 @@ TEST(Kernels, LinearHandWorked) {
 }
 
 TEST(Kernels, LinearSumsInFixedBlocks) {
-  // 1,100 features cross two block boundaries; compare against the blocked order computed by hand in float.
+  // 1,100 features cross two block boundaries; compare against the blocked order computed by hand in float, with
+  // one fused multiply-add per product on the instruction sets that have FMA (kernels.hpp).
   const std::size_t F = 1100;
   const auto x = random_floats(F, 1), w = random_floats(F, 2);
+  const bool fma = kernel_target() == "avx3" || kernel_target() == "avx3_dl" || kernel_target() == "avx2";
   float expect = 0;
   for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
     float partial = 0;
-    for (std::size_t k = k0; k < std::min(F, k0 + kLinearSumBlock); ++k) partial += w[k] * x[k];
+    for (std::size_t k = k0; k < std::min(F, k0 + kLinearSumBlock); ++k)
+      partial = fma ? std::fma(w[k], x[k], partial) : partial + w[k] * x[k];
     expect += partial;
   }
   const float bias = 0.125f;

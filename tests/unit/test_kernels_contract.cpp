@@ -1,0 +1,430 @@
+// The kernels' determinism contract on every instruction set this CPU runs, and their accuracy:
+//   - slices of uneven sizes, concatenated, equal the whole layer bit for bit (conv, pool, fused conv+pool over
+//     channels; GELU over element ranges; linear and LogSoftmax over output features);
+//   - an image's result does not depend on the batch around it: alone, inside batches of 3, 17, 64 and 257, at any
+//     position (image tiles and register blocks change, the bits do not);
+//   - fused conv+pool equals conv then pool; the linear layer's partial sums over all features plus the bias equal it;
+//   - accuracy against double precision (GELU within 1e-6 absolute over [-10, 10] and at the extremes).
+// Shapes are small but odd so every tail path runs; the seed network's own shapes are covered in test_kernels.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cnnpar/kernels.hpp"
+#include "cnnpar/partition.hpp"
+
+using namespace cnnpar;
+
+namespace {
+
+constexpr std::size_t kBatches[] = {1, 3, 17, 64, 257};
+
+std::vector<float> random_floats(std::size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+bool bitwise_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+// The slices a test cuts `items` into: block partitions for P = 2, 3, 5, 7 (uneven) and a hand-made uneven one.
+std::vector<std::vector<Slice>> splits(std::size_t items) {
+  std::vector<std::vector<Slice>> all;
+  for (std::size_t P : {2u, 3u, 5u, 7u}) {
+    std::vector<Slice> s;
+    for (std::size_t r = 0; r < P; ++r) s.push_back(block_slice(items, P, r));
+    all.push_back(s);
+  }
+  std::vector<Slice> odd;
+  for (std::size_t b = 0, n = 1; b < items; b += n, n = n * 2 + 1) odd.push_back(Slice{b, std::min(n, items - b)});
+  all.push_back(odd);
+  return all;
+}
+
+// Image b of an activation [items][B] (batch innermost), as a B=1 activation; and the images [b0, b0+n) as a batch.
+std::vector<float> images(const std::vector<float>& act, std::size_t B, std::size_t b0, std::size_t n) {
+  const std::size_t items = act.size() / B;
+  std::vector<float> out(items * n);
+  for (std::size_t i = 0; i < items; ++i)
+    for (std::size_t b = 0; b < n; ++b) out[i * n + b] = act[i * B + b0 + b];
+  return out;
+}
+
+// A kernel as "compute the whole output [items][per_item][B] of this input batch".
+using Whole = std::function<std::vector<float>(const std::vector<float>& in, std::size_t B)>;
+
+// An image alone, and images inside smaller batches at odd offsets, equal the same images in the big batch.
+void expect_batch_independent(const Whole& run, std::size_t in_per_image, std::size_t B, unsigned seed,
+                              const std::string& what) {
+  const std::vector<float> in = random_floats(in_per_image * B, seed);
+  const std::vector<float> whole = run(in, B);
+  const std::size_t out_per_image = whole.size() / B;
+  for (std::size_t b0 : {std::size_t{0}, B / 2, B - 1}) {
+    for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{17}}) {
+      if (b0 + n > B) continue;
+      const std::vector<float> part = run(images(in, B, b0, n), n);
+      ASSERT_TRUE(bitwise_equal(part.data(), images(whole, B, b0, n).data(), out_per_image * n))
+          << what << ": images " << b0 << ".." << b0 + n - 1 << " of B=" << B << " computed as a batch of " << n;
+    }
+  }
+}
+
+// Runs `body` once per instruction set this CPU has, each pinned, then restores the automatic choice.
+void for_each_target(const std::function<void(const std::string&)>& body) {
+  for (const std::string& t : kernel_targets()) {
+    ASSERT_TRUE(pin_kernel_target(t)) << t;
+    ASSERT_EQ(kernel_target(), t);
+    SCOPED_TRACE("kernels " + t);
+    body(t);
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  ASSERT_TRUE(pin_kernel_target("auto"));
+}
+
+struct ConvCase {
+  Shape in;
+  Conv2dSpec conv;
+  MaxPool2dSpec pool;
+};
+const ConvCase kConvCases[] = {
+    {Shape{2, 11, 9}, Conv2dSpec{11, 3, 1}, MaxPool2dSpec{2, 2}},  // odd conv output 9x7: the pool drops a row/col
+    {Shape{3, 9, 10}, Conv2dSpec{5, 2, 2}, MaxPool2dSpec{3, 2}},   // strided conv, overlapping pool windows
+};
+
+}  // namespace
+
+TEST(KernelTargets, ListPinAndRestore) {
+  const auto targets = kernel_targets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_TRUE(pin_kernel_target("auto"));
+  EXPECT_EQ(kernel_target(), targets.front());  // the best first
+  EXPECT_FALSE(pin_kernel_target("no-such-set"));
+  EXPECT_EQ(kernel_target(), targets.front());  // unchanged
+  EXPECT_TRUE(pin_kernel_target(targets.back()));
+  EXPECT_EQ(kernel_target(), targets.back());
+  EXPECT_TRUE(pin_kernel_target("AUTO"));
+  EXPECT_EQ(kernel_target(), targets.front());
+}
+
+TEST(KernelContract, ConvPoolAndFusedSlicesAndBatches) {
+  for_each_target([](const std::string&) {
+    for (const ConvCase& c : kConvCases) {
+      const std::size_t K = c.conv.kernel, S = c.conv.stride, C = c.conv.out_channels;
+      const Shape conv_out{C, (c.in.h - K) / S + 1, (c.in.w - K) / S + 1};
+      const Shape pool_out{C, (conv_out.h - c.pool.kernel) / c.pool.stride + 1,
+                           (conv_out.w - c.pool.kernel) / c.pool.stride + 1};
+      const auto weight = random_floats(C * c.in.c * K * K, 3), bias = random_floats(C, 4);
+      const auto conv = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+        std::vector<float> out(s.count * conv_out.h * conv_out.w * B);
+        conv2d_forward(out.data(), in.data(), weight.data() + s.begin * c.in.c * K * K, bias.data() + s.begin, c.in,
+                       c.conv, B, s);
+        return out;
+      };
+      const auto pool = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+        std::vector<float> out(s.count * pool_out.h * pool_out.w * B);
+        maxpool2d_forward(out.data(), in.data(), conv_out, c.pool, B, s);
+        return out;
+      };
+      const auto fused = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+        std::vector<float> out(s.count * pool_out.h * pool_out.w * B);
+        std::vector<float> ws(conv2d_maxpool2d_workspace(c.in, c.conv, c.pool, B));
+        conv2d_maxpool2d_forward(out.data(), in.data(), weight.data() + s.begin * c.in.c * K * K,
+                                 bias.data() + s.begin, c.in, c.conv, c.pool, B, s, ws.data());
+        return out;
+      };
+      for (const std::size_t B : kBatches) {
+        const auto in = random_floats(c.in.elements() * B, 5 + unsigned(B));
+        const auto conv_whole = conv(in, B, Slice{0, C});
+        const auto pool_whole = pool(conv_whole, B, Slice{0, C});
+        ASSERT_TRUE(bitwise_equal(fused(in, B, Slice{0, C}).data(), pool_whole.data(), pool_whole.size()))
+            << "fused conv+pool vs conv then pool, B=" << B;
+        for (const auto& split : splits(C)) {
+          std::vector<float> conv_cat, pool_cat, fused_cat;
+          for (const Slice s : split) {
+            for (float x : conv(in, B, s)) conv_cat.push_back(x);
+            for (float x : pool(conv_whole, B, s)) pool_cat.push_back(x);
+            for (float x : fused(in, B, s)) fused_cat.push_back(x);
+          }
+          ASSERT_TRUE(bitwise_equal(conv_cat.data(), conv_whole.data(), conv_whole.size())) << "conv B=" << B;
+          ASSERT_TRUE(bitwise_equal(pool_cat.data(), pool_whole.data(), pool_whole.size())) << "pool B=" << B;
+          ASSERT_TRUE(bitwise_equal(fused_cat.data(), pool_whole.data(), pool_whole.size())) << "fused B=" << B;
+        }
+        const Slice all{0, C};
+        expect_batch_independent([&](const auto& x, std::size_t b) { return conv(x, b, all); }, c.in.elements(), B,
+                                 9, "conv");
+        expect_batch_independent([&](const auto& x, std::size_t b) { return pool(x, b, all); }, conv_out.elements(),
+                                 B, 10, "pool");
+        expect_batch_independent([&](const auto& x, std::size_t b) { return fused(x, b, all); }, c.in.elements(), B,
+                                 11, "fused conv+pool");
+      }
+    }
+  });
+}
+
+TEST(KernelContract, ConvAndPoolMatchDoublePrecision) {
+  const ConvCase& c = kConvCases[0];
+  const std::size_t K = c.conv.kernel, C = c.conv.out_channels, B = 17;
+  const std::size_t OH = c.in.h - K + 1, OW = c.in.w - K + 1;
+  const auto in = random_floats(c.in.elements() * B, 21), weight = random_floats(C * c.in.c * K * K, 22),
+             bias = random_floats(C, 23);
+  std::vector<float> out(C * OH * OW * B);
+  conv2d_forward(out.data(), in.data(), weight.data(), bias.data(), c.in, c.conv, B, Slice{0, C});
+  for (std::size_t j = 0; j < C; ++j)
+    for (std::size_t oh = 0; oh < OH; ++oh)
+      for (std::size_t ow = 0; ow < OW; ++ow)
+        for (std::size_t b = 0; b < B; ++b) {
+          double want = bias[j];
+          for (std::size_t ci = 0; ci < c.in.c; ++ci)
+            for (std::size_t kh = 0; kh < K; ++kh)
+              for (std::size_t kw = 0; kw < K; ++kw)
+                want += double(weight[((j * c.in.c + ci) * K + kh) * K + kw]) *
+                        in[((ci * c.in.h + oh + kh) * c.in.w + ow + kw) * B + b];
+          ASSERT_NEAR(out[((j * OH + oh) * OW + ow) * B + b], want, 2e-6);
+        }
+  // Max-pooling is exact.
+  const std::size_t PH = (OH - 2) / 2 + 1, PW = (OW - 2) / 2 + 1;
+  std::vector<float> pooled(C * PH * PW * B);
+  maxpool2d_forward(pooled.data(), out.data(), Shape{C, OH, OW}, c.pool, B, Slice{0, C});
+  for (std::size_t j = 0; j < C; ++j)
+    for (std::size_t ph = 0; ph < PH; ++ph)
+      for (std::size_t pw = 0; pw < PW; ++pw)
+        for (std::size_t b = 0; b < B; ++b) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (std::size_t kh = 0; kh < 2; ++kh)
+            for (std::size_t kw = 0; kw < 2; ++kw)
+              m = std::max(m, out[((j * OH + 2 * ph + kh) * OW + 2 * pw + kw) * B + b]);
+          ASSERT_EQ(pooled[((j * PH + ph) * PW + pw) * B + b], m);
+        }
+}
+
+// A filter of 130 x 3 x 3 = 1,170 taps runs in two passes over the taps (the second resumes from stored sums): still
+// one chain per element, so it matches double precision and its slices and batches agree bit for bit.
+TEST(KernelContract, ConvWithManyTapsRunsInExactPasses) {
+  const Shape in_shape{130, 5, 6};
+  const Conv2dSpec spec{9, 3, 1};
+  const std::size_t C = 9, K = 3, OH = 3, OW = 4;
+  const auto weight = random_floats(C * 130 * K * K, 81, -0.1f, 0.1f), bias = random_floats(C, 82);
+  const auto conv = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+    std::vector<float> out(s.count * OH * OW * B);
+    conv2d_forward(out.data(), in.data(), weight.data() + s.begin * 130 * K * K, bias.data() + s.begin, in_shape,
+                   spec, B, s);
+    return out;
+  };
+  for (const std::size_t B : {1u, 17u}) {
+    const auto in = random_floats(in_shape.elements() * B, 83);
+    const auto whole = conv(in, B, Slice{0, C});
+    std::vector<float> cat;
+    const auto split = splits(C);  // a named copy: a range-for over splits(C)[1] would outlive its temporary
+    for (const Slice s : split[1])
+      for (float x : conv(in, B, s)) cat.push_back(x);
+    ASSERT_TRUE(bitwise_equal(cat.data(), whole.data(), whole.size()));
+    expect_batch_independent([&](const auto& x, std::size_t b) { return conv(x, b, Slice{0, C}); },
+                             in_shape.elements(), B, 84, "conv 1170 taps");
+    for (std::size_t j = 0; j < C; ++j)
+      for (std::size_t p = 0; p < OH * OW; ++p)
+        for (std::size_t b = 0; b < B; ++b) {
+          double want = bias[j];
+          for (std::size_t ci = 0; ci < 130; ++ci)
+            for (std::size_t kh = 0; kh < K; ++kh)
+              for (std::size_t kw = 0; kw < K; ++kw)
+                want += double(weight[((j * 130 + ci) * K + kh) * K + kw]) *
+                        in[((ci * 5 + p / OW + kh) * 6 + p % OW + kw) * B + b];
+          ASSERT_NEAR(whole[(j * OH * OW + p) * B + b], want, 1e-5);
+        }
+  }
+}
+
+TEST(KernelContract, LinearSlicesBatchesAndPartialSums) {
+  for_each_target([](const std::string&) {
+    const std::size_t F = 1100, O = 37;  // crosses two sum blocks; O is no multiple of any register block
+    const auto weight = random_floats(O * F, 31), bias = random_floats(O, 32);
+    const auto linear = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+      std::vector<float> out(s.count * B);
+      linear_forward(out.data(), in.data(), weight.data() + s.begin * F, bias.data() + s.begin, F, B, s);
+      return out;
+    };
+    for (const std::size_t B : kBatches) {
+      const auto in = random_floats(F * B, 33 + unsigned(B));
+      const auto whole = linear(in, B, Slice{0, O});
+      for (const auto& split : splits(O)) {
+        std::vector<float> cat;
+        for (const Slice s : split)
+          for (float x : linear(in, B, s)) cat.push_back(x);
+        ASSERT_TRUE(bitwise_equal(cat.data(), whole.data(), whole.size())) << "B=" << B;
+      }
+      // Partial sums over all input features, plus the bias added the same way, are the layer.
+      std::vector<float> partial(O * B);
+      linear_partial_forward(partial.data(), in.data(), weight.data(), O, B, Slice{0, F});
+      for (std::size_t o = 0; o < O; ++o)
+        for (std::size_t b = 0; b < B; ++b) partial[o * B + b] += bias[o];
+      ASSERT_TRUE(bitwise_equal(partial.data(), whole.data(), whole.size())) << "partial B=" << B;
+      expect_batch_independent([&](const auto& x, std::size_t b) { return linear(x, b, Slice{0, O}); }, F, B, 34,
+                               "linear");
+      // A rank's partial sums over an uneven feature range do not depend on the batch either.
+      const Slice cols{401, 600};
+      std::vector<float> w_cols(O * cols.count);
+      for (std::size_t o = 0; o < O; ++o)
+        for (std::size_t k = 0; k < cols.count; ++k) w_cols[o * cols.count + k] = weight[o * F + cols.begin + k];
+      expect_batch_independent(
+          [&](const auto& x, std::size_t b) {
+            std::vector<float> out(O * b);
+            linear_partial_forward(out.data(), x.data(), w_cols.data(), O, b, cols);
+            return out;
+          },
+          F, B, 35, "linear partial");
+    }
+  });
+}
+
+TEST(KernelContract, LinearMatchesDoublePrecision) {
+  const std::size_t F = 5408, O = 19, B = 5;  // the seed's fan-in
+  const auto in = random_floats(F * B, 41), weight = random_floats(O * F, 42, -0.0136f, 0.0136f),
+             bias = random_floats(O, 43, -0.0136f, 0.0136f);
+  std::vector<float> out(O * B);
+  linear_forward(out.data(), in.data(), weight.data(), bias.data(), F, B, Slice{0, O});
+  for (std::size_t o = 0; o < O; ++o)
+    for (std::size_t b = 0; b < B; ++b) {
+      double want = bias[o];
+      for (std::size_t k = 0; k < F; ++k) want += double(weight[o * F + k]) * in[k * B + b];
+      EXPECT_NEAR(out[o * B + b], want, 1e-6) << o << "," << b;
+    }
+}
+
+TEST(KernelContract, GeluSlicesAndBatches) {
+  for_each_target([](const std::string&) {
+    for (const GeluForm form : {GeluForm::tanh, GeluForm::erf}) {
+      const auto gelu_all = [&](const std::vector<float>& in, std::size_t) {
+        std::vector<float> out(in.size());
+        gelu_forward(out.data(), in.data(), in.size(), form);
+        return out;
+      };
+      for (const std::size_t B : kBatches) {
+        const std::size_t items = 45;  // elements per image
+        const auto in = random_floats(items * B, 51 + unsigned(B), -6.0f, 6.0f);
+        const auto whole = gelu_all(in, B);
+        for (const auto& split : splits(items)) {
+          std::vector<float> cat(whole.size(), std::nanf(""));
+          for (const Slice s : split)
+            gelu_forward(cat.data() + s.begin * B, in.data() + s.begin * B, s.count * B, form);
+          ASSERT_TRUE(bitwise_equal(cat.data(), whole.data(), whole.size())) << "B=" << B;
+        }
+        expect_batch_independent(gelu_all, items, B, 52, "gelu");
+      }
+    }
+  });
+}
+
+// Dense over [-10, 10] (every 2^-12, ~82,000 points) plus the extremes, against the formulas in double precision.
+TEST(KernelContract, GeluWithinOneMillionthOfDoublePrecision) {
+  std::vector<float> x;
+  for (float v = -10.0f; v <= 10.0f; v += 1.0f / 4096) x.push_back(v);
+  for (float v : {1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.0f, -0.0f, 30.0f, -30.0f, 1e10f, -1e10f, 3e38f, -3e38f,
+                  std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min()})
+    x.push_back(v);
+  for_each_target([&](const std::string& target) {
+    for (const GeluForm form : {GeluForm::tanh, GeluForm::erf}) {
+      std::vector<float> y(x.size());
+      gelu_forward(y.data(), x.data(), x.size(), form);
+      double worst = 0, at = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double v = x[i];
+        const double want = form == GeluForm::tanh
+                                ? 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                                : 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+        const double err = std::abs(double(y[i]) - want);
+        if (!(err <= worst)) worst = err, at = v;
+      }
+      EXPECT_LE(worst, 1e-6) << target << (form == GeluForm::tanh ? " tanh" : " erf") << ": worst at x=" << at;
+    }
+  });
+}
+
+TEST(KernelContract, GeluNonFiniteInputs) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float in[4] = {std::nanf(""), inf, -inf, -0.0f};
+  for_each_target([&](const std::string&) {
+    for (const GeluForm form : {GeluForm::tanh, GeluForm::erf}) {
+      float out[4];
+      gelu_forward(out, in, 4, form);
+      EXPECT_TRUE(std::isnan(out[0]));
+      EXPECT_EQ(out[1], inf);
+      EXPECT_EQ(out[2], 0.0f);
+      EXPECT_EQ(out[3], 0.0f);
+    }
+  });
+}
+
+TEST(KernelContract, LogSoftmaxSlicesAndBatches) {
+  for_each_target([](const std::string&) {
+    for (const std::size_t F : {26u, 128u}) {
+      const auto run = [&](const std::vector<float>& in, std::size_t B, Slice s) {
+        std::vector<float> out(s.count * B);
+        logsoftmax_forward(out.data(), in.data(), F, B, s);
+        return out;
+      };
+      for (const std::size_t B : kBatches) {
+        const auto in = random_floats(F * B, 61 + unsigned(B), -8.0f, 8.0f);
+        const auto whole = run(in, B, Slice{0, F});
+        for (const auto& split : splits(F)) {
+          std::vector<float> cat;
+          for (const Slice s : split)
+            for (float x : run(in, B, s)) cat.push_back(x);
+          ASSERT_TRUE(bitwise_equal(cat.data(), whole.data(), whole.size())) << "F=" << F << " B=" << B;
+        }
+        expect_batch_independent([&](const auto& x, std::size_t b) { return run(x, b, Slice{0, F}); }, F, B, 62,
+                                 "logsoftmax");
+        for (std::size_t b = 0; b < B; ++b) {
+          double m = in[b], sum = 0;
+          for (std::size_t k = 0; k < F; ++k) m = std::max(m, double(in[k * B + b]));
+          for (std::size_t k = 0; k < F; ++k) sum += std::exp(double(in[k * B + b]) - m);
+          for (std::size_t k = 0; k < F; ++k)
+            ASSERT_NEAR(whole[k * B + b], double(in[k * B + b]) - m - std::log(sum), 2e-6);
+        }
+      }
+    }
+  });
+}
+
+// Instruction sets with FMA (avx3, avx2) agree bit for bit with each other, and those without do too: every lane runs
+// the same operations whatever the vector width.
+TEST(KernelContract, SameBitsAcrossVectorWidths) {
+  const std::size_t F = 700, O = 9, B = 21;
+  const auto in = random_floats(F * B, 71, -4.0f, 4.0f), weight = random_floats(O * F, 72), bias = random_floats(O, 73);
+  const ConvCase& c = kConvCases[0];
+  const std::size_t C = c.conv.out_channels, K = c.conv.kernel;
+  const auto cin = random_floats(c.in.elements() * B, 74), cw = random_floats(C * c.in.c * K * K, 75),
+             cb = random_floats(C, 76);
+  const auto everything = [&] {
+    std::vector<float> r(O * B + 2 * F * B + F / 7 * B + C * 9 * 7 * B);
+    float* p = r.data();
+    linear_forward(p, in.data(), weight.data(), bias.data(), F, B, Slice{0, O});
+    p += O * B;
+    gelu_forward(p, in.data(), F * B, GeluForm::tanh);
+    p += F * B;
+    gelu_forward(p, in.data(), F * B, GeluForm::erf);
+    p += F * B;
+    logsoftmax_forward(p, in.data(), F / 7, B, Slice{0, F / 7});
+    p += F / 7 * B;
+    conv2d_forward(p, cin.data(), cw.data(), cb.data(), c.in, c.conv, B, Slice{0, C});
+    return r;
+  };
+  std::vector<float> fma_bits, plain_bits;
+  for_each_target([&](const std::string& t) {
+    const bool fma = t == "avx3" || t == "avx3_dl" || t == "avx2";
+    std::vector<float>& ref = fma ? fma_bits : plain_bits;
+    const auto got = everything();
+    if (ref.empty()) {
+      ref = got;
+    } else {
+      EXPECT_TRUE(bitwise_equal(got.data(), ref.data(), ref.size())) << t;
+    }
+  });
+}
