@@ -62,6 +62,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
   po::options_description run("Run");
   run.add_options()
       ("iterations", po::value<long long>()->default_value(100), "timed forward passes (medians are reported)")
+      ("kernels", po::value<std::string>()->default_value("auto"),
+       "instruction set of the kernels: auto (the best this CPU has), or avx3 (AVX-512), avx2, sse4, ssse3, emu128 to "
+       "pin one, e.g. to reproduce a checksum made on another machine (results are bit for bit per instruction set; "
+       "docs/kernels.md)")
       ("warmup", po::value<long long>()->default_value(10), "untimed forward passes before them")
       ("consolidation", po::value<std::string>()->default_value("allgatherv"),
        "how slices become whole tensors at each layer boundary: allgatherv (MPI_Allgatherv, private copies), shared "
@@ -162,6 +166,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     o.pool_kernel = checked_count(vm, "pool-kernel", 1);
     o.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
     o.iterations = checked_count(vm, "iterations", 1);
+    o.kernels = vm["kernels"].as<std::string>();
     o.warmup = checked_count(vm, "warmup", 0);
     const std::string gelu = vm["gelu"].as<std::string>();
     if (gelu == "tanh") o.gelu = GeluForm::tanh;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cnnpar/distributed.hpp"
+#include "cnnpar/kernels.hpp"
 #include "cnnpar/reference.hpp"
 #include "cnnpar/verify.hpp"
 #include "cnnpar/weights_file.hpp"
@@ -254,6 +255,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     report.nodes = topo.map().nodes();
     report.seed = setup.seed;
     report.weights_file = setup.weights_file;
+    report.kernels = std::string(kernel_target());
     report.consolidation = std::string(to_string(run->combination.consolidation));
     report.plan = std::string(to_string(run->combination.plan));
     for (const PlanStep& s : run->steps) {

@@ -20,6 +20,7 @@
 #include "cnnpar/experiment.hpp"
 #include "cnnpar/network_spec.hpp"
 #include "cnnpar/idx.hpp"
+#include "cnnpar/kernels.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
 #include "cnnpar/report.hpp"
@@ -196,6 +197,17 @@ int run(Runtime& rt, int argc, char** argv) {
     if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
     return false;
   };
+
+  // The kernels' instruction set, pinned on every rank or none (a heterogeneous job could lack it on some nodes).
+  if (!rt.all_ok(pin_kernel_target(opt.kernels))) {
+    if (root) {
+      std::string have;
+      for (const std::string& t : kernel_targets()) have += (have.empty() ? "" : ", ") + t;
+      std::cerr << "cnnpar_mpi: error: --kernels " << opt.kernels << " is not an instruction set every rank's CPU can "
+                << "run (rank 0's can run: auto, " << have << ")\n";
+    }
+    return kBadInput;
+  }
 
   // Rank 0 reads the images and the network spec file; everyone learns the batch's shape and the spec's text.
   Input input;

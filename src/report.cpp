@@ -187,7 +187,8 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
   os << "Network: " << to_string(r.net) << "\n";
   os << "Ranks: " << r.ranks << " on " << r.nodes << (r.nodes == 1 ? " node" : " nodes");
   if (r.ranks_per_node) os << " (--ranks-per-node " << r.ranks_per_node << ")";
-  os << "; consolidation: " << r.consolidation << "; plan: " << r.plan << "; timings are medians of "
+  os << "; consolidation: " << r.consolidation << "; plan: " << r.plan << "; kernels: " << r.kernels
+     << "; timings are medians of "
      << r.iterations << " iterations after " << r.warmup << " warm-up\n\n";
 
   {
@@ -235,7 +236,8 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
 
 void print_summary(std::ostream& os, const RunReport& r) {
   const double P = static_cast<double>(r.ranks);
-  os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan
+  os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan << ", kernels "
+     << r.kernels
      << "; per iteration the slowest rank, median over " << r.iterations << " iterations; parallel = "
      << (packs(r) ? "pack + compute + unpack" : "compute") << (exchanges(r) ? " + halo" : "")
      << " + wait + transfer)\n";
@@ -316,7 +318,7 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   if (runs.empty()) return;
   const RunReport& first = runs.front();
   const double P = static_cast<double>(first.ranks);
-  os << "Comparison: P=" << first.ranks << " on " << first.nodes << (first.nodes == 1 ? " node" : " nodes")
+  os << "Comparison (kernels " << first.kernels << "): P=" << first.ranks << " on " << first.nodes << (first.nodes == 1 ? " node" : " nodes")
      << ", B=" << first.batch << ", medians over " << first.iterations
      << " iterations. Bytes: the most any rank received through MPI per pass, measured (model).\n";
   struct Row {

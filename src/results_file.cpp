@@ -64,6 +64,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("nprocs", std::int64_t(P))
       .attr("nodes", std::int64_t(r.nodes))
       .attr("mpi_library", r.mpi_library)
+      .attr("kernels", r.kernels)
       .attr("network", to_string(r.net))
       .attr("network_name", r.net.name)
       .attr("splits", splits_text(r.splits))

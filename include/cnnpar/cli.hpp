@@ -27,6 +27,7 @@ struct Options {
   std::uint64_t seed = 42;
   // run
   std::size_t iterations = 100, warmup = 10;
+  std::string kernels = "auto";  // --kernels: the instruction set, or auto
   ConsolidationKind consolidation = ConsolidationKind::allgatherv;
   PlanKind plan = PlanKind::per_layer;
   std::size_t ranks_per_node = 0;  // 0: nodes are the real shared-memory domains

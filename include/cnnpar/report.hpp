@@ -21,6 +21,7 @@ struct RunReport {
   // what was run
   std::string command_line;
   std::string mpi_library;
+  std::string kernels;  // the kernels' instruction set (kernels.hpp kernel_target)
   std::string created_utc;  // ISO 8601, when the run started
   std::uint64_t seed = 0;
   std::string weights_file;  // empty: initialised from the seed
