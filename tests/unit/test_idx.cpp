@@ -2,6 +2,7 @@
 #include "cnnpar/idx.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -168,6 +169,20 @@ TEST(IdxImages, WrongMagicIsReported) {
   EXPECT_NE(msg.find("magic"), std::string::npos) << msg;
   EXPECT_NE(msg.find("0x00000801"), std::string::npos) << msg;
   EXPECT_NE(msg.find("0x00000803"), std::string::npos) << msg;
+}
+
+// A FIFO would block rank 0 in open(2) forever (and the job with it): refused at once, as are directories.
+TEST_F(IdxFiles, FifoAndDirectoryAreRefusedWithoutBlocking) {
+  const fs::path fifo = dir_ / "images.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string msg = error_of([&] { read_idx_images(fifo.string(), 0, 1); });
+  EXPECT_NE(msg.find("is a FIFO or pipe, not a regular file"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_labels(fifo.string(), 0, 1); });
+  EXPECT_NE(msg.find("labels file '" + fifo.string() + "': is a FIFO"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_images(dir_.string(), 0, 1); });
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_images("/dev/zero", 0, 1); });
+  EXPECT_NE(msg.find("is a character device"), std::string::npos) << msg;
 }
 
 TEST(IdxImages, MissingFileIsReported) {
