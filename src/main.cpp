@@ -17,7 +17,9 @@
 #include "cnnpar/consolidation.hpp"
 #include "cnnpar/distributed.hpp"
 #include "cnnpar/idx.hpp"
+#include "cnnpar/limits.hpp"
 #include "cnnpar/mpi_runtime.hpp"
+#include "cnnpar/output_file.hpp"
 #include "cnnpar/reference.hpp"
 #include "cnnpar/report.hpp"
 #include "cnnpar/results_file.hpp"
@@ -354,6 +356,7 @@ int run(Runtime& rt, int argc, char** argv) {
   std::vector<std::pair<ConsolidationKind, PlanKind>> combinations;
   try {
     job.layers = describe(job.net);
+    check_sizes(opt, job.layers, job.batch);  // before any size is used: no wrapped-around or too-large counts
     if (opt.compare) {
       for (ConsolidationKind k : kAllConsolidations)
         for (PlanKind p : kAllPlans)
@@ -378,10 +381,18 @@ int run(Runtime& rt, int argc, char** argv) {
 
   // Rank 0 checks the weights file and the output path; everyone learns the verdict.
   std::filesystem::path output_path;
+  std::unique_ptr<OutputFile> reserved_output;  // proves the path writable now; removed unless the write publishes it
   if (root) {
     try {
+      const std::vector<int>& node_of = topo.map().node_of_rank;
+      check_memory(job_memory(opt, job.layers, job.batch, static_cast<std::size_t>(rt.size()), combinations.size()),
+                   memory_budget(static_cast<std::size_t>(std::count(node_of.begin(), node_of.end(), node_of[0]))));
       if (!opt.weights.empty()) validate_weights_file(opt.weights, job.layers);
-      if (!opt.output.empty()) output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+      if (!opt.output.empty()) {
+        output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+        reserved_output = OutputFile::reserve(output_path, opt.force,
+                                              {{"--images", opt.images}, {"--labels", opt.labels}, {"--weights", opt.weights}});
+      }
     } catch (const std::exception& e) {
       error = e.what();
     }
