@@ -131,7 +131,8 @@ std::unique_ptr<OutputFile> OutputFile::reserve(const fs::path& final_path, bool
   std::unique_ptr<OutputFile> r(new OutputFile(final_path, force));
   const fs::path dir = directory_of(final_path);
   // Anonymous first: it vanishes on any death. Publishing it needs /proc/self/fd (linkat through the magic link).
-  if (::access("/proc/self/fd", X_OK) == 0) {
+  const char* no_tmpfile = std::getenv(kNoTmpfileEnv);
+  if (::access("/proc/self/fd", X_OK) == 0 && (no_tmpfile == nullptr || *no_tmpfile == '\0')) {
     r->fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
     r->anonymous_ = r->fd_ >= 0;
   }

@@ -79,5 +79,8 @@ std::filesystem::path temporary_name(const std::filesystem::path& final_path);
 // seconds, commit() prints "cnnpar_mpi: test hook: holding the write" to stderr and sleeps that long with the file
 // written but not yet published, so a test can signal the job "during the write". Unset: no effect.
 inline constexpr const char* kHoldWriteEnv = "CNNPAR_TEST_HOLD_WRITE_S";
+// Test hook: when CNNPAR_TEST_NO_TMPFILE is set (non-empty), reserve() uses the visible `.NAME.tmp.PID` file, as on
+// a file system without O_TMPFILE, so the tests can check that the signal handler removes it.
+inline constexpr const char* kNoTmpfileEnv = "CNNPAR_TEST_NO_TMPFILE";
 
 }  // namespace cnnpar
