@@ -158,7 +158,7 @@ def main():
     env = dict(os.environ)
     fixture = pathlib.Path(__file__).resolve().parent.parent / "data" / "pytorch_seed_fixture.h5"
     mounts = []
-    subst = {"{dir}": str(scratch), "{data}": data,
+    subst = {"{dir}": str(scratch), "{data}": data, "{tests}": str(pathlib.Path(__file__).resolve().parent.parent),
              "{images}": f"{data}/fashion-mnist-t10k-first512-images-idx3-ubyte",
              "{labels}": f"{data}/fashion-mnist-t10k-first512-labels-idx1-ubyte"}
 
