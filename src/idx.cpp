@@ -1,12 +1,12 @@
 // IDX image/label reading (see idx.hpp): plain or gzip, from a file or from memory, reading only what is asked for.
 #include "cnnpar/idx.hpp"
 
+#include "cnnpar/input_file.hpp"
+
 // next_in becomes const, so in-memory input needs no const_cast.
 #define ZLIB_CONST
 #include <zlib.h>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,31 +82,18 @@ class ByteSource {
   }
 };
 
-std::string not_a_regular_file(mode_t mode) {
-  const char* what = S_ISFIFO(mode) ? "a FIFO or pipe" : S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) ? "a character device"
-                     : S_ISBLK(mode) ? "a block device" : S_ISSOCK(mode) ? "a socket" : "not a regular file";
-  return std::string("is ") + what + ", not a regular file (give a file; decompress a stream to a file first)";
-}
-
 // A file through zlib's gzread, which decompresses gzip and passes anything else through unchanged.
 class GzFileSource final : public ByteSource {
  public:
   explicit GzFileSource(const Context& ctx) : ctx_(ctx) {
-    // Opened non-blocking and checked before reading: a FIFO or a terminal would block rank 0 here forever (and
-    // leave the other ranks spinning in the broadcast), a directory or a device would read nonsense or forever.
-    const int fd = ::open(ctx.name().c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) ctx.fail(std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int saved = errno;
-      ::close(fd);
-      ctx.fail(std::string("cannot stat: ") + std::strerror(saved));
+    // A FIFO or a terminal would block rank 0 here forever (and leave the other ranks spinning in the broadcast), a
+    // directory or a device would read nonsense or forever: regular files only (input_file.hpp).
+    int fd = -1;
+    try {
+      fd = open_regular_file(ctx.name());
+    } catch (const InputFileError& e) {
+      ctx.fail(e.what());
     }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      ctx.fail(not_a_regular_file(st.st_mode));
-    }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     errno = 0;
     file_ = gzdopen(fd, "rb");  // owns fd from here (gzclose closes it)
     if (file_ == nullptr) {

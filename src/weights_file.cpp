@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cnnpar/h5.hpp"
+#include "cnnpar/input_file.hpp"
 
 namespace cnnpar {
 
@@ -103,14 +104,8 @@ std::vector<float> read_block(const h5::Dataset& ds, std::size_t dim, std::size_
 void validate_weights_file(const std::filesystem::path& path, const std::vector<LayerInfo>& layers) {
   h5::File f;
   // HDF5 opens the path blocking: a FIFO would hang rank 0 (and the job) in open(2). Regular files only.
-  std::error_code ec;
-  const std::filesystem::file_status st = std::filesystem::status(path, ec);
-  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
-    throw WeightsFileError("weights file '" + path.string() + "' is " +
-                           (std::filesystem::is_fifo(st)        ? "a FIFO or pipe"
-                            : std::filesystem::is_directory(st) ? "a directory"
-                                                                : "a device or socket") +
-                           ", not a regular file");
+  if (const std::string problem = regular_file_problem(path.string()); !problem.empty())
+    throw WeightsFileError("weights file '" + path.string() + "' " + problem);
   try {
     f = h5::File::open_read(path);
   } catch (const h5::Error&) {

@@ -1,5 +1,6 @@
 // Unit tests for the IDX reader: the shipped Fashion-MNIST sample, gzip, the embedded copy, and every error path.
 #include "cnnpar/idx.hpp"
+#include "cnnpar/input_file.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -183,6 +184,24 @@ TEST_F(IdxFiles, FifoAndDirectoryAreRefusedWithoutBlocking) {
   EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
   msg = error_of([&] { read_idx_images("/dev/zero", 0, 1); });
   EXPECT_NE(msg.find("is a character device"), std::string::npos) << msg;
+}
+
+// The helper other readers (a --net spec file) use: regular files only, a size cap, the path in the message.
+TEST_F(IdxFiles, SmallTextFilesAreReadOnlyFromRegularFiles) {
+  const fs::path spec = dir_ / "net.txt";
+  std::ofstream(spec) << "conv 3 8\n";
+  EXPECT_EQ(read_small_text_file(spec.string(), "--net file"), "conv 3 8\n");
+  const fs::path fifo = dir_ / "net.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    read_small_text_file(fifo.string(), "--net file");
+    ADD_FAILURE() << "a FIFO was read";
+  } catch (const InputFileError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--net file '" + fifo.string() + "': is a FIFO or pipe", 0), 0u) << e.what();
+  }
+  EXPECT_THROW(read_small_text_file(spec.string(), "--net file", 4), InputFileError);
+  EXPECT_EQ(regular_file_problem(spec.string()), "");
+  EXPECT_NE(regular_file_problem(fifo.string()).find("FIFO"), std::string::npos);
 }
 
 TEST(IdxImages, MissingFileIsReported) {
