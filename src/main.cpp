@@ -522,7 +522,11 @@ int run(Runtime& rt, int argc, char** argv) {
 int main(int argc, char** argv) {
   Runtime rt(argc, argv);
   try {
-    return run(rt, argc, argv);
+    const int status = run(rt, argc, argv);
+    // Every rank waits here, asleep, until rank 0 has written the results, rather than in MPI_Finalize: Open MPI
+    // 4.1's mpirun, signalled while ranks sit in Finalize's fence, can hang or crash (tests/faults).
+    rt.idle_barrier();
+    return status;
   } catch (const std::exception& e) {
     // Unexpected here: the known bad inputs are agreed on above. A rank that throws cannot leave its peers waiting
     // in a collective, so it takes the job down.
