@@ -11,6 +11,7 @@ packages=(
   libhdf5-dev hdf5-tools zlib1g-dev
   googletest libgtest-dev libbenchmark-dev
   libhwy-dev
+  clang-14 libclang-rt-14-dev
   python3 python3-numpy python3-h5py python3-matplotlib python3-pytest
 )
 if [[ "${1:-}" == "--with-slurm" ]]; then packages+=(slurm-wlm munge); fi

@@ -21,6 +21,15 @@ std::size_t checked_count(const po::variables_map& vm, const char* name, long lo
   return static_cast<std::size_t>(v);
 }
 
+// A string option given as '' (an unset shell variable, a script's empty default) is an error: falling back to the
+// default would run other data than the user meant.
+std::string non_empty(const po::variables_map& vm, const char* name, const char* wanted) {
+  std::string value = vm[name].as<std::string>();
+  if (value.empty())
+    throw po::error("--" + std::string(name) + " is empty; it needs " + wanted + " (an unset shell variable?)");
+  return value;
+}
+
 std::string shell_quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") ==
                           std::string::npos)
@@ -111,7 +120,13 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
 
   try {
     po::variables_map vm;
-    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    const po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+    // Words that belong to no option ("--batch 4 16") would otherwise be dropped without a word.
+    for (const po::option& word : parsed.options)
+      if (word.position_key >= 0 && !word.value.empty())
+        throw po::error("unexpected argument '" + word.value.front() +
+                        "' (every option is --name or --name value; is an option missing, or a value given twice?)");
+    po::store(parsed, vm);
     po::notify(vm);
     if (vm.count("help")) {
       std::ostringstream os;
@@ -131,10 +146,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
       result.message = std::string("cnnpar_mpi ") + program_version() + " (git " + git_commit() + ")\n";
       return result;
     }
-    if (vm.count("images")) o.images = vm["images"].as<std::string>();
+    if (vm.count("images")) o.images = non_empty(vm, "images", "an IDX image file");
     if (vm.count("labels")) {
+      o.labels = non_empty(vm, "labels", "an IDX label file");
       if (o.images.empty()) throw po::error("--labels needs --images (the embedded sample has its own labels)");
-      o.labels = vm["labels"].as<std::string>();
     }
     o.index = checked_count(vm, "index", 0);
     o.batch = checked_count(vm, "batch", 1);
@@ -198,14 +213,15 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
       if (o.output.empty()) throw po::error("--output needs a file or directory name");
     }
     o.force = vm.count("force") > 0;
-    if (vm.count("weights")) o.weights = vm["weights"].as<std::string>();
+    if (vm.count("weights")) o.weights = non_empty(vm, "weights", "an HDF5 weights file");
     if (vm.count("dump-tensors")) {
       o.dump_tensors = vm["dump-tensors"].as<std::string>();
+      // (checked here, once the option is stored: checking it earlier let --compare --dump-tensors through)
+      if (o.compare) throw po::error("--dump-tensors is not available with --compare");
       if (o.dump_tensors != "final" && o.dump_tensors != "all")
         throw po::error("--dump-tensors must be final or all (got '" + o.dump_tensors + "')");
       if (o.output.empty()) throw po::error("--dump-tensors needs --output (the tensors go into the results file)");
     }
-    if (o.compare && !o.dump_tensors.empty()) throw po::error("--dump-tensors is not available with --compare");
     o.verify = vm.count("verify") > 0;
     o.quiet = vm.count("quiet") > 0;
     o.progress = vm.count("no-progress") == 0;

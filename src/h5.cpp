@@ -2,9 +2,12 @@
 // attributes and the write-to-temp-then-rename helper.
 #include "cnnpar/h5.hpp"
 
+#include "cnnpar/output_file.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -638,6 +641,25 @@ File File::open_read(const fs::path& path) {
   return File(std::move(f), name);
 }
 
+File File::create_in_memory(const std::string& name) {
+  silence_hdf5_error_printing();
+  auto what = [&] { return "cannot create in-memory file " + in_quotes(name); };
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), what));
+  check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), what);
+  check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, /*backing_store=*/0), what);
+  Handle f(check(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), what));
+  return File(std::move(f), name);
+}
+
+std::vector<std::uint8_t> File::image() const {
+  auto what = [&] { return "cannot take the image of file " + in_quotes(file_); };
+  check(H5Fflush(id(), H5F_SCOPE_GLOBAL), what);
+  const ssize_t size = check(H5Fget_file_image(id(), nullptr, 0), what);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  check(H5Fget_file_image(id(), bytes.data(), bytes.size()), what);
+  return bytes;
+}
+
 void File::close() {
   if (!valid()) return;
   check(handle_.close(), [&] { return "cannot close file " + in_quotes(file_); });
@@ -646,38 +668,30 @@ void File::close() {
 // ---------------------------------------------------------------------------------------------------------------------
 // write_atomically
 
-fs::path temp_path_for(const fs::path& final_path) {
-  return final_path.parent_path() /
-         ("." + final_path.filename().string() + ".tmp." + std::to_string(static_cast<long long>(::getpid())));
-}
+fs::path temp_path_for(const fs::path& final_path) { return temporary_name(final_path); }
 
 void write_atomically(const fs::path& final_path, bool force, const std::function<void(File&)>& fill) {
   if (final_path.filename().empty()) {
     throw Error("output path '" + final_path.string() + "' does not name a file");
   }
   if (!force && exists_as_anything(final_path)) throw Error(refuse_overwrite_message(final_path));
-
-  const fs::path tmp = temp_path_for(final_path);
-  bool created = false;  // the temp file is ours to remove only once we created it
   try {
+    std::unique_ptr<OutputFile> own;
+    OutputFile* reserved = OutputFile::reserved_for(final_path);
+    if (reserved == nullptr) {
+      own = OutputFile::reserve(final_path, force);
+      reserved = own.get();
+    }
+    std::vector<std::uint8_t> bytes;
     {
-      File file = File::create(tmp);
-      created = true;
+      File file = File::create_in_memory(final_path.string());
       fill(file);
+      bytes = file.image();
       file.close();
     }
-    if (!force && exists_as_anything(final_path)) throw Error(refuse_overwrite_message(final_path));
-    std::error_code ec;
-    fs::rename(tmp, final_path, ec);
-    if (ec) {
-      throw Error("cannot rename '" + tmp.string() + "' to '" + final_path.string() + "': " + ec.message());
-    }
-  } catch (...) {
-    if (created) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-    }
-    throw;
+    reserved->commit(bytes);
+  } catch (const OutputFileError& e) {
+    throw Error(e.what());
   }
 }
 

@@ -1,9 +1,13 @@
 // IDX image/label reading (see idx.hpp): plain or gzip, from a file or from memory, reading only what is asked for.
 #include "cnnpar/idx.hpp"
 
+#include "cnnpar/input_file.hpp"
+
 // next_in becomes const, so in-memory input needs no const_cast.
 #define ZLIB_CONST
 #include <zlib.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -82,10 +86,19 @@ class ByteSource {
 class GzFileSource final : public ByteSource {
  public:
   explicit GzFileSource(const Context& ctx) : ctx_(ctx) {
+    // A FIFO or a terminal would block rank 0 here forever (and leave the other ranks spinning in the broadcast), a
+    // directory or a device would read nonsense or forever: regular files only (input_file.hpp).
+    int fd = -1;
+    try {
+      fd = open_regular_file(ctx.name());
+    } catch (const InputFileError& e) {
+      ctx.fail(e.what());
+    }
     errno = 0;
-    file_ = gzopen(ctx.name().c_str(), "rb");
+    file_ = gzdopen(fd, "rb");  // owns fd from here (gzclose closes it)
     if (file_ == nullptr) {
-      ctx.fail(std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "gzopen failed"));
+      ::close(fd);
+      ctx.fail(std::string("cannot open: ") + (errno != 0 ? std::strerror(errno) : "gzdopen failed"));
     }
     gzbuffer(file_, 1u << 17);  // fewer system calls than the 8 KiB default on the 47 MB training file
   }

@@ -20,8 +20,11 @@
 #include "cnnpar/experiment.hpp"
 #include "cnnpar/network_spec.hpp"
 #include "cnnpar/idx.hpp"
+#include "cnnpar/input_file.hpp"
 #include "cnnpar/kernels.hpp"
+#include "cnnpar/limits.hpp"
 #include "cnnpar/mpi_runtime.hpp"
+#include "cnnpar/output_file.hpp"
 #include "cnnpar/reference.hpp"
 #include "cnnpar/report.hpp"
 #include "cnnpar/results_file.hpp"
@@ -101,15 +104,6 @@ std::filesystem::path resolve_output(const Options& o, std::size_t ranks) {
   if (access(dir.c_str(), W_OK) != 0)
     throw std::runtime_error("output directory '" + dir.string() + "' is not writable");
   return path;
-}
-
-// A network spec file's text (rank 0 reads it; every rank parses the same text).
-std::string read_spec_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("--net: cannot read network spec file '" + path + "' (not seed, letters or a file)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // The job-wide fields of every report (rank 0): what was run, where, on what input.
@@ -217,7 +211,7 @@ int run(Runtime& rt, int argc, char** argv) {
     try {
       input = load_input(opt);
       dims = {input.images.count, input.images.rows, input.images.cols};
-      if (opt.net != "seed" && opt.net != "letters") spec_text = read_spec_file(opt.net);
+      if (opt.net != "seed" && opt.net != "letters") spec_text = read_small_text_file(opt.net, "--net spec file");
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -232,11 +226,13 @@ int run(Runtime& rt, int argc, char** argv) {
   try {
     setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
                               opt.conv_kernel, opt.pool_kernel, opt.gelu);
+    setup.batch = dims[0];
+    // Sizes first: no wrapped-around or too-large count may reach a plan or an allocation.
+    check_sizes(opt, describe(setup.net), setup.batch);
     if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
     else if (opt.compare_what == "splits")
       setup.combinations = split_combinations(describe(setup.net), topo.map(), dims[0], opt.grid);
     else setup.combinations = all_combinations(topo.map(), opt.splits);
-    setup.batch = dims[0];
     setup.grid = opt.grid;
     setup.iterations = opt.iterations;
     setup.warmup = opt.warmup;
@@ -262,10 +258,22 @@ int run(Runtime& rt, int argc, char** argv) {
 
   // Rank 0 checks the weights file and the output path; everyone learns the verdict.
   std::filesystem::path output_path;
+  std::unique_ptr<OutputFile> reserved_output;  // proves the path writable now; removed unless the write publishes it
   if (root) {
     try {
-      if (!opt.weights.empty()) validate_weights_file(opt.weights, describe(setup.net));
-      if (!opt.output.empty()) output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+      const std::vector<LayerInfo> layers = describe(setup.net);
+      const std::vector<int>& node_of = topo.map().node_of_rank;
+      check_memory(job_memory(opt, layers, setup.batch, static_cast<std::size_t>(rt.size()), setup.combinations.size()),
+                   memory_budget(static_cast<std::size_t>(std::count(node_of.begin(), node_of.end(), node_of[0]))));
+      if (!opt.weights.empty()) validate_weights_file(opt.weights, layers);
+      if (!opt.output.empty()) {
+        output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+        reserved_output = OutputFile::reserve(output_path, opt.force,
+                                              {{"--images", opt.images},
+                                               {"--labels", opt.labels},
+                                               {"--weights", opt.weights},
+                                               {"--net", opt.net == "seed" || opt.net == "letters" ? "" : opt.net}});
+      }
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -289,7 +297,11 @@ int run(Runtime& rt, int argc, char** argv) {
 int main(int argc, char** argv) {
   Runtime rt(argc, argv);
   try {
-    return run(rt, argc, argv);
+    const int status = run(rt, argc, argv);
+    // Every rank waits here, asleep, until rank 0 has written the results, rather than in MPI_Finalize: Open MPI
+    // 4.1's mpirun, signalled while ranks sit in Finalize's fence, can hang or crash (tests/faults).
+    rt.idle_barrier();
+    return status;
   } catch (const std::exception& e) {
     // Unexpected here: the known bad inputs are agreed on above. A rank that throws cannot leave its peers waiting
     // in a collective, so it takes the job down.

@@ -2,9 +2,12 @@
 #include "cnnpar/weights_file.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include "cnnpar/h5.hpp"
+#include "cnnpar/input_file.hpp"
 
 namespace cnnpar {
 
@@ -24,6 +27,26 @@ std::string locate(const h5::File& f, const std::string& name) {
   return {};
 }
 
+// "HDF5 filter 32001 ('blosc')" for the first filter of the dataset that this HDF5 build lacks, or "". Without
+// this check the read fails with HDF5's plugin-loader message ("can't open directory: .../plugins").
+std::string unavailable_filter(const h5::Dataset& ds) {
+  const h5::Handle dcpl(H5Dget_create_plist(ds.id()));
+  if (!dcpl.valid()) return {};
+  const int n = H5Pget_nfilters(dcpl.get());
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, config = 0;
+    std::size_t nvalues = 0;
+    char name[64] = "";
+    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nvalues, nullptr,
+                                           sizeof name, name, &config);
+    if (id < 0 || H5Zfilter_avail(id) > 0) continue;
+    std::string what = "HDF5 filter " + std::to_string(id);
+    if (name[0] != '\0') what += std::string(" ('") + name + "')";
+    return what;
+  }
+  return {};
+}
+
 void check_dataset(const h5::File& f, const std::filesystem::path& path, const std::string& name,
                    const std::vector<std::size_t>& want) {
   const std::string where = locate(f, name);
@@ -37,11 +60,23 @@ void check_dataset(const h5::File& f, const std::filesystem::path& path, const s
   if (ds.type().type_class != h5::TypeClass::floating)
     throw WeightsFileError("weights file '" + path.string() + "': dataset '" + name + "' holds " + ds.type().name() +
                            ", expected float32 or float64");
+  if (const std::string missing = unavailable_filter(ds); !missing.empty())
+    throw WeightsFileError("weights file '" + path.string() + "': dataset '" + name + "' is compressed with " + missing +
+                           ", which this HDF5 build cannot decode (rewrite it uncompressed or with gzip)");
+  // Checked in the range of the type the values become: a float64 1e39 is finite but float's infinity.
   const std::vector<double> values = ds.read<double>();
-  for (std::size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i]))
-      throw WeightsFileError("weights file '" + path.string() + "': dataset '" + name + "' value " +
-                             std::to_string(i) + " is " + (std::isnan(values[i]) ? "nan" : "infinite"));
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i]) && std::fabs(values[i]) <= kFloatMax) continue;
+    std::string problem = std::isnan(values[i]) ? "nan" : std::isinf(values[i]) ? "infinite" : "";
+    if (problem.empty()) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g, outside float32's range (|x| <= %g)", values[i], kFloatMax);
+      problem = buf;
+    }
+    throw WeightsFileError("weights file '" + path.string() + "': dataset '" + name + "' value " + std::to_string(i) +
+                           " is " + problem);
+  }
 }
 
 // A block of a dataset, as float: `count` indices from `first` along dimension `dim`, everything along the others.
@@ -68,6 +103,9 @@ std::vector<float> read_block(const h5::Dataset& ds, std::size_t dim, std::size_
 
 void validate_weights_file(const std::filesystem::path& path, const std::vector<LayerInfo>& layers) {
   h5::File f;
+  // HDF5 opens the path blocking: a FIFO would hang rank 0 (and the job) in open(2). Regular files only.
+  if (const std::string problem = regular_file_problem(path.string()); !problem.empty())
+    throw WeightsFileError("weights file '" + path.string() + "' " + problem);
   try {
     f = h5::File::open_read(path);
   } catch (const h5::Error&) {

@@ -246,6 +246,11 @@ class File : public Location {
   static File create(const std::filesystem::path& path);
   // Opens an existing file read-only; throws (naming `path`) if it is missing or not HDF5.
   static File open_read(const std::filesystem::path& path);
+  // Creates a file that lives in memory only (HDF5's core driver, no backing store); `name` is for messages.
+  // image() then gives its bytes, a complete HDF5 file, for the caller to write wherever it wants.
+  static File create_in_memory(const std::string& name);
+  // The whole file as bytes (flushes first). For a file from create_in_memory.
+  std::vector<std::uint8_t> image() const;
 
   // Flushes and closes the file, throwing on failure (unlike the destructor, which ignores errors). Idempotent.
   void close();
@@ -255,20 +260,21 @@ class File : public Location {
 };
 
 // Writes an HDF5 file so that `final_path` either keeps its previous state or holds the complete new file, never a
-// partial one:
+// partial one, and no temporary file is left behind (cnnpar::OutputFile, output_file.hpp):
 //  1. If `final_path` exists (as anything, even a dangling symlink) and `force` is false, throws Error("output file
-//     '<final_path>' exists; pass --force to overwrite it") before creating anything.
-//  2. Creates `<dir of final_path>/.<file name>.tmp.<pid>` (same directory, so the rename below stays within one
-//     file system and is atomic); throws if that temp file already exists.
-//  3. Calls fill(file). Then closes the file with File::close() (flushing it; errors surface here).
-//  4. Renames the temp file onto `final_path`, atomically replacing any existing file. With force == false the
-//     existence check is repeated just before the rename (a file that appeared meanwhile is not replaced); a file
-//     appearing in the tiny window between that check and the rename would still be replaced.
-// If any step from 2 on throws (including fill), the temp file is removed and the exception propagates unchanged
-// (errors from the rename are rethrown as Error). Not for several processes writing the same final_path at once.
+//     '<final_path>' exists; pass --force to overwrite it") before calling fill.
+//  2. Uses this process's reservation of `final_path` (OutputFile::reserve, made before the run), or reserves it now
+//     (an anonymous file in the same directory, or `.NAME.tmp.PID` where the file system has no O_TMPFILE).
+//  3. Calls fill(file) on a file built in memory, then writes its image to the reserved file in one go: a full disk
+//     or a quota is one write error naming the bytes, never a half-closed HDF5 file.
+//  4. Publishes it at `final_path`: without force by a link that fails if a file appeared meanwhile, with force by a
+//     rename that replaces the old file atomically.
+// If any step throws (including fill), a reservation made here is removed; one made before the call stays with its
+// owner (whose destructor removes it). Errors other than fill's are thrown as Error.
 void write_atomically(const std::filesystem::path& final_path, bool force, const std::function<void(File&)>& fill);
 
-// The temp-file name write_atomically uses for `final_path` in this process (exposed for tests and messages).
+// The visible temp-file name write_atomically uses for `final_path` in this process where it needs one (exposed for
+// tests and messages): `.NAME.tmp.PID` in the same directory.
 std::filesystem::path temp_path_for(const std::filesystem::path& final_path);
 
 }  // namespace cnnpar::h5

@@ -72,6 +72,15 @@ TEST(Cli, Errors) {
       {{"--output", "r.h5", "--dump-tensors", "some"}, "--dump-tensors must be final or all (got 'some')"},
       {{"--output", ""}, "--output needs a file or directory name"},
       {{"--output"}, "the required argument for option '--output' is missing"},
+      // issue 13: an empty string is not "use the default", stray words are not ignored, and --compare with
+      // --dump-tensors is refused whichever comes first
+      {{"--images", ""}, "--images is empty"},
+      {{"--images", "i.idx", "--labels", ""}, "--labels is empty"},
+      {{"--weights", ""}, "--weights is empty"},
+      {{"--batch", "4", "16"}, "unexpected argument '16'"},
+      {{"stray"}, "unexpected argument 'stray'"},
+      {{"--compare", "--output", "r.h5", "--dump-tensors", "final"}, "--dump-tensors is not available with --compare"},
+      {{"--output", "r.h5", "--dump-tensors", "final", "--compare"}, "--dump-tensors is not available with --compare"},
   };
   for (const auto& [args, message] : cases) {
     const auto p = parse(args);

@@ -1,6 +1,7 @@
 // Unit tests for the HDF5 RAII layer (cnnpar/h5.hpp): round trips of every dataset and attribute kind, groups,
 // existence checks, type conversion on read, error messages, and write_atomically's temp-then-rename contract.
 #include "cnnpar/h5.hpp"
+#include "cnnpar/output_file.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@ namespace fs = std::filesystem;
 namespace h5 = cnnpar::h5;
 
 namespace {
+
+using cnnpar::OutputFile;
 
 // A fresh directory per test, removed afterwards.
 class H5Test : public ::testing::Test {
@@ -430,7 +433,7 @@ TEST_F(H5Test, WriteAtomicallyPublishesOnlyAfterSuccess) {
   bool filled = false;
   h5::write_atomically(final_path, false, [&](h5::File& f) {
     EXPECT_FALSE(fs::exists(final_path));
-    EXPECT_TRUE(fs::exists(tmp));
+    EXPECT_TRUE(dir_entries().empty());  // built in memory; the reserved file is anonymous (O_TMPFILE)
     f.write("timing/rank0", std::vector<double>{1.0, 2.0}).attr("units", "s");
     filled = true;
   });
@@ -497,10 +500,26 @@ TEST_F(H5Test, WriteAtomicallyLeavesAForeignTempFileAlone) {
   const fs::path final_path = path("r.h5");
   const fs::path tmp = h5::temp_path_for(final_path);
   h5::File::create(tmp).close();  // e.g. left over by a crashed writer with the same pid
-  const std::string msg = error_message([&] { h5::write_atomically(final_path, false, [](h5::File&) {}); });
-  EXPECT_TRUE(contains(msg, tmp.string())) << msg;
+  // Without --force the anonymous file is linked straight to the final name: the stray file is not in the way.
+  h5::write_atomically(final_path, false, [](h5::File& f) { f.attr("version", std::int64_t{1}); });
+  EXPECT_TRUE(fs::exists(final_path));
   EXPECT_TRUE(fs::exists(tmp));
-  EXPECT_FALSE(fs::exists(final_path));
+  // With --force the new file needs that name for the rename over the old one: a clear error, both files kept.
+  const std::string msg = error_message([&] { h5::write_atomically(final_path, true, [](h5::File&) {}); });
+  EXPECT_TRUE(contains(msg, final_path.string())) << msg;
+  EXPECT_TRUE(fs::exists(tmp));
+  EXPECT_EQ(h5::File::open_read(final_path).int64_attr("version"), 1);
+}
+
+TEST_F(H5Test, WriteAtomicallyUsesTheReservationMadeBeforeTheRun) {
+  const fs::path final_path = path("r.h5");
+  auto reserved = OutputFile::reserve(final_path, false);
+  ASSERT_EQ(OutputFile::reserved_for(final_path), reserved.get());
+  h5::write_atomically(final_path, false, [](h5::File& f) { f.attr("version", std::int64_t{3}); });
+  EXPECT_EQ(dir_entries(), (std::vector<std::string>{"r.h5"}));
+  EXPECT_EQ(h5::File::open_read(final_path).int64_attr("version"), 3);
+  reserved.reset();  // committed: the destructor removes nothing
+  EXPECT_EQ(dir_entries(), (std::vector<std::string>{"r.h5"}));
 }
 
 }  // namespace

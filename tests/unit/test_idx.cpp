@@ -1,7 +1,9 @@
 // Unit tests for the IDX reader: the shipped Fashion-MNIST sample, gzip, the embedded copy, and every error path.
 #include "cnnpar/idx.hpp"
+#include "cnnpar/input_file.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -168,6 +170,38 @@ TEST(IdxImages, WrongMagicIsReported) {
   EXPECT_NE(msg.find("magic"), std::string::npos) << msg;
   EXPECT_NE(msg.find("0x00000801"), std::string::npos) << msg;
   EXPECT_NE(msg.find("0x00000803"), std::string::npos) << msg;
+}
+
+// A FIFO would block rank 0 in open(2) forever (and the job with it): refused at once, as are directories.
+TEST_F(IdxFiles, FifoAndDirectoryAreRefusedWithoutBlocking) {
+  const fs::path fifo = dir_ / "images.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string msg = error_of([&] { read_idx_images(fifo.string(), 0, 1); });
+  EXPECT_NE(msg.find("is a FIFO or pipe, not a regular file"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_labels(fifo.string(), 0, 1); });
+  EXPECT_NE(msg.find("labels file '" + fifo.string() + "': is a FIFO"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_images(dir_.string(), 0, 1); });
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+  msg = error_of([&] { read_idx_images("/dev/zero", 0, 1); });
+  EXPECT_NE(msg.find("is a character device"), std::string::npos) << msg;
+}
+
+// The helper other readers (a --net spec file) use: regular files only, a size cap, the path in the message.
+TEST_F(IdxFiles, SmallTextFilesAreReadOnlyFromRegularFiles) {
+  const fs::path spec = dir_ / "net.txt";
+  std::ofstream(spec) << "conv 3 8\n";
+  EXPECT_EQ(read_small_text_file(spec.string(), "--net file"), "conv 3 8\n");
+  const fs::path fifo = dir_ / "net.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    read_small_text_file(fifo.string(), "--net file");
+    ADD_FAILURE() << "a FIFO was read";
+  } catch (const InputFileError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--net file '" + fifo.string() + "': is a FIFO or pipe", 0), 0u) << e.what();
+  }
+  EXPECT_THROW(read_small_text_file(spec.string(), "--net file", 4), InputFileError);
+  EXPECT_EQ(regular_file_problem(spec.string()), "");
+  EXPECT_NE(regular_file_problem(fifo.string()).find("FIFO"), std::string::npos);
 }
 
 TEST(IdxImages, MissingFileIsReported) {

@@ -23,7 +23,10 @@ std::vector<float> random_floats(std::size_t n, unsigned seed) {
   return v;
 }
 
-bool bitwise_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+// (memcmp with n = 0 still needs non-null pointers: an empty vector's data() may be null)
+bool bitwise_equal(const float* a, const float* b, std::size_t n) {
+  return n == 0 || std::memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 }  // namespace
 
