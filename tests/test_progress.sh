@@ -6,7 +6,7 @@ set -euo pipefail
 mpiexec=$1 npflag=$2 exe=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-run="$mpiexec $npflag 2 $exe --quiet --iterations 600 --warmup 0 --batch 2"
+run="$mpiexec $npflag 2 $exe --quiet --iterations 2000 --warmup 0 --batch 16"
 fail() { echo "FAIL: $*"; exit 1; }
 script -qec "$run" "$work/tty.txt" >/dev/null
 n=$(tr '\r' '\n' <"$work/tty.txt" | grep -c '^forward pass [0-9]*/' || true)
