@@ -3,6 +3,7 @@
 
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
+#include "cnnpar/sim_compute.hpp"
 
 namespace cnnpar {
 
@@ -54,11 +55,13 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     } else if (!runs_packed) {
       // A row-parallel step's bias is added once, by rank 0, before the partial sums are reduced.
       region_forward(layer, step.split, step_slice(step, rank_), weights_[s], in, out, batch_, rank_ == 0);
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));  // SMPI build only (sim_compute.hpp)
       t3 = t2 = steady_seconds();  // no packing: pack and unpack are empty
     } else {
       pack_box(in, layer.in, batch_, packed.in, packed_in_[s].data());
       t1 = steady_seconds();
       packed_layer_forward(packed, weights_[s], packed_in_[s].data(), packed_out_[s].data());
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));
       t2 = steady_seconds();
       unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
       t3 = steady_seconds();
