@@ -32,7 +32,7 @@ if [[ -z "${CNNPAR_SMPI_RATES:-}" && -f "$root/sim/rates.env" ]]; then source "$
 # The core speed as written in the platform (speed="5.08e+09f"), without its unit.
 speed=$(grep -o 'speed="[0-9.e+-]*f"' "$platform" | head -n 1 | sed 's/speed="\(.*\)f"/\1/')
 hdf5=$(ldd "$bin" | awk '/libhdf5/ {print $1}' | head -n 1)
-cfg=(--cfg=smpi/simulate-computation:no --cfg=smpi/cpu-threshold:-1 "--cfg=smpi/host-speed:$speed"
+cfg=(--cfg=smpi/simulate-computation:no --cfg=smpi/cpu-threshold:-1 "--cfg=smpi/host-speed:${speed}f"
      "--cfg=smpi/coll-selector:${CNNPAR_SMPI_COLL:-ompi}")
 [[ -n "$hdf5" ]] && cfg+=("--cfg=smpi/privatize-libs:$hdf5")
 read -r -a extra <<<"${CNNPAR_SMPI_EXTRA:-}"

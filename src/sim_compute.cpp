@@ -13,7 +13,7 @@ namespace {
 
 // Operations per second of the serial kernels on the development VM (2-core, no -march=native), measured by
 // scripts/smpi_calibrate.sh from a 1-rank run with --batch 16. Overridden by $CNNPAR_SMPI_RATES.
-constexpr const char* kDefaultRates = "conv=1.0e9,pool=1.0e9,gelu=1.0e8,fc=1.0e9,logsoftmax=1.0e8";
+constexpr const char* kDefaultRates = "conv=3.363e9,fc=6.245e9,gelu=5.368e7,logsoftmax=8.47e7,pool=1.587e9";
 
 std::map<std::string, double, std::less<>> parse(const std::string& text) {
   std::map<std::string, double, std::less<>> out;
