@@ -1,6 +1,7 @@
 // The distributed forward pass (see distributed.hpp).
 #include "cnnpar/distributed.hpp"
 
+#include "cnnpar/comm_log.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
 #include "cnnpar/sim_compute.hpp"
@@ -35,6 +36,7 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
 }
 
 void DistributedForward::run(std::size_t iteration, RankRecord* record) {
+  if (record) comm_log::begin(steps_.size() + 1);  // timed passes: who sent what to whom, at the MPI interface
   const ConsolidationSample bcast = consolidation_.broadcast_input(0);
   if (record) {
     record->stamp_boundary(iteration, 0, bcast.enter_s, bcast.exit_s);
@@ -66,6 +68,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
       unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
       t3 = steady_seconds();
     }
+    comm_log::stage(s + 1);
     const ConsolidationSample sample = consolidation_.finish(s);
     if (record) {
       record->stamp(iteration, s + 1, Event::pack, t0, t1);
@@ -77,6 +80,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     }
     in = consolidation_.output(s).data();
   }
+  if (record) record->sent_to = comm_log::end();
 }
 
 std::span<const float> DistributedForward::output() { return consolidation_.output(steps_.size() - 1); }

@@ -202,6 +202,16 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   put(where, "comm/input_bytes_received", input_received, {P}, "B", "rank",
       "input broadcast: bytes received through MPI");
   put(where, "comm/input_bytes_expected", input_expected, {P}, "B", "rank", "model of input_bytes_received");
+  // Who sent what to whom (comm_log.hpp): stage 0 the input broadcast, stage l + 1 layer l's boundary.
+  std::vector<std::uint64_t> matrix((L + 1) * P * P, 0);
+  for (std::size_t q = 0; q < P; ++q) {
+    const std::vector<std::uint64_t>& row = r.records[q].sent_to;
+    for (std::size_t st = 0; st <= L && row.size() == (L + 1) * P; ++st)
+      for (std::size_t to = 0; to < P; ++to) matrix[(st * P + q) * P + to] = row[st * P + to];
+  }
+  put(where, "comm/matrix", matrix, {L + 1, P, P}, "B", "stage,from,to",
+      "bytes each rank passed to MPI for each other rank in the last timed pass, recorded at the MPI interface (PMPI); "
+      "stage 0 the input broadcast, stage l+1 layer l's boundary");
   put(where, "work/ops", ops, {L, P}, "operations (see /layers/op_unit)", "layer,rank",
       "exact operation count of this rank's slice for the batch");
   put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank",
