@@ -8,6 +8,7 @@
 #   CNNPAR_SMPI_BIN     the program (default: build-smpi/cnnpar_smpi)
 #   CNNPAR_SMPI_RATES   kernel rates per layer kind (default: sim/rates.env, else the built-in ones; sim_compute.hpp)
 #   CNNPAR_SMPI_COLL    collective selector (default ompi: Open MPI's tuned decision rules, which our real runs use)
+#   CNNPAR_SMPI_HOSTFILE  another hostfile than PLATFORM.hosts (e.g. one rank per node)
 #   CNNPAR_SMPI_EXTRA   more smpirun options, e.g. "--cfg=smpi/shared-malloc:global"
 #
 # The configuration, and why:
@@ -17,6 +18,8 @@
 #   smpi/host-speed:S             S = the platform's core speed, so one charged second here is one simulated second
 #   smpi/coll-selector:ompi       MPI_Allgatherv, MPI_Bcast, ... pick their algorithms as Open MPI 4.1 does (SMPI's
 #                                 default allgatherv is the naive one)
+#   smpi/lat-factor:0:1,          the platform's latencies and bandwidths as written: SMPI's default factors (latency
+#   smpi/bw-factor:0:1            x2 to x11.6, bandwidth x0.34 to x1.09 by message size) were fitted to a TCP cluster
 #   smpi/privatize-libs:<hdf5>    each simulated rank gets its own copy of libhdf5's globals (only rank 0 writes, but
 #                                 HDF5 keeps library-wide state; the program itself is privatised by smpirun's dlopen)
 set -euo pipefail
@@ -25,7 +28,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 np=$2 platform=$3
 shift 3
 bin=${CNNPAR_SMPI_BIN:-$root/build-smpi/cnnpar_smpi}
-hosts=${platform%.xml}.hosts
+hosts=${CNNPAR_SMPI_HOSTFILE:-${platform%.xml}.hosts}
 [[ -f "$platform" && -f "$hosts" ]] || { echo "$0: need $platform and $hosts" >&2; exit 2; }
 [[ -x "$bin" ]] || { echo "$0: no $bin (build it: scripts/build_smpi.sh)" >&2; exit 2; }
 if [[ -z "${CNNPAR_SMPI_RATES:-}" && -f "$root/sim/rates.env" ]]; then source "$root/sim/rates.env"; fi
@@ -33,7 +36,7 @@ if [[ -z "${CNNPAR_SMPI_RATES:-}" && -f "$root/sim/rates.env" ]]; then source "$
 speed=$(grep -o 'speed="[0-9.e+-]*f"' "$platform" | head -n 1 | sed 's/speed="\(.*\)f"/\1/')
 hdf5=$(ldd "$bin" | awk '/libhdf5/ {print $1}' | head -n 1)
 cfg=(--cfg=smpi/simulate-computation:no --cfg=smpi/cpu-threshold:-1 "--cfg=smpi/host-speed:${speed}f"
-     "--cfg=smpi/coll-selector:${CNNPAR_SMPI_COLL:-ompi}")
+     "--cfg=smpi/coll-selector:${CNNPAR_SMPI_COLL:-ompi}" --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1)
 [[ -n "$hdf5" ]] && cfg+=("--cfg=smpi/privatize-libs:$hdf5")
 read -r -a extra <<<"${CNNPAR_SMPI_EXTRA:-}"
 cfg+=("${extra[@]}")

@@ -151,7 +151,8 @@ void Runtime::broadcast(std::string& value, int root) const {
   unsigned long long n = value.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm());
   value.resize(n);
-  MPI_Bcast(value.data(), static_cast<int>(n), MPI_CHAR, root, comm());
+  // Never a 0-count broadcast: SimGrid 3.32's Open MPI decision rules divide by the message size (SIGFPE at P = 2).
+  if (n > 0) MPI_Bcast(value.data(), static_cast<int>(n), MPI_CHAR, root, comm());
 }
 
 void Runtime::broadcast(std::vector<std::uint64_t>& values, int root) const {
@@ -159,7 +160,7 @@ void Runtime::broadcast(std::vector<std::uint64_t>& values, int root) const {
   unsigned long long n = values.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm());
   values.resize(n);
-  MPI_Bcast(values.data(), static_cast<int>(n), MPI_UNSIGNED_LONG_LONG, root, comm());
+  if (n > 0) MPI_Bcast(values.data(), static_cast<int>(n), MPI_UNSIGNED_LONG_LONG, root, comm());
 }
 
 std::vector<RankRecord> Runtime::gather(const RankRecord& mine) const {
