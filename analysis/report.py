@@ -13,6 +13,8 @@ import pathlib
 import re
 
 import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 
 from analysis import figures, markdown, stats
 from analysis.figures import plt
@@ -74,7 +76,42 @@ def _section(run: Run, out_dir, prefix, heading, title) -> str:
               "Compute max/avg over ranks per iteration, median over iterations; the partition's max/avg of "
               "items owned is the imbalance the split alone implies.\n",
               _imbalance_table(run)]
+    if run.comm_matrix is not None:
+        parts += [f"{heading} Who sent what to whom\n",
+                  markdown.image("communication matrices", figures.save(_matrix_figure(run), out_dir,
+                                                                         prefix + "matrix")),
+                  "Bytes each rank (row) passed to MPI for each rank (column) in the last timed pass, per stage, "
+                  "recorded at the MPI interface (`/comm/matrix`, a PMPI layer) independently of the counts above; "
+                  "its row sums are the bytes sent, its column sums the bytes received. White: nothing. Reads of "
+                  "other ranks' slices in place through a shared window are not MPI traffic and do not appear.\n"]
     return "\n".join(parts)
+
+
+def _matrix_figure(run: Run):
+    """One heat map per stage (the input broadcast, then each layer's boundary), log colour scale."""
+    matrix = run.comm_matrix
+    stages = ["input"] + list(run.layers)
+    cols = min(len(stages), 4)
+    rows = -(-len(stages) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    top = max(int(matrix.max()), 1)
+    image = None
+    for k, ax in enumerate(axes.flat):
+        if k >= len(stages):
+            ax.axis("off")
+            continue
+        shown = np.ma.masked_equal(matrix[k].astype(float), 0.0)
+        image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1, vmax=top), interpolation="nearest")
+        ax.set_title(f"{stages[k]}: {int(matrix[k].sum()):,} B", fontsize=9)
+        ax.set_xlabel("to rank", fontsize=8)
+        ax.set_ylabel("from rank", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(False)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="bytes")
+    return fig
 
 
 def _summary(run: Run) -> str:

@@ -94,6 +94,7 @@ class Run:
     nodes: np.ndarray  # [P]
     input_image: np.ndarray | None  # [B, C, H, W] with --dump-tensors, else None
     ops: np.ndarray | None = None  # [L, P] /work/ops: operations of each rank's part (files that record it)
+    comm_matrix: np.ndarray | None = None  # [L+1, P, P] /comm/matrix: bytes from rank to rank per stage (if recorded)
 
     @property
     def nprocs(self) -> int:
@@ -343,8 +344,12 @@ def _read_run(path, g: h5py.Group) -> Run:
     ops = g["work/ops"][...].astype(np.int64) if "work/ops" in g else None
     if ops is not None and ops.shape != (n_layers, nprocs):
         raise ResultsError(f"{path}: work/ops has shape {ops.shape}, expected {(n_layers, nprocs)}")
+    matrix = g["comm/matrix"][...].astype(np.int64) if "comm/matrix" in g else None
+    if matrix is not None and matrix.shape != (n_layers + 1, nprocs, nprocs):
+        raise ResultsError(f"{path}: comm/matrix has shape {matrix.shape}, expected {(n_layers + 1, nprocs, nprocs)}")
     meta = _meta(g)
     return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected, ops=ops,
+               comm_matrix=matrix,
                boundary=_boundaries(path, g, str(meta.get("plan", "per-layer")), len(layers)),
                operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
                op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cnnpar needs to build, run, test and analyse. Safe to re-run: it asks apt only for
 # packages that are missing, and runs `apt-get update` at most once per invocation.
-# Usage: scripts/install_deps.sh [--with-slurm]    (root, or a user with sudo)
+# Usage: scripts/install_deps.sh [--with-slurm] [--with-simgrid]    (root, or a user with sudo)
 set -euo pipefail
 
 packages=(
@@ -14,7 +14,13 @@ packages=(
   clang-14 libclang-rt-14-dev
   python3 python3-numpy python3-h5py python3-matplotlib python3-pytest
 )
-if [[ "${1:-}" == "--with-slurm" ]]; then packages+=(slurm-wlm munge); fi
+for arg in "$@"; do
+  case "$arg" in
+    --with-slurm) packages+=(slurm-wlm munge) ;;
+    --with-simgrid) packages+=(libsimgrid-dev) ;;  # smpicxx, smpirun: the simulated cluster (docs/simulation.md)
+    *) echo "install_deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

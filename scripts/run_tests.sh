@@ -7,11 +7,19 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${CNNPAR_BUILD_DIR:-$root/build}
 jobs=$(nproc)
-"$root/scripts/install_deps.sh"
+# CNNPAR_SKIP_SMPI=1: no SMPI build (SimGrid's simulated cluster, docs/simulation.md).
+smpi=$([[ "${CNNPAR_SKIP_SMPI:-0}" == 1 ]] && echo 0 || echo 1)
+"$root/scripts/install_deps.sh" $( ((smpi)) && echo --with-simgrid)
 "$root/scripts/build.sh" -DCNNPAR_WERROR=ON
 source "$root/scripts/mpi_env.sh"
 (cd "$build" && ctest --output-on-failure -j "$jobs" "$@")
 [[ -z ${CNNPAR_QUICK_TESTS:-} ]] || exit 0
+
+if ((smpi)); then
+  echo "== SMPI: cnnpar_smpi on simulated clusters (build-smpi/, smpicxx)"
+  "$root/scripts/build_smpi.sh" -DCNNPAR_WERROR=ON
+  ctest --test-dir "${CNNPAR_SMPI_BUILD_DIR:-$root/build-smpi}" --output-on-failure
+fi
 
 # One more build serves both: clang with ASan + UBSan (every report fatal) and libFuzzer's coverage, at -O1.
 echo "== sanitizers and fuzzing: build-checked/ (clang-14, -DCNNPAR_SANITIZE=ON -DCNNPAR_FUZZ=ON)"

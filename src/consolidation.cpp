@@ -244,9 +244,7 @@ class NodeWindow {
     const MPI_Aint size = node_rank == 0 ? static_cast<MPI_Aint>(floats * sizeof(float)) : 0;
     void* mine = nullptr;
     MPI_Win_allocate_shared(size, sizeof(float), MPI_INFO_NULL, node_, &mine, &win_);
-    MPI_Aint got = 0;
-    int disp = 0;
-    MPI_Win_shared_query(win_, 0, &got, &disp, &base_);
+    base_ = shared_segments(win_, node_, mine).front();  // node rank 0's segment: the whole buffer
     MPI_Win_lock_all(MPI_MODE_NOCHECK, win_);
     allocated_ = static_cast<std::uint64_t>(size);
   }
@@ -271,6 +269,25 @@ class NodeWindow {
   void* base_ = nullptr;
   std::uint64_t allocated_ = 0;
 };
+
+}  // namespace
+
+std::vector<char*> shared_segments(MPI_Win win, MPI_Comm node, void* mine) {
+  int size = 1;
+  MPI_Comm_size(node, &size);
+  MPI_Aint bytes0 = 0;
+  int disp_unit = 0;
+  char* base0 = nullptr;
+  MPI_Win_shared_query(win, 0, &bytes0, &disp_unit, &base0);
+  long long offset = static_cast<char*>(mine) - base0;
+  std::vector<long long> offsets(static_cast<std::size_t>(size));
+  MPI_Allgather(&offset, 1, MPI_LONG_LONG, offsets.data(), 1, MPI_LONG_LONG, node);
+  std::vector<char*> segments;
+  for (long long o : offsets) segments.push_back(base0 + o);
+  return segments;
+}
+
+namespace {
 
 // The buffers of the plan placed in one node window, each region 64-byte aligned.
 struct WindowLayout {

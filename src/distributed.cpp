@@ -1,8 +1,10 @@
 // The distributed forward pass (see distributed.hpp).
 #include "cnnpar/distributed.hpp"
 
+#include "cnnpar/comm_log.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
+#include "cnnpar/sim_compute.hpp"
 
 namespace cnnpar {
 
@@ -34,6 +36,7 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
 }
 
 void DistributedForward::run(std::size_t iteration, RankRecord* record) {
+  if (record) comm_log::begin(steps_.size() + 1);  // timed passes: who sent what to whom, at the MPI interface
   const ConsolidationSample bcast = consolidation_.broadcast_input(0);
   if (record) {
     record->stamp_boundary(iteration, 0, bcast.enter_s, bcast.exit_s);
@@ -54,15 +57,18 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     } else if (!runs_packed) {
       // A row-parallel step's bias is added once, by rank 0, before the partial sums are reduced.
       region_forward(layer, step.split, step_slice(step, rank_), weights_[s], in, out, batch_, rank_ == 0);
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));  // SMPI build only (sim_compute.hpp)
       t3 = t2 = steady_seconds();  // no packing: pack and unpack are empty
     } else {
       pack_box(in, layer.in, batch_, packed.in, packed_in_[s].data());
       t1 = steady_seconds();
       packed_layer_forward(packed, weights_[s], packed_in_[s].data(), packed_out_[s].data());
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));
       t2 = steady_seconds();
       unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
       t3 = steady_seconds();
     }
+    comm_log::stage(s + 1);
     const ConsolidationSample sample = consolidation_.finish(s);
     if (record) {
       record->stamp(iteration, s + 1, Event::pack, t0, t1);
@@ -75,6 +81,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     }
     in = consolidation_.output(s).data();
   }
+  if (record) record->sent_to = comm_log::end();
 }
 
 std::span<const float> DistributedForward::output() { return consolidation_.output(steps_.size() - 1); }

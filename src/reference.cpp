@@ -2,6 +2,11 @@
 #include "cnnpar/reference.hpp"
 
 #include <chrono>
+
+#include "cnnpar/sim_compute.hpp"
+#ifdef CNNPAR_SMPI
+#include <mpi.h>
+#endif
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -9,6 +14,19 @@
 #include "cnnpar/kernels.hpp"
 
 namespace cnnpar {
+
+namespace {
+// The serial layers' clock: the real steady clock, or under SMPI the simulated one (each layer charges its operations
+// at the calibrated rate: sim_compute.hpp), so that serial and distributed times are on the same footing.
+double layer_clock() {
+#ifdef CNNPAR_SMPI
+  return MPI_Wtime();
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+}  // namespace
+
 
 void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const LayerWeights& weights,
                     const float* in_full, float* out_full, std::size_t batch, bool add_bias) {
@@ -134,10 +152,11 @@ std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const st
   if (layer_seconds) layer_seconds->assign(layers.size(), 0.0);
   for (std::size_t l = 0; l < layers.size(); ++l) {
     next.assign(layers[l].out.elements() * batch, 0.0f);
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = layer_clock();
     layer_forward(layers[l], weights[l], cur.data(), next.data(), batch);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (layer_seconds) (*layer_seconds)[l] = std::chrono::duration<double>(t1 - t0).count();
+    sim::charge(layers[l], layer_ops(layers[l], batch));
+    const double t1 = layer_clock();
+    if (layer_seconds) (*layer_seconds)[l] = t1 - t0;
     if (layer_outputs) layer_outputs->push_back(next);
     cur.swap(next);
   }
@@ -154,10 +173,11 @@ std::span<const float> SerialReference::run(std::span<const float> input, std::v
   if (layer_seconds) layer_seconds->assign(layers_.size(), 0.0);
   const float* in = input.data();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = layer_clock();
     layer_forward(layers_[l], weights_[l], in, outputs_[l].data(), batch_);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (layer_seconds) (*layer_seconds)[l] = std::chrono::duration<double>(t1 - t0).count();
+    sim::charge(layers_[l], layer_ops(layers_[l], batch_));
+    const double t1 = layer_clock();
+    if (layer_seconds) (*layer_seconds)[l] = t1 - t0;
     in = outputs_[l].data();
   }
   return outputs_.back();

@@ -2,13 +2,41 @@
 #include "cnnpar/results_file.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string_view>
 
+#include "cnnpar/sim_compute.hpp"
 #include "cnnpar/version.hpp"
 
 namespace cnnpar {
 
 namespace {
+
+// A simulated run (the SMPI build under scripts/smpi_run.sh) records what it ran on: the platform file (path and
+// text), the smpirun configuration and the kernel rates. Empty strings and simulated = 0 for real runs.
+std::string file_text(const char* path) {
+  if (!path || !*path) return {};
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+void write_simulation_meta(const h5::Object& meta) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+#ifdef CNNPAR_SMPI
+  const std::int64_t simulated = 1;
+#else
+  const std::int64_t simulated = 0;
+#endif
+  meta.attr("simulated", simulated)
+      .attr("smpi_platform", env("CNNPAR_SMPI_PLATFORM"))
+      .attr("smpi_platform_xml", simulated ? file_text(std::getenv("CNNPAR_SMPI_PLATFORM")) : std::string())
+      .attr("smpi_config", env("CNNPAR_SMPI_CONFIG"))
+      .attr("smpi_compute_rates", simulated ? sim::rates() : std::string());
+}
+
 
 using Dims = std::vector<hsize_t>;
 
@@ -99,6 +127,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("wait_transfer_method",
             "entry-timestamp skew: wait = latest entry over ranks - own entry; transfer = exit - max(own entry, "
             "latest entry); clocks aligned at start-up by min-RTT ping-pong with rank 0; clamped at 0");
+  write_simulation_meta(meta);
 
   // /layers: one row per layer (its plan step: how it was split and what its boundary did).
   std::vector<std::string> names, operations, splits, units, boundaries;
@@ -177,6 +206,16 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   put(where, "comm/input_bytes_received", input_received, {P}, "B", "rank",
       "input broadcast: bytes received through MPI");
   put(where, "comm/input_bytes_expected", input_expected, {P}, "B", "rank", "model of input_bytes_received");
+  // Who sent what to whom (comm_log.hpp): stage 0 the input broadcast, stage l + 1 layer l's boundary.
+  std::vector<std::uint64_t> matrix((L + 1) * P * P, 0);
+  for (std::size_t q = 0; q < P; ++q) {
+    const std::vector<std::uint64_t>& row = r.records[q].sent_to;
+    for (std::size_t st = 0; st <= L && row.size() == (L + 1) * P; ++st)
+      for (std::size_t to = 0; to < P; ++to) matrix[(st * P + q) * P + to] = row[st * P + to];
+  }
+  put(where, "comm/matrix", matrix, {L + 1, P, P}, "B", "stage,from,to",
+      "bytes each rank passed to MPI for each other rank in the last timed pass, recorded at the MPI interface (PMPI); "
+      "stage 0 the input broadcast, stage l+1 layer l's boundary");
   put(where, "work/ops", ops, {L, P}, "operations (see /layers/op_unit)", "layer,rank",
       "exact operation count of this rank's slice for the batch");
   put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank",

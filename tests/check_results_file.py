@@ -53,7 +53,7 @@ def check_run(g, args, failures):
     if args.iterations is not None:
         check(I == args.iterations, f"/meta iterations {I} != {args.iterations}")
     out_shape = g["layers/out_shape"][...]
-    dims = {"L": L, "P": P, "I": I, "B": B, "C": int(g["layers/in_shape"][0][0]),
+    dims = {"L": L, "S": L + 1, "P": P, "I": I, "B": B, "C": int(g["layers/in_shape"][0][0]),
             "H": int(g["layers/in_shape"][0][1]), "W": int(g["layers/in_shape"][0][2]), "O": int(out_shape[-1][0])}
 
     # Every documented dataset exists with its shape and type; every dataset is documented.
@@ -124,6 +124,21 @@ def check_run(g, args, failures):
                 check(int(sent[l][r]) == model_sent, f"{names[l]} rank {r}: sent {sent[l][r]} != {model_sent}")
             if boundary[l] == "none":
                 check(int(recv[l][r]) == 0 and int(sent[l][r]) == 0, f"{names[l]} rank {r}: bytes with no boundary")
+    # Who sent what to whom, recorded at the MPI interface: rows must sum to what each rank counted as sent, columns
+    # to what it counted as received (two independent records of the same traffic), nobody sends to itself.
+    matrix = g["comm/matrix"][...].astype(np.int64)
+    check(matrix.shape == (L + 1, P, P), f"/comm/matrix shape {matrix.shape} != {(L + 1, P, P)}")
+    if matrix.shape == (L + 1, P, P):
+        stage_sent = np.vstack([g["comm/input_bytes_sent"][...][None, :], sent]).astype(np.int64)
+        stage_recv = np.vstack([g["comm/input_bytes_received"][...][None, :], recv]).astype(np.int64)
+        for st in range(L + 1):
+            what = "input broadcast" if st == 0 else names[st - 1]
+            check(np.array_equal(matrix[st].sum(axis=1), stage_sent[st]),
+                  f"{what}: /comm/matrix row sums {matrix[st].sum(axis=1)[:8]} != bytes sent {stage_sent[st][:8]}")
+            check(np.array_equal(matrix[st].sum(axis=0), stage_recv[st]),
+                  f"{what}: /comm/matrix column sums {matrix[st].sum(axis=0)[:8]} != bytes received "
+                  f"{stage_recv[st][:8]}")
+            check(not np.diagonal(matrix[st]).any(), f"{what}: /comm/matrix has a rank sending to itself")
     if meta["plan"] == "per-layer":
         for l in range(L):
             check(count[l].max() - count[l].min() <= 1, f"layer {names[l]}: block partition unbalanced")

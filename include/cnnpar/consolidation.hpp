@@ -68,6 +68,12 @@ class Consolidation {
   virtual std::uint64_t activation_bytes() const = 0;
 };
 
+// Where every node rank's segment of a shared window (MPI_Win_allocate_shared over `node`) is in this process:
+// segments[q] = rank 0's segment start plus the offset of q's segment from it, each rank's offset measured from its
+// own `mine` (the base pointer MPI_Win_allocate_shared returned) and exchanged with MPI_Allgather. Not
+// MPI_Win_shared_query(q) per peer: SimGrid 3.32's returns the window's start for every q. Collective over `node`.
+std::vector<char*> shared_segments(MPI_Win win, MPI_Comm node, void* mine);
+
 // --calibrate: MPI_Allgatherv (block split of n over the ranks), MPI_Allreduce (sum) and MPI_Bcast (from rank 0) of
 // each size n in `bytes`, timed the way the OSU micro-benchmarks time them: `warmup` untimed calls, then
 // `repetitions` calls each preceded by a barrier, the clock around the call only, and the slowest rank's time kept.

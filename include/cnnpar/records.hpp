@@ -69,6 +69,9 @@ struct RankRecord {
   // [stage] 1 if the boundary synchronises ranks (a collective); 0 if nothing moves, so there is nothing to wait for
   // and its wait and transfer are 0 by definition.
   std::vector<std::uint8_t> collective;
+  // [stage * P + world rank]: bytes this rank passed to MPI for each rank in the last timed pass, recorded at the MPI
+  // interface (comm_log.hpp), independently of bytes_sent; its sum over ranks is bytes_sent[stage].
+  std::vector<std::uint64_t> sent_to;
   std::uint64_t activation_bytes = 0;       // activation buffers this rank allocated (peak: all live at once)
   std::uint64_t output_fnv1a64 = 0;         // hash of this rank's copy of the final output (checksum.hpp)
 

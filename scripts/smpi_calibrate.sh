@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Measures this machine's kernel rates for the simulated cluster: the real program on 1 rank (no communication),
+# per layer kind operations / median serial time, and writes them to sim/rates.env (CNNPAR_SMPI_RATES, read by
+# scripts/smpi_run.sh; sim_compute.hpp). Prints the conv rate: the core speed to give sim/make_platforms.py --speed.
+# Both the seed network and letters run, so every layer kind has a rate; rates depend on the batch (the fc kernel is
+# memory-bound at B = 1), so calibrate at the batch you simulate.
+# Usage: scripts/smpi_calibrate.sh [--batch B] [--write-platforms]     (needs the normal build: scripts/build.sh)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+batch=16 platforms=0
+while (($#)); do
+  case "$1" in
+    --batch) batch=$2; shift 2 ;;
+    --write-platforms) platforms=1; shift ;;
+    *) echo "usage: $0 [--batch B] [--write-platforms]" >&2; exit 2 ;;
+  esac
+done
+source "$root/scripts/mpi_env.sh"
+bin=${CNNPAR_BUILD_DIR:-$root/build}/cnnpar_mpi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for net in seed letters; do
+  mpirun -np 1 "$bin" --net "$net" --batch "$batch" --iterations 100 --warmup 10 --quiet --no-progress \
+    --output "$work/$net.h5" >/dev/null
+done
+rates=$(/usr/bin/python3 - "$work/seed.h5" "$work/letters.h5" <<'PY'
+import re, sys, h5py
+ops, secs = {}, {}
+for path in sys.argv[1:]:
+    f = h5py.File(path, "r")
+    names = [n.decode() if isinstance(n, bytes) else n for n in f["layers/name"][()]]
+    for l, name in enumerate(names):
+        kind = re.sub(r"\d+$", "", name)
+        ops[kind] = ops.get(kind, 0) + float(f["work/ops"][l].sum())
+        secs[kind] = secs.get(kind, 0) + float(f["timing/serial_layer_s"][l])
+print(",".join(f"{k}={ops[k] / secs[k]:.4g}" for k in sorted(ops)))
+PY
+)
+conv=$(sed 's/.*conv=\([^,]*\).*/\1/' <<<"$rates")
+{
+  echo "# Written by scripts/smpi_calibrate.sh --batch $batch on $(hostname) at $(date -u +%FT%TZ): operations per second"
+  echo "# of each layer kind, 1 rank, median serial layer times of seed and letters. Read by scripts/smpi_run.sh."
+  echo "CNNPAR_SMPI_RATES=$rates"
+} >"$root/sim/rates.env"
+echo "rates: $rates"
+echo "core speed (conv multiply-adds per second): $conv"
+if ((platforms)); then "$root/sim/make_platforms.py" --speed "$conv"; echo "platforms rewritten with --speed $conv"; fi
