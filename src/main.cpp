@@ -173,6 +173,101 @@ int write_results(const Options& opt, const std::filesystem::path& path, Experim
 
 // parse -> read the input -> agree on the set-up -> run -> report -> write. Every rank reaches each agreement point;
 // a bad input anywhere ends every rank with one message from rank 0 and exit status 2.
+// A failure anywhere in the set-up ends every rank with one message from rank 0 and exit status 2.
+struct BadInput {
+  std::string message;
+};
+
+// Rank 0 does `work` (reading, checking); every rank learns whether it worked.
+template <class Work>
+void on_root_agreed(Runtime& rt, Work work) {
+  std::string error;
+  if (rt.rank() == 0) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  rt.broadcast(error, 0);
+  if (!error.empty()) throw BadInput{error};
+}
+
+// What the job runs, agreed by every rank before anything is timed: the kernels' instruction set, the input (rank 0
+// reads the images and any spec file; everyone learns the shapes), the set-up (checked identically everywhere), the
+// weights file, the memory it needs and the output path (rank 0 checks, everyone learns the verdict).
+struct Job {
+  Input input;  // rank 0
+  ExperimentSetup setup;
+  std::filesystem::path output_path;            // rank 0; empty: no results file
+  std::unique_ptr<OutputFile> reserved_output;  // proves the path writable now; removed unless the write publishes it
+};
+
+void prepare(Runtime& rt, const Options& opt, const Topology& topo, Job& job) {
+  // The instruction set, pinned on every rank or none (a heterogeneous job could lack it on some nodes).
+  if (!rt.all_ok(pin_kernel_target(opt.kernels))) {
+    std::string have;
+    for (const std::string& t : kernel_targets()) have += (have.empty() ? "" : ", ") + t;
+    throw BadInput{"--kernels " + opt.kernels + " is not an instruction set every rank's CPU can run (rank 0's can "
+                   "run: auto, " + have + ")"};
+  }
+  std::vector<std::uint64_t> dims(3, 0);
+  std::string spec_text;
+  on_root_agreed(rt, [&] {
+    job.input = load_input(opt);
+    dims = {job.input.images.count, job.input.images.rows, job.input.images.cols};
+    if (opt.net != "seed" && opt.net != "letters") spec_text = read_small_text_file(opt.net, "--net spec file");
+  });
+  rt.broadcast(dims, 0);
+  rt.broadcast(spec_text, 0);
+
+  ExperimentSetup& setup = job.setup;
+  try {
+    setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
+                              opt.conv_kernel, opt.pool_kernel, opt.gelu);
+    setup.batch = dims[0];
+    // Sizes first: no wrapped-around or too-large count may reach a plan or an allocation.
+    check_sizes(opt, describe(setup.net), setup.batch);
+    if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
+    else if (opt.compare_what == "splits")
+      setup.combinations = split_combinations(describe(setup.net), topo.map(), setup.batch, opt.grid);
+    else setup.combinations = all_combinations(topo.map(), opt.splits);
+    setup.grid = opt.grid;
+    setup.iterations = opt.iterations;
+    setup.warmup = opt.warmup;
+    setup.seed = opt.seed;
+    setup.weights_file = opt.weights;
+    setup.verify = opt.verify || opt.compare;
+    setup.keep_outputs = opt.dump_tensors == "all";
+    setup.calibrate = opt.calibrate;
+    setup.progress = rt.rank() == 0 && opt.progress;
+    check_setup(setup, topo.map());
+  } catch (const NetworkSpecError& e) {
+    throw BadInput{e.what()};
+  } catch (const NetworkError& e) {
+    throw BadInput{"network does not fit the " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
+                   " input: " + e.what()};
+  } catch (const std::exception& e) {
+    throw BadInput{e.what()};
+  }
+
+  on_root_agreed(rt, [&] {
+    const std::vector<LayerInfo> layers = describe(setup.net);
+    const std::vector<int>& node_of = topo.map().node_of_rank;
+    check_memory(job_memory(opt, layers, setup.batch, static_cast<std::size_t>(rt.size()), setup.combinations.size()),
+                 memory_budget(static_cast<std::size_t>(std::count(node_of.begin(), node_of.end(), node_of[0]))));
+    if (!opt.weights.empty()) validate_weights_file(opt.weights, layers);
+    if (opt.output.empty()) return;
+    job.output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
+    job.reserved_output = OutputFile::reserve(job.output_path, opt.force,
+                                              {{"--images", opt.images},
+                                               {"--labels", opt.labels},
+                                               {"--weights", opt.weights},
+                                               {"--net", opt.net == "seed" || opt.net == "letters" ? "" : opt.net}});
+  });
+}
+
+// parse -> prepare -> run -> report -> write.
 int run(Runtime& rt, int argc, char** argv) {
   const bool root = rt.rank() == 0;
   const ParsedCommandLine cmd = parse_command_line(argc, argv);
@@ -184,110 +279,23 @@ int run(Runtime& rt, int argc, char** argv) {
   }
   const Options& opt = cmd.options;
   const std::string created_utc = utc_now();
-  std::string error;
-  auto agree = [&] {
-    rt.broadcast(error, 0);
-    if (error.empty()) return true;
-    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
-    return false;
-  };
-
-  // The kernels' instruction set, pinned on every rank or none (a heterogeneous job could lack it on some nodes).
-  if (!rt.all_ok(pin_kernel_target(opt.kernels))) {
-    if (root) {
-      std::string have;
-      for (const std::string& t : kernel_targets()) have += (have.empty() ? "" : ", ") + t;
-      std::cerr << "cnnpar_mpi: error: --kernels " << opt.kernels << " is not an instruction set every rank's CPU can "
-                << "run (rank 0's can run: auto, " << have << ")\n";
-    }
-    return kBadInput;
-  }
-
-  // Rank 0 reads the images and the network spec file; everyone learns the batch's shape and the spec's text.
-  Input input;
-  std::vector<std::uint64_t> dims(3, 0);
-  std::string spec_text;
-  if (root) {
-    try {
-      input = load_input(opt);
-      dims = {input.images.count, input.images.rows, input.images.cols};
-      if (opt.net != "seed" && opt.net != "letters") spec_text = read_small_text_file(opt.net, "--net spec file");
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  if (!agree()) return kBadInput;
-  rt.broadcast(dims, 0);
-  rt.broadcast(spec_text, 0);
-
-  // The set-up, checked identically on every rank.
   const Topology topo(rt.comm(), opt.ranks_per_node);
-  ExperimentSetup setup;
+  Job job;
   try {
-    setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
-                              opt.conv_kernel, opt.pool_kernel, opt.gelu);
-    setup.batch = dims[0];
-    // Sizes first: no wrapped-around or too-large count may reach a plan or an allocation.
-    check_sizes(opt, describe(setup.net), setup.batch);
-    if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
-    else if (opt.compare_what == "splits")
-      setup.combinations = split_combinations(describe(setup.net), topo.map(), dims[0], opt.grid);
-    else setup.combinations = all_combinations(topo.map(), opt.splits);
-    setup.grid = opt.grid;
-    setup.iterations = opt.iterations;
-    setup.warmup = opt.warmup;
-    setup.seed = opt.seed;
-    setup.weights_file = opt.weights;
-    setup.verify = opt.verify || opt.compare;
-    setup.keep_outputs = opt.dump_tensors == "all";
-    setup.calibrate = opt.calibrate;
-    setup.progress = root && opt.progress;
-    check_setup(setup, topo.map());
-  } catch (const NetworkSpecError& e) {
-    error = e.what();
-  } catch (const NetworkError& e) {
-    error = std::string("network does not fit the ") + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
-            " input: " + e.what();
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  if (!error.empty()) {  // the same on every rank
-    if (root) std::cerr << "cnnpar_mpi: error: " << error << "\n";
+    prepare(rt, opt, topo, job);
+  } catch (const BadInput& e) {  // the same on every rank
+    if (root) std::cerr << "cnnpar_mpi: error: " << e.message << "\n";
     return kBadInput;
   }
-
-  // Rank 0 checks the weights file and the output path; everyone learns the verdict.
-  std::filesystem::path output_path;
-  std::unique_ptr<OutputFile> reserved_output;  // proves the path writable now; removed unless the write publishes it
-  if (root) {
-    try {
-      const std::vector<LayerInfo> layers = describe(setup.net);
-      const std::vector<int>& node_of = topo.map().node_of_rank;
-      check_memory(job_memory(opt, layers, setup.batch, static_cast<std::size_t>(rt.size()), setup.combinations.size()),
-                   memory_budget(static_cast<std::size_t>(std::count(node_of.begin(), node_of.end(), node_of[0]))));
-      if (!opt.weights.empty()) validate_weights_file(opt.weights, layers);
-      if (!opt.output.empty()) {
-        output_path = resolve_output(opt, static_cast<std::size_t>(rt.size()));
-        reserved_output = OutputFile::reserve(output_path, opt.force,
-                                              {{"--images", opt.images},
-                                               {"--labels", opt.labels},
-                                               {"--weights", opt.weights},
-                                               {"--net", opt.net == "seed" || opt.net == "letters" ? "" : opt.net}});
-      }
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  if (!agree()) return kBadInput;
 
   ExperimentResult result =
-      run_experiment(rt, topo, setup, root ? images_to_activation(input.images) : std::vector<float>());
+      run_experiment(rt, topo, job.setup, root ? images_to_activation(job.input.images) : std::vector<float>());
   if (!root) return kOk;  // rank 0 decides the verdict; the others' exit status does not depend on it
   const double timestamp_cost_s = measure_timestamp_cost();
-  for (RunReport& r : result.runs) describe_job(r, opt, input, created_utc, timestamp_cost_s);
+  for (RunReport& r : result.runs) describe_job(r, opt, job.input, created_utc, timestamp_cost_s);
   print_reports(opt, result);
-  if (!output_path.empty())
-    if (const int status = write_results(opt, output_path, result); status != kOk) return status;
+  if (!job.output_path.empty())
+    if (const int status = write_results(opt, job.output_path, result); status != kOk) return status;
   std::cout.flush();
   return result.passed() ? kOk : kVerifyFailed;
 }
