@@ -3,10 +3,11 @@
 The pictures explain the decomposition (docs/design.md) for the network and P actually run, not a textbook case:
 every box, slice and byte count comes from `/partition`, `/layers` and `/comm`. (1) the input image in row-major
 memory and who reads it, (2) the convolution's data flow, (3) the linear layer's weight matrix cut into per-rank
-slices, (4) the whole pipeline, and (5), when some step is split by rows or samples or replicated, the cuts: one
-panel per such step with each rank's row block and the halo rows it receives, its block of the batch, or the whole
-layer on every rank. With more than `MAX_RANK_ROWS` ranks the middle ones are elided in the per-rank rows (the
-ownership strips still show every rank).
+slices, (4) the whole pipeline, and (5), when some step is split by rows or samples, replicated, or split on a 2-D
+grid (tiles, rows × channels, images × channels), the cuts: one panel per such step with each rank's row block and
+the halo rows it receives, its block of the batch, the whole layer on every rank, its tile and the halo rows,
+columns and corner it receives, or its block of the grid. With more than `MAX_RANK_ROWS` ranks the middle ones are
+elided in the per-rank rows (the ownership strips still show every rank).
 
 Halos are computed here from the file, by the rule the plan uses (include/cnnpar/plan.hpp, DistDL's): a rows step of
 a conv or pool with kernel K and stride S (parsed from `/layers/operation`; no padding exists) whose rank owns output
@@ -15,7 +16,10 @@ halo is what it reads minus the rows the previous step's rank owns (`/partition`
 is split by rows too; the first step's input is broadcast whole, and any other previous step leaves its whole output,
 or whole images, on the rank's side), received from the ranks that own them at the previous step's boundary, so the
 halo bytes (rows × columns read × C × 4 × B; the columns read are (W_out − 1)·S + K clamped to W, all of W but for a
-window that skips the last columns) add up to that boundary's `/comm/bytes_received`.
+window that skips the last columns) add up to that boundary's `/comm/bytes_received`. Tiles follow the same rule
+on both axes (tile_halos): rows × columns [h0·S, (h1 − 1)·S + K) × [w0·S, (w1 − 1)·S + K) minus the previous step's
+tile, one piece per owner, pixels × C × 4 × B bytes. The 2-D partition (/partition/second_*, /layers/grid) is read
+here from the file (second_axis), since `Run` does not carry it.
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ import pathlib
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import lru_cache
 
+import h5py
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
@@ -422,7 +428,8 @@ def _partition_table(run: Run) -> str:
 
 # --- (5) the cuts: rows with their halos, sample blocks, replicated layers ----------------------------------------
 
-CUT_SPLITS = ("rows", "samples", "replicated")  # the /layers/split values the cuts picture draws
+GRID_SPLITS = ("tiles", "rows-channels", "samples-channels")  # the 2-D splits (/layers/grid R × C)
+CUT_SPLITS = ("rows", "samples", "replicated", *GRID_SPLITS)  # the /layers/split values the cuts picture draws
 _WINDOW = re.compile(r"(\d+)x\d+\b.*\bstride (\d+)")  # "conv 3x3, 32 filters, stride 1", "max-pool 2x2, stride 2"
 
 
@@ -441,7 +448,7 @@ class Halo:
 
 
 def cut_layers(run: Run) -> list[int]:
-    """The steps the cuts picture draws: split by rows or samples, or replicated."""
+    """The steps the cuts picture draws: split by rows or samples, replicated, or on a 2-D grid."""
     return [i for i, split in enumerate(run.split) if split in CUT_SPLITS]
 
 
@@ -532,8 +539,8 @@ def cuts_figure(run: Run):
     rows = math.ceil(len(layers) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.6 * columns, 4.6 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
-        {"rows": _rows_panel, "samples": _samples_panel, "replicated": _replicated_panel}[run.split[layer]](
-            ax, run, layer)
+        {"rows": _rows_panel, "samples": _samples_panel, "replicated": _replicated_panel, "tiles": _tiles_panel,
+         "rows-channels": _grid_panel, "samples-channels": _grid_panel}[run.split[layer]](ax, run, layer)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
@@ -542,11 +549,13 @@ def cuts_figure(run: Run):
     for ax in axes.flat[len(layers):]:
         fig.delaxes(ax)
     shown = {"rows": "row blocks with the halo rows each rank receives (hatched, in the sender's colour)",
-             "samples": "sample blocks (whole weights on every rank)", "replicated": "replicated layers"}
+             "samples": "sample blocks (whole weights on every rank)", "replicated": "replicated layers",
+             "tiles": "tiles with the halo each rank receives (rows, columns, corner; hatched in the owner's colour)",
+             "rows-channels": "rows × channels grids", "samples-channels": "images × channels grids"}
     fig.suptitle(figures.wrap(f"The cuts, P = {run.nprocs}, B = {run.batch}: "
                               + ", ".join(text for split, text in shown.items()
                                           if split in {run.split[i] for i in layers})), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (4.6 * rows)))  # room for a two-line suptitle
     return fig
 
 
@@ -634,6 +643,9 @@ def _halo_check(run: Run, layer: int) -> str:
     if run.boundary[layer - 1] == "none":
         return "; the previous boundary moves nothing" + ("" if not halo_bytes(run, layer).any() else
                                                            " (but a halo is needed: check the file!)")
+    if halo_bytes(run, layer).any() and not received.any() and not run.bytes_expected[layer - 1].any():
+        return (f"; read in place through the shared window ({run.consolidation}): "
+                f"{run.layers[layer - 1]}'s boundary receives nothing through MPI, as its model says")
     same = (halo_bytes(run, layer) == received).all()
     return (f"; = {run.layers[layer - 1]}'s /comm/bytes_received" if same else
             f"; ≠ {run.layers[layer - 1]}'s /comm/bytes_received {'/'.join(str(int(v)) for v in received)}")
@@ -704,15 +716,342 @@ def _halo_table(run: Run) -> str:
 
 
 def _cuts_parts(run: Run, out_dir: pathlib.Path, prefix: str) -> list[str]:
-    """The cuts picture and its halo table, when some step is rows, samples or replicated."""
+    """The cuts picture and its halo tables, when some step is rows, samples, replicated or on a 2-D grid."""
     fig = cuts_figure(run)
     if fig is None:
         return []
     parts = [markdown.image("the cuts", figures.save(fig, out_dir, prefix + "cuts")),
-             "The cuts: every step split by rows or samples, or replicated. Rows: each rank reads input rows "
-             "[h0·S, (h1 − 1)·S + K) for its output rows [h0, h1); the halo (hatched, in the sender's colour) is "
-             "what it reads minus the rows the previous step left on it, received at the previous boundary.\n"]
-    table = _halo_table(run)
-    if table:
-        parts.append(table)
+             "The cuts: every step split by rows or samples, replicated, or on a 2-D grid (tiles, rows × channels, "
+             "images × channels). Rows: each rank reads input rows [h0·S, (h1 − 1)·S + K) for its output rows "
+             "[h0, h1); the halo (hatched, in the sender's colour) is what it reads minus the rows the previous step "
+             "left on it, received at the previous boundary. Tiles: the same on both axes, rows × columns "
+             "[h0·S, (h1 − 1)·S + K) × [w0·S, (w1 − 1)·S + K), so a tile's halo has rows above or below it, columns "
+             "beside it and the corner (C·4·B bytes a pixel).\n"]
+    for table in (_halo_table(run), _tile_halo_table(run)):
+        if table:
+            parts.append(table)
     return parts
+
+
+# --- (5b) the 2-D cuts: tiles with their halos on both axes, rows × channels and images × channels grids -----------
+
+@dataclass(frozen=True)
+class SecondAxis:
+    """A file's 2-D split data, which `Run` does not carry: /partition/second_begin, second_count [L, P] (the first
+    column of the rank's tile, or its first channel) and /layers/grid [L, 2] (R × C; 1 × 1 for 1-D splits)."""
+
+    begin: np.ndarray
+    count: np.ndarray
+    grid: np.ndarray
+
+
+def second_axis(run: Run) -> SecondAxis:
+    """The run's second-axis partition and process grid, read from its file (the run's /compare group if any)."""
+    match = re.search(r" \[([^\]]+)\]$", run.label)
+    group = f"compare/{match.group(1)}" if match else "/"
+    return _read_second_axis(str(run.path), group, len(run.layers), run.nprocs,
+                             any(split in GRID_SPLITS for split in run.split))
+
+
+@lru_cache(maxsize=64)
+def _read_second_axis(path: str, group: str, layers: int, nprocs: int, needed: bool) -> SecondAxis:
+    with h5py.File(path, "r") as f:
+        g = f[group]
+        present = all(name in g for name in ("partition/second_begin", "partition/second_count", "layers/grid"))
+        if not present:
+            if needed:
+                raise ResultsError(f"{path}: a 2-D split needs {group.rstrip('/')}/partition/second_begin, "
+                                   "second_count and /layers/grid")
+            zeros = np.zeros((layers, nprocs), dtype=np.int64)
+            return SecondAxis(zeros, zeros, np.ones((layers, 2), dtype=np.int64))
+        axis = SecondAxis(g["partition/second_begin"][...].astype(np.int64),
+                          g["partition/second_count"][...].astype(np.int64), g["layers/grid"][...].astype(np.int64))
+    if axis.begin.shape != (layers, nprocs) or axis.count.shape != (layers, nprocs) or axis.grid.shape != (layers, 2):
+        raise ResultsError(f"{path}: {group.rstrip('/')}/partition/second_* or /layers/grid has the wrong shape")
+    return axis
+
+
+Span = tuple[int, int]  # [first, end)
+Box = tuple[Span, Span]  # (rows, columns)
+
+
+def _second_block(run: Run, layer: int, rank: int) -> Span:
+    axis = second_axis(run)
+    first = int(axis.begin[layer, rank])
+    return first, first + int(axis.count[layer, rank])
+
+
+def tile(run: Run, layer: int, rank: int) -> Box:
+    """(rows, columns) of the output tile a tiles step's rank owns."""
+    return _block(run, layer, rank), _second_block(run, layer, rank)
+
+
+def _empty(box: Box) -> bool:
+    (r0, r1), (c0, c1) = box
+    return r1 <= r0 or c1 <= c0
+
+
+def needed_tile(run: Run, layer: int, rank: int) -> Box:
+    """(rows, columns) of the input a tiles step's rank reads: [h0·S, (h1 − 1)·S + K) × [w0·S, (w1 − 1)·S + K) for
+    its output tile [h0, h1) × [w0, w1), clamped to the input; ((0, 0), (0, 0)) when its tile is empty."""
+    (h0, h1), (w0, w1) = tile(run, layer, rank)
+    if h1 <= h0 or w1 <= w0:
+        return (0, 0), (0, 0)
+    kernel, stride = window(run, layer)
+    return ((h0 * stride, min((h1 - 1) * stride + kernel, int(run.in_shape[layer, 1]))),
+            (w0 * stride, min((w1 - 1) * stride + kernel, int(run.in_shape[layer, 2]))))
+
+
+def owner_boxes(run: Run, layer: int) -> list[Box] | None:
+    """[rank] the part of a step's input each rank holds before the previous boundary moves anything, when the
+    previous step is cut spatially: its tile (tiles) or its row block across every column (rows); None when every
+    rank holds the whole input (the broadcast input, a gathered, replicated or exchanged whole output)."""
+    if layer == 0 or run.split[layer - 1] not in ("tiles", "rows"):
+        return None
+    if run.split[layer - 1] == "tiles":
+        return [tile(run, layer - 1, rank) for rank in range(run.nprocs)]
+    return [(_block(run, layer - 1, rank), (0, int(run.in_shape[layer, 2]))) for rank in range(run.nprocs)]
+
+
+def held_tile(run: Run, layer: int, rank: int) -> Box:
+    owners = owner_boxes(run, layer)
+    return owners[rank] if owners else ((0, int(run.in_shape[layer, 1])), (0, int(run.in_shape[layer, 2])))
+
+
+@dataclass(frozen=True)
+class TileHalo:
+    """A box of input rows × columns a tiles step's rank reads but its previous step did not leave on it, received
+    from `sender` (the previous step's owner); `part` says where it lies next to the held tile: "rows" (above or
+    below it, within its columns), "columns" (left or right, within its rows) or "corner"."""
+
+    rows: Span
+    columns: Span
+    sender: int
+    part: str
+
+    @property
+    def pixels(self) -> int:
+        return (self.rows[1] - self.rows[0]) * (self.columns[1] - self.columns[0])
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    return outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
+def tile_halos(run: Run, layer: int) -> list[list[TileHalo]]:
+    """[rank] the halo of a tiles step: the input it reads (needed_tile) minus what it holds, cut by the previous
+    step's owners (the owners' boxes partition the input, so each piece is the read box ∩ another rank's box);
+    top to bottom, left to right."""
+    owners = owner_boxes(run, layer)
+    halos = []
+    for rank in range(run.nprocs):
+        needed = needed_tile(run, layer, rank)
+        pieces = []
+        if owners is not None and not _empty(needed):
+            held = owners[rank]
+            for sender, ((s0, s1), (t0, t1)) in enumerate(owners):
+                if sender == rank:
+                    continue
+                box = ((max(needed[0][0], s0), min(needed[0][1], s1)), (max(needed[1][0], t0), min(needed[1][1], t1)))
+                if _empty(box):
+                    continue
+                part = ("rows" if _within(box[1], held[1]) else "columns" if _within(box[0], held[0]) else
+                        "corner")
+                pieces.append(TileHalo(box[0], box[1], sender, part))
+        halos.append(sorted(pieces, key=lambda h: (h.rows[0], h.columns[0])))
+    return halos
+
+
+def pixel_bytes(run: Run, layer: int) -> int:
+    """Bytes of one input pixel of a step for the whole batch: C × 4 × B."""
+    return int(run.in_shape[layer, 0]) * FLOAT_BYTES * run.batch
+
+
+def tile_halo_bytes(run: Run, layer: int) -> np.ndarray:
+    """[P] bytes of every rank's halo at a tiles step (pixels × C × 4 × B)."""
+    return np.array([sum(h.pixels for h in halos) * pixel_bytes(run, layer) for halos in tile_halos(run, layer)],
+                    dtype=np.int64)
+
+
+def _box_text(box: Box) -> str:
+    if _empty(box):
+        return "none"
+    return f"{_rows_text(*box[0])} × {_rows_text(*box[1])}"
+
+
+def _tile_check(run: Run, layer: int) -> str:
+    """How the tile halo bytes compare with the previous boundary's /comm/bytes_received, where that boundary moves
+    only halos: a tiles step after a tiles step."""
+    if layer == 0 or run.split[layer - 1] != "tiles":
+        return ""
+    halo = tile_halo_bytes(run, layer)
+    if run.boundary[layer - 1] == "none":
+        return "; the previous boundary moves nothing" + (" (but a halo is needed: check the file!)" if halo.any()
+                                                           else "")
+    received = run.bytes_received[layer - 1]
+    if halo.any() and not received.any() and not run.bytes_expected[layer - 1].any():
+        return (f"; read in place through the shared window ({run.consolidation}): "
+                f"{run.layers[layer - 1]}'s boundary receives nothing through MPI, as its model says")
+    return (f"; = {run.layers[layer - 1]}'s /comm/bytes_received" if (halo == received).all() else
+            f"; ≠ {run.layers[layer - 1]}'s /comm/bytes_received {'/'.join(str(int(v)) for v in received)}")
+
+
+def _grid_text(run: Run, layer: int) -> str:
+    rows, columns = (int(v) for v in second_axis(run).grid[layer])
+    return f"{rows}×{columns}"
+
+
+def _tiles_panel(ax, run: Run, layer: int) -> None:
+    """Left: per rank the step's input plane (row 0 on top) with the previous step's owners faint, the part it reads
+    outlined in its colour, its own part light and each halo piece (rows, columns, corner) hatched in the owner's
+    colour. Right: the output tiles on the grid, in rank colours."""
+    colors = figures.rank_colors(run.nprocs)
+    height_in, width_in = int(run.in_shape[layer, 1]), int(run.in_shape[layer, 2])
+    height_out, width_out = int(run.out_shape[layer, 1]), int(run.out_shape[layer, 2])
+    kernel, stride = window(run, layer)
+    halos = tile_halos(run, layer)
+    owners = owner_boxes(run, layer)
+    side_in = max(height_in, width_in)
+    ih, iw = height_in / side_in, width_in / side_in
+
+    rows, columns = (int(v) for v in second_axis(run).grid[layer])
+    on_grid = rows * columns == run.nprocs and run.nprocs <= 16  # the planes placed as the ranks sit on the grid
+    shown = list(range(run.nprocs)) if on_grid else _shown_ranks(run.nprocs)
+    cell_w, cell_h = iw + 0.25, ih + 0.42  # one plane and its label
+    plane_rows = rows if on_grid else 1
+    area_h = plane_rows * cell_h
+    for index, rank in enumerate(shown):
+        x, y = ((rank % columns) * cell_w, (rows - 1 - rank // columns) * cell_h) if on_grid else (index * cell_w, 0)
+        if rank is None:
+            ax.text(x + iw / 2, y + ih / 2, "⋯", ha="center", va="center", fontsize=12)
+            continue
+
+        def rect(box: Box):  # (x, y, w, h) of a box of this rank's input plane, row 0 on top
+            (r0, r1), (c0, c1) = box
+            return (x + iw * c0 / width_in, y + ih * (1 - r1 / height_in), iw * (c1 - c0) / width_in,
+                    ih * (r1 - r0) / height_in)
+
+        if owners is not None:
+            for owner, box in enumerate(owners):
+                if not _empty(box):
+                    bx, by, bw, bh = rect(box)
+                    ax.add_patch(Rectangle((bx, by), bw, bh, facecolor=colors[owner], alpha=0.12, edgecolor="white",
+                                           linewidth=0.4, gid="held"))
+        else:
+            ax.add_patch(Rectangle((x, y), iw, ih, facecolor="#eeeeee", edgecolor="none", gid="held"))
+        needed = needed_tile(run, layer, rank)
+        if not _empty(needed):
+            held = held_tile(run, layer, rank)
+            own = ((max(needed[0][0], held[0][0]), min(needed[0][1], held[0][1])),
+                   (max(needed[1][0], held[1][0]), min(needed[1][1], held[1][1])))
+            if not _empty(own):
+                bx, by, bw, bh = rect(own)
+                ax.add_patch(Rectangle((bx, by), bw, bh, facecolor=colors[rank], alpha=0.5, edgecolor="none",
+                                       gid="own"))
+            for halo in halos[rank]:
+                bx, by, bw, bh = rect((halo.rows, halo.columns))
+                ax.add_patch(Rectangle((bx, by), bw, bh, facecolor="white", edgecolor=colors[halo.sender],
+                                       hatch="xxxx" if halo.part != "corner" else "....", linewidth=1.0,
+                                       gid="halo"))
+            bx, by, bw, bh = rect(needed)
+            ax.add_patch(Rectangle((bx, by), bw, bh, fill=False, edgecolor=colors[rank], linewidth=1.6, gid="reads"))
+        ax.add_patch(Rectangle((x, y), iw, ih, fill=False, edgecolor="black", linewidth=0.6))
+        pixels = sum(h.pixels for h in halos[rank])
+        ax.text(x + iw / 2, y + ih + 0.03, f"r{rank} reads {_box_text(needed)}\nhalo {pixels} px", ha="center",
+                va="bottom", fontsize=6, color=colors[rank])
+    out_x = (columns if on_grid else len(shown)) * cell_w + 0.3
+    side_out = max(height_out, width_out)
+    scale = min(1.0, area_h - 0.42)
+    oh, ow = scale * height_out / side_out, scale * width_out / side_out
+    out_y = (area_h - 0.42 - oh) / 2
+    for rank in range(run.nprocs):
+        box = tile(run, layer, rank)
+        if _empty(box):
+            continue
+        (r0, r1), (c0, c1) = box
+        bx, by = out_x + ow * c0 / width_out, out_y + oh * (1 - r1 / height_out)
+        bw, bh = ow * (c1 - c0) / width_out, oh * (r1 - r0) / height_out
+        ax.add_patch(Rectangle((bx, by), bw, bh, facecolor=colors[rank], edgecolor="white", gid="block"))
+        if run.nprocs <= MAX_RANK_ROWS and bh > 0.08 and bw > 0.15:
+            ax.text(bx + bw / 2, by + bh / 2, f"r{rank}", ha="center", va="center", fontsize=6.5, color="white",
+                    fontweight="bold")
+    ax.add_patch(Rectangle((out_x, out_y), ow, oh, fill=False, edgecolor="black", linewidth=0.8))
+    ax.text(out_x + ow / 2, out_y + oh + 0.03, f"output\n{height_out}×{width_out}\n({_grid_text(run, layer)} tiles)",
+            ha="center", va="bottom", fontsize=6.5)
+    ih = area_h - 0.42  # for the limits below
+    ax.set_xlim(-0.1, out_x + ow + 0.1)
+    ax.set_ylim(-0.55, ih + 0.45)
+    ax.set_aspect("equal")
+    per_rank = tile_halo_bytes(run, layer)
+    per_rank = "/".join(markdown.count(b) for b in per_rank) if run.nprocs <= 8 else _spread(per_rank)
+    where = ("input held whole by every rank" if owners is None else
+             f"held: {run.layers[layer - 1]}'s {'tiles' if run.split[layer - 1] == 'tiles' else 'row blocks'}")
+    ax.text((out_x + ow) / 2, -0.04, figures.wrap(
+        f"reads rows [h0·{stride}, (h1 − 1)·{stride} + {kernel}) × columns [w0·{stride}, (w1 − 1)·{stride} + "
+        f"{kernel}); {where}; halo = read − held (rows, columns ×, corner ·), {markdown.count(pixel_bytes(run, layer))}"
+        f" B a pixel (C·4·B); halo bytes per rank {per_rank}{_tile_check(run, layer)}", 75),
+        ha="center", va="top", fontsize=6.5)
+    first = second_axis(run).count[layer]
+    ax.set_title(figures.wrap(f"{run.layers[layer]}: {run.operation[layer]} — tiles on a {_grid_text(run, layer)} "
+                              f"grid (rows {_counts_text(run.count[layer])}, columns {_counts_text(first)})", 60),
+                 fontsize=8)
+
+
+def _grid_panel(ax, run: Run, layer: int) -> None:
+    """A rows × channels or images × channels step: the output's first axis (rows or images, the first on top)
+    against its channels (features for a linear layer) left to right, each rank's block in its colour."""
+    colors = figures.rank_colors(run.nprocs)
+    axis = second_axis(run)
+    first_total = int(run.items[layer])
+    second_total = max(int((axis.begin[layer] + axis.count[layer]).max()), 1)
+    by_rows = run.split[layer] == "rows-channels"
+    first_unit = "rows" if by_rows else "images"
+    second_unit = "features" if run.kinds[layer] == "fc" else "channels"
+    top, height = 0.85, 0.5
+    for rank in range(run.nprocs):
+        (r0, r1), (c0, c1) = tile(run, layer, rank)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        y = top - height * r1 / first_total
+        ax.add_patch(Rectangle((c0 / second_total, y), (c1 - c0) / second_total, height * (r1 - r0) / first_total,
+                               facecolor=colors[rank], edgecolor="white", linewidth=0.6, gid="block"))
+        if run.nprocs <= MAX_RANK_ROWS:
+            ax.text((c0 + c1) / 2 / second_total, y + height * (r1 - r0) / first_total / 2,
+                    f"r{rank}\n{first_unit[0]} {_rows_text(r0, r1)}\n{second_unit[0]} {_rows_text(c0, c1)}",
+                    ha="center", va="center", fontsize=6, color="white", fontweight="bold")
+    ax.add_patch(Rectangle((0, top - height), 1, height, fill=False, edgecolor="black", linewidth=0.8))
+    ax.text(0.5, top + 0.02, f"{second_unit} 0–{second_total - 1} →", ha="center", va="bottom", fontsize=7)
+    ax.text(-0.02, top - height / 2, f"{first_unit}\n0–{first_total - 1}\n↓", ha="right", va="center", fontsize=7)
+    weights = run.weight_bytes[layer]
+    lines = [f"{_grid_text(run, layer)} grid: {first_unit} per rank {_counts_text(run.count[layer])}, {second_unit} "
+             f"per rank {_counts_text(axis.count[layer])}",
+             f"weights per rank: {_spread(weights)}" if weights.any() else "no weights",
+             f"after it: {_boundary_text(run, layer)}".replace("\n", " ")]
+    ax.text(0.5, top - height - 0.05, "\n".join(figures.wrap(line, 75) for line in lines), ha="center", va="top",
+            fontsize=7)
+    ax.set_xlim(-0.18, 1.02)
+    ax.set_ylim(0.05, 0.95)
+    ax.set_title(figures.wrap(f"{run.layers[layer]}: {run.operation[layer]} — {first_unit} × {second_unit} on a "
+                              f"{_grid_text(run, layer)} grid", 60), fontsize=8)
+
+
+def _tile_halo_table(run: Run) -> str:
+    rows = []
+    for layer in cut_layers(run):
+        if run.split[layer] != "tiles":
+            continue
+        halos = tile_halos(run, layer)
+        halo = tile_halo_bytes(run, layer)
+        owners = owner_boxes(run, layer)
+        for rank in range(run.nprocs):
+            pieces = ", ".join(f"{_box_text((h.rows, h.columns))} from r{h.sender} ({h.part})"
+                               for h in halos[rank]) or "none"
+            received = (markdown.count(run.bytes_received[layer - 1, rank])
+                        if layer > 0 and run.split[layer - 1] == "tiles" else "—")
+            rows.append((run.layers[layer], rank, _box_text(tile(run, layer, rank)),
+                         _box_text(needed_tile(run, layer, rank)),
+                         _box_text(owners[rank]) if owners else "all", pieces, markdown.count(halo[rank]), received))
+    if not rows:
+        return ""
+    return markdown.table(["step", "rank", "output tile (rows × columns)", "reads input", "holds (previous step)",
+                           "halo (rows × columns)", "halo B", "previous boundary received B"], rows)

@@ -1,6 +1,7 @@
 """`layouts` draws the four pictures from the real partition, with and without the stored input image; and the cuts
-picture (issue 10 item 7) for rows, sample and replicated steps: one panel per such step, the halo rows each rank
-receives computed from the file and equal to what the previous boundary received."""
+picture (issue 10 item 7) for rows, sample, replicated and 2-D steps (tiles, rows × channels, images × channels):
+one panel per such step, the halo rows (or, for tiles, the halo rows, columns and corner) each rank receives computed
+from the file and equal to what the previous boundary received."""
 import pytest
 
 from analysis import layouts
@@ -10,6 +11,8 @@ from conftest import analysis, assert_figure, make_run
 
 ROWS = "conv=rows,pool=rows,gelu=rows"
 SAMPLE = "conv=sample,pool=sample,gelu=sample,fc=sample"
+TILES = "conv=tiles,pool=tiles,gelu=tiles"
+HYBRID = "conv=rows-channel,pool=rows-channel,gelu=sample-channel,fc=sample-channel"
 
 
 @pytest.mark.parametrize("which", ["run3", "run2"])
@@ -117,13 +120,153 @@ def test_layouts_draw_the_cuts(tmp_path, cut_runs, name):
 
 def test_layouts_of_compare_splits(tmp_path, splits_subset):
     """A --compare splits file (every decomposition, two consolidations): one section per group, named by its
-    decomposition, with the cuts of rows and sample groups only; 2-D cuts (tiles, ...) are drawn by the other
-    pictures without error."""
+    decomposition, with the cuts of rows, sample, tiles and the 2-D hybrid groups, none for channel."""
     analysis("layouts", splits_subset, "--out", tmp_path / "out")
     text = (tmp_path / "out" / "layouts.md").read_text()
     for group in ("allgatherv_rows", "allgatherv_sample", "shared_channel"):
         assert_figure(tmp_path / "out", f"{group}_pipeline")
-    assert "## allgatherv, rows" in text and "## shared, sample" in text
-    assert_figure(tmp_path / "out", "allgatherv_rows_cuts")
-    assert_figure(tmp_path / "out", "allgatherv_sample_cuts")
+    assert "## allgatherv, rows" in text and "## shared, sample" in text and "## allgatherv, tiles" in text
+    for group in ("allgatherv_rows", "allgatherv_sample", "allgatherv_tiles", "allgatherv_rows_channel",
+                  "allgatherv_sample_channel"):
+        assert_figure(tmp_path / "out", f"{group}_cuts")
+    assert "| halo (rows × columns) |" in text
     assert not (tmp_path / "out" / "allgatherv_channel_cuts.png").exists()
+
+
+# --- 2-D splits: tiles (rows × columns with halos on both axes), rows × channels, images × channels --------------
+
+@pytest.fixture(scope="module")
+def grid_runs(tmp_path_factory):
+    """Real 2-D runs: seed tiles on 2 × 2 at P = 4, B = 2 (13/13 tiles, pool 7/6: rank 0's halo has rows, columns
+    and a corner); letters tiles on 3 × 2 at P = 6 (uneven, halos on both sides, ranks with empty tiles at the 1 × 1
+    layers); seed rows × channels then images × channels on 2 × 2 at P = 4, B = 2."""
+    runs = {}
+    for name, nprocs, options in (("seed-tiles", 4, ("--split", TILES, "--grid", "2x2", "--batch", "2")),
+                                  ("letters-tiles", 6, ("--net", "letters", "--split", TILES, "--grid", "3x2")),
+                                  ("seed-hybrid", 4, ("--split", HYBRID, "--grid", "2x2", "--batch", "2"))):
+        runs[name] = load(make_run(tmp_path_factory.mktemp(name), nprocs, *options)).runs[0]
+    return runs
+
+
+def test_seed_tiles_halos(grid_runs):
+    """Seed at P = 4 on 2 × 2: conv tiles 13×13 of 26×26, pool tiles 7/6 × 7/6 of 13×13. Pool's rank 0 reads conv
+    rows and columns 0-13 and holds 0-12 × 0-12: column 13 from rank 1, row 13 from rank 2, the corner (13, 13)
+    from rank 3 — 27 pixels of 32·4·2 = 256 B, 6,912 B, which is what conv's boundary brought it."""
+    run = grid_runs["seed-tiles"]
+    conv, pool, gelu = (run.layers.index(name) for name in ("conv", "pool", "gelu"))
+    assert list(layouts.second_axis(run).grid[pool]) == [2, 2]
+    assert layouts.tile(run, pool, 3) == ((7, 13), (7, 13))
+    assert layouts.tile_halos(run, conv) == [[]] * 4  # the input is broadcast whole
+    assert layouts.needed_tile(run, pool, 0) == ((0, 14), (0, 14))
+    assert layouts.needed_tile(run, pool, 3) == ((14, 26), (14, 26))  # (13 − 1)·2 + 2 = 26: clamped, no halo
+    assert layouts.held_tile(run, pool, 0) == ((0, 13), (0, 13))
+    assert layouts.tile_halos(run, pool)[0] == [layouts.TileHalo((0, 13), (13, 14), 1, "columns"),
+                                                layouts.TileHalo((13, 14), (0, 13), 2, "rows"),
+                                                layouts.TileHalo((13, 14), (13, 14), 3, "corner")]
+    assert layouts.tile_halos(run, pool)[1] == [layouts.TileHalo((13, 14), (14, 26), 3, "rows")]
+    assert list(layouts.tile_halo_bytes(run, pool)) == [6_912, 3_072, 3_072, 0] == list(run.bytes_received[conv])
+    assert layouts.tile_halos(run, gelu) == [[]] * 4  # same tiles as pool, element-wise: nothing moves
+
+
+@pytest.mark.parametrize("name", ["seed-tiles", "letters-tiles"])
+def test_tile_halos_equal_the_bytes_received(grid_runs, name):
+    """Every tiles step after a tiles step: the halo bytes computed from the partition equal what the previous
+    boundary received (/comm), rank by rank; each piece comes from another rank, lies inside what the rank reads and
+    outside what it holds, and the pieces do not overlap."""
+    run = grid_runs[name]
+    checked, senders, corners = 0, 0, 0
+    for layer in range(1, len(run.layers)):
+        if not run.split[layer] == run.split[layer - 1] == "tiles":
+            continue
+        assert list(layouts.tile_halo_bytes(run, layer)) == list(run.bytes_received[layer - 1]), run.layers[layer]
+        for rank, halos in enumerate(layouts.tile_halos(run, layer)):
+            (n0, n1), (m0, m1) = layouts.needed_tile(run, layer, rank)
+            (h0, h1), (w0, w1) = layouts.held_tile(run, layer, rank)
+            cells = set()
+            for halo in halos:
+                assert halo.sender != rank and halo.pixels > 0
+                assert n0 <= halo.rows[0] < halo.rows[1] <= n1 and m0 <= halo.columns[0] < halo.columns[1] <= m1
+                piece = {(r, c) for r in range(*halo.rows) for c in range(*halo.columns)}
+                assert not any(h0 <= r < h1 and w0 <= c < w1 for r, c in piece)
+                assert not piece & cells
+                cells |= piece
+            senders = max(senders, len({h.sender for h in halos}))
+            corners += sum(h.part == "corner" for h in halos)
+        checked += 1
+    assert checked >= (2 if name == "seed-tiles" else 8)
+    assert corners > 0, "some tile reads a corner pixel from its diagonal neighbour"
+    if name == "letters-tiles":
+        assert senders >= 4, "letters' conv2 at 3 × 2: a middle tile reads from rows above and below, and beside"
+        assert (run.count[run.layers.index("pool3")] == 0).any(), "pool3's 1×1 output leaves ranks without a tile"
+
+
+@pytest.mark.parametrize("name", ["seed-tiles", "letters-tiles", "seed-hybrid"])
+def test_cuts_figure_grid_panels(grid_runs, name):
+    """One panel per 2-D step: a tiles panel has one output block per non-empty tile, one outlined read box per
+    rank that reads, and one hatched rectangle per halo piece; a rows × channels or images × channels panel one
+    block per rank with a non-empty block."""
+    run = grid_runs[name]
+    fig = layouts.cuts_figure(run)
+    try:
+        steps = layouts.cut_layers(run)
+        assert len(fig.axes) == len(steps) >= 3
+        for ax, layer in zip(fig.axes, steps):
+            assert run.layers[layer] in ax.get_title()
+            owners = sum(not layouts._empty(layouts.tile(run, layer, rank)) for rank in range(run.nprocs))
+            assert len(_gids(ax, "block")) == owners > 0
+            if run.split[layer] == "tiles":
+                assert "grid" in ax.get_title()
+                assert len(_gids(ax, "halo")) == sum(len(h) for h in layouts.tile_halos(run, layer))
+                assert len(_gids(ax, "reads")) == owners
+            else:
+                assert run.split[layer] in ("rows-channels", "samples-channels")
+                title = " ".join(ax.get_title().split())
+                assert "× channels" in title or "× features" in title
+    finally:
+        plt.close(fig)
+
+
+def test_hybrid_blocks_cover_the_output(grid_runs):
+    """rows × channels and images × channels at 2 × 2: the four blocks tile the output's first axis × channels
+    exactly once."""
+    run = grid_runs["seed-hybrid"]
+    assert run.split == ("rows-channels", "rows-channels", "samples-channels", "samples-channels")
+    for layer in range(len(run.layers)):
+        axis = layouts.second_axis(run)
+        seconds = int((axis.begin[layer] + axis.count[layer]).max())
+        assert seconds == (128 if run.kinds[layer] == "fc" else int(run.out_shape[layer, 0]))
+        covered = [0] * (int(run.items[layer]) * seconds)
+        for rank in range(run.nprocs):
+            (r0, r1), (c0, c1) = layouts.tile(run, layer, rank)
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    covered[r * seconds + c] += 1
+        assert set(covered) == {1}, run.layers[layer]
+
+
+@pytest.mark.parametrize("name", ["seed-tiles", "seed-hybrid"])
+def test_layouts_draw_the_2d_cuts(tmp_path, grid_runs, name):
+    """The command writes the cuts picture and, for tiles, the tile halo table with per-rank bytes next to what the
+    previous boundary received."""
+    run = grid_runs[name]
+    analysis("layouts", run.path, "--out", tmp_path)
+    for stem in ("input", "conv_dataflow", "linear", "pipeline", "cuts"):
+        assert_figure(tmp_path, stem)
+    text = (tmp_path / "layouts.md").read_text()
+    assert "](cuts.png)" in text
+    assert ("| halo (rows × columns) |" in text) == (name == "seed-tiles")
+    if name == "seed-tiles":
+        assert ("| pool | 0 | 0–6 × 0–6 | 0–13 × 0–13 | 0–12 × 0–12 | 0–12 × 13 from r1 (columns), 13 × 0–12 from r2 "
+                "(rows), 13 × 13 from r3 (corner) | 6,912 | 6,912 |") in text
+
+
+def test_shared_tiles_read_in_place(splits_file):
+    """With shared windows the halo is read in place: the boundary receives nothing through MPI (and its model says
+    so), and the panel text says that instead of a mismatch."""
+    runs = {run.label.rsplit("[", 1)[-1].rstrip("]"): run for run in load(splits_file).runs}
+    for group in ("allgatherv_tiles", "shared_tiles"):
+        run = runs[group]
+        pool = run.layers.index("pool")
+        assert layouts.tile_halo_bytes(run, pool).any()
+        check = layouts._tile_check(run, pool)
+        assert ("read in place" in check) == group.startswith("shared") and "≠" not in check
