@@ -83,7 +83,11 @@ double median(std::vector<double> values) {
   return 0.5 * (lower + upper);
 }
 
-double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events) {
+namespace {
+
+// The one statistic (records.hpp) over any set of events.
+template <class Events>
+double slowest_median_of(const DerivedTimes& t, std::size_t stage, const Events& events) {
   std::vector<double> per_iteration(t.iterations, 0.0);
   for (std::size_t i = 0; i < t.iterations; ++i)
     for (std::size_t q = 0; q < t.ranks; ++q) {
@@ -94,16 +98,13 @@ double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer
   return median(per_iteration);
 }
 
-double slowest_median_all(const DerivedTimes& t, std::size_t stage) {
-  std::vector<double> per_iteration(t.iterations, 0.0);
-  for (std::size_t i = 0; i < t.iterations; ++i)
-    for (std::size_t q = 0; q < t.ranks; ++q) {
-      double sum = 0;
-      for (const Event e : kAllEvents) sum += t.seconds(i, stage, e, q);
-      per_iteration[i] = std::max(per_iteration[i], sum);
-    }
-  return median(per_iteration);
+}  // namespace
+
+double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events) {
+  return slowest_median_of(t, stage, events);
 }
+
+double slowest_median_all(const DerivedTimes& t, std::size_t stage) { return slowest_median_of(t, stage, kAllEvents); }
 
 double slowest_forward_median(const DerivedTimes& t) {
   std::vector<double> per_iteration(t.iterations, 0.0);
