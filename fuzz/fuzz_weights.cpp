@@ -106,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (w.weight.size() != items.count * per_item || w.bias.size() != items.count) std::abort();
     for (float v : w.weight) if (!std::isfinite(v)) std::abort();
     for (float v : w.bias) if (!std::isfinite(v)) std::abort();
-    if (l.split == SplitKind::features && l.fan_in > 0) {
+    if (std::holds_alternative<LinearSpec>(l.spec) && l.fan_in > 0) {  // row-parallel steps read columns
       const std::size_t c0 = in.ConsumeIntegralInRange<std::size_t>(0, l.fan_in - 1);
       const LayerWeights cols = load_linear_columns(path, l, Slice{c0, in.ConsumeIntegralInRange<std::size_t>(1, l.fan_in - c0)});
       for (float v : cols.weight) if (!std::isfinite(v)) std::abort();
