@@ -11,6 +11,8 @@
 #include <sstream>
 #include <variant>
 
+#include "cnnpar/report.hpp"  // with_commas
+
 namespace cnnpar {
 
 Bytes operator*(Bytes a, std::uint64_t b) {
@@ -26,18 +28,8 @@ Bytes operator+(Bytes a, Bytes b) {
   return r;
 }
 
-std::string with_thousands(std::uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 std::string to_string(Bytes b) {
-  return b.overflow ? "more than " + with_thousands(UINT64_MAX) + " B" : with_thousands(b.value) + " B";
+  return b.overflow ? "more than " + with_commas(UINT64_MAX) + " B" : with_commas(b.value) + " B";
 }
 
 namespace {
@@ -83,14 +75,14 @@ MemoryBudget memory_budget(std::size_t ranks_on_node) {
   }
   ranks_on_node = std::max<std::size_t>(ranks_on_node, 1);
   std::uint64_t total = read_first_number("/proc/meminfo", "MemTotal:") * 1024;
-  std::string source = with_thousands(total) + " B of physical memory";
+  std::string source = with_commas(total) + " B of physical memory";
   if (total == 0) {
     total = static_cast<std::uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-    source = with_thousands(total) + " B of physical memory";
+    source = with_commas(total) + " B of physical memory";
   }
   if (const std::uint64_t cg = read_first_number("/sys/fs/cgroup/memory.max", ""); cg > 0 && cg < total) {
     total = cg;
-    source = with_thousands(cg) + " B, the cgroup's memory.max";
+    source = with_commas(cg) + " B, the cgroup's memory.max";
   }
   std::uint64_t per_rank = total / ranks_on_node;
   std::string per_rank_source = source + " / " + std::to_string(ranks_on_node) + " rank" +
@@ -100,7 +92,7 @@ MemoryBudget memory_budget(std::size_t ranks_on_node) {
     rlimit rl{};
     if (getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < per_rank) {
       per_rank = rl.rlim_cur;
-      per_rank_source = with_thousands(rl.rlim_cur) + " B, this process's " + name;
+      per_rank_source = with_commas(rl.rlim_cur) + " B, this process's " + name;
     }
   }
   return {per_rank, per_rank_source};
@@ -144,9 +136,9 @@ void check_sizes(const Options& opt, const std::vector<LayerInfo>& layers, std::
     if (whole > static_cast<std::uint64_t>(INT_MAX)) {
       const bool batch_is_why = batch > 1 && !(per_image > static_cast<std::uint64_t>(INT_MAX));
       throw LimitError((batch_is_why ? "--batch " + std::to_string(batch) : net + " (--batch " + std::to_string(batch) + ")") +
-                       ": layer '" + l.name + "' output is " + with_thousands(whole.value) + " floats (" +
+                       ": layer '" + l.name + "' output is " + with_commas(whole.value) + " floats (" +
                        to_string(whole * sizeof(float)) + "), more than MPI's int count limit of " +
-                       with_thousands(INT_MAX) + " floats per collective" +
+                       with_commas(INT_MAX) + " floats per collective" +
                        (batch_is_why ? "; use a smaller batch" : "; use a smaller network"));
     }
   }
@@ -163,7 +155,7 @@ void check_memory(const std::vector<MemoryNeed>& needs, const MemoryBudget& budg
   if (largest == nullptr || !(total > budget.bytes)) return;
   throw LimitError(largest->options + " needs " + to_string(largest->bytes) + " of " + largest->what +
                    " on rank 0 (the whole job " + to_string(total) + "), more than the memory budget of " +
-                   with_thousands(budget.bytes) + " B per rank (" + budget.source +
+                   with_commas(budget.bytes) + " B per rank (" + budget.source +
                    "; CNNPAR_MEMORY_BUDGET=bytes sets another)");
 }
 

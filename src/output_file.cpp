@@ -13,6 +13,8 @@
 #include <cstring>
 #include <iostream>
 
+#include "cnnpar/report.hpp"  // with_commas
+
 namespace cnnpar {
 
 namespace fs = std::filesystem;
@@ -75,16 +77,6 @@ void restore_handlers() {
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
-
-std::string with_commas(std::uint64_t n) {
-  const std::string digits = std::to_string(n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 fs::path directory_of(const fs::path& p) { return p.has_parent_path() ? p.parent_path() : fs::path("."); }
 
