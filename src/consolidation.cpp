@@ -97,20 +97,24 @@ void reduce_scatter_allgather(const float* partial, float* result, const std::ve
 // box is an MPI subarray datatype over the step's whole output tensor, so MPI moves it in place, with no packing
 // step of ours (its copying is part of the transfer time). MPI_Isend/MPI_Irecv, then one MPI_Waitall: no
 // neighbourhood collectives (SimGrid's SMPI has none), and any pattern of neighbours works.
+// Box `b` of a step's whole output tensor (C x H x W x B, C,H,W,B order) as a committed MPI subarray datatype, for
+// moving it in place; the caller frees it.
+MPI_Datatype box_datatype(const PlanStep& step, const Box& b) {
+  const int sizes[4] = {int(step.out.c), int(step.out.h), int(step.out.w), int(step.batch)};
+  const int sub[4] = {int(b.c.count), int(b.h.count), int(b.w.count), int(b.b.count)};
+  const int start[4] = {int(b.c.begin), int(b.h.begin), int(b.w.begin), int(b.b.begin)};
+  MPI_Datatype type;
+  MPI_Type_create_subarray(4, sizes, sub, start, MPI_ORDER_C, MPI_FLOAT, &type);
+  MPI_Type_commit(&type);
+  return type;
+}
+
 class BoxExchange {
  public:
   BoxExchange(const PlanStep& step, int me, int ranks) {
-    const int sizes[4] = {int(step.out.c), int(step.out.h), int(step.out.w), int(step.batch)};
     auto add = [&](std::vector<Transfer>& list, int peer, const std::vector<Box>& boxes) {
-      for (std::size_t k = 0; k < boxes.size(); ++k) {
-        const Box& b = boxes[k];
-        const int sub[4] = {int(b.c.count), int(b.h.count), int(b.w.count), int(b.b.count)};
-        const int start[4] = {int(b.c.begin), int(b.h.begin), int(b.w.begin), int(b.b.begin)};
-        MPI_Datatype type;
-        MPI_Type_create_subarray(4, sizes, sub, start, MPI_ORDER_C, MPI_FLOAT, &type);
-        MPI_Type_commit(&type);
-        list.push_back(Transfer{peer, int(k), type, bytes(b.volume())});
-      }
+      for (std::size_t k = 0; k < boxes.size(); ++k)
+        list.push_back(Transfer{peer, int(k), box_datatype(step, boxes[k]), bytes(boxes[k].volume())});
     };
     for (int q = 0; q < ranks; ++q) {
       if (q == me) continue;
@@ -520,31 +524,17 @@ std::vector<float> collect_output(Consolidation& consolidation, std::size_t step
   if (!plan_step.contiguous()) {
     // Rows and sample regions are boxes: each goes to rank 0 as a subarray, in place on both sides.
     std::vector<float> whole(rank == 0 ? layout.total_elems() : 0);
-    const Shape& o = plan_step.out;
-    const int sizes[4] = {int(o.c), int(o.h), int(o.w), int(plan_step.batch)};
-    auto box_type = [&](const Box& b) {
-      const int sub[4] = {int(b.c.count), int(b.h.count), int(b.w.count), int(b.b.count)};
-      const int start[4] = {int(b.c.begin), int(b.h.begin), int(b.w.begin), int(b.b.begin)};
-      MPI_Datatype type;
-      MPI_Type_create_subarray(4, sizes, sub, start, MPI_ORDER_C, MPI_FLOAT, &type);
-      MPI_Type_commit(&type);
-      return type;
-    };
     for (std::size_t q = 0; q < plan_step.own.size(); ++q) {
+      if (rank != 0 && q != me) continue;  // only rank 0 and the owner take part in a box's move
       for (const Box& b : plan_step.own[q]) {
-        if (q == 0 && rank == 0) {  // rank 0's own boxes: a local copy through the same datatype
-          MPI_Datatype type = box_type(b);
+        MPI_Datatype type = box_datatype(plan_step, b);
+        if (q == 0)  // rank 0's own boxes: a local copy through the same datatype
           MPI_Sendrecv(mine.data(), 1, type, 0, 0, whole.data(), 1, type, 0, 0, MPI_COMM_SELF, MPI_STATUS_IGNORE);
-          MPI_Type_free(&type);
-        } else if (rank == 0) {
-          MPI_Datatype type = box_type(b);
+        else if (rank == 0)
           MPI_Recv(whole.data(), 1, type, int(q), 0, topology.world(), MPI_STATUS_IGNORE);
-          MPI_Type_free(&type);
-        } else if (q == me) {
-          MPI_Datatype type = box_type(b);
+        else
           MPI_Send(mine.data(), 1, type, 0, 0, topology.world());
-          MPI_Type_free(&type);
-        }
+        MPI_Type_free(&type);
       }
     }
     return whole;
