@@ -313,9 +313,7 @@ std::vector<PlanStep> make_plan(PlanKind plan, const std::vector<LayerInfo>& lay
   }
 
   std::vector<PlanStep> steps;
-  const bool any_2d = std::any_of(splits.begin(), splits.end(), [](SplitKind k) {
-    return k == SplitKind::tiles || k == SplitKind::rows_channel || k == SplitKind::sample_channel;
-  });
+  const bool any_2d = std::any_of(splits.begin(), splits.end(), on_grid);
   if (any_2d) grid = grid_for(grid, ranks);
   for (std::size_t l = 0; l < layers.size(); ++l)
     steps.push_back(make_step(layers, l, splits[l], batch, ranks, grid));

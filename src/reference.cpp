@@ -39,8 +39,7 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
         for (std::size_t b = 0; b < B; ++b) out_full[o * B + b] += weights.bias[o];
     return;
   }
-  if (split == SplitKind::rows || split == SplitKind::sample || split == SplitKind::tiles ||
-      split == SplitKind::rows_channel || split == SplitKind::sample_channel)
+  if (runs_packed(split))
     throw std::logic_error("region_forward: strided regions run packed (packed_forward)");
   // Every other split is a range of output elements; channel-like splits count whole channels.
   const std::size_t unit = split == SplitKind::element ? 1 : layer.channel_elems();

@@ -89,6 +89,17 @@ enum class BoundaryAction {
 };
 std::string_view to_string(BoundaryAction action);
 
+// The splits whose regions are strided in C,H,W,B: their kernels run on packed copies (reference.hpp).
+constexpr bool runs_packed(SplitKind k) {
+  return k == SplitKind::rows || k == SplitKind::sample || k == SplitKind::tiles || k == SplitKind::rows_channel ||
+         k == SplitKind::sample_channel;
+}
+
+// The 2-D splits, laid out on the R x C process grid (--grid).
+constexpr bool on_grid(SplitKind k) {
+  return k == SplitKind::tiles || k == SplitKind::rows_channel || k == SplitKind::sample_channel;
+}
+
 struct PlanStep {
   std::size_t layer = 0;
   SplitKind split = SplitKind::channel;
@@ -106,14 +117,8 @@ struct PlanStep {
   // the boxes it must hold after the boundary (what the next step reads; the whole output after the last step).
   std::vector<std::vector<Box>> own, wanted;
   bool partial() const { return split == SplitKind::input_feature; }
-  // The splits whose regions are strided in C,H,W,B: their kernels run on packed copies.
-  bool packed() const {
-    return split == SplitKind::rows || split == SplitKind::sample || split == SplitKind::tiles ||
-           split == SplitKind::rows_channel || split == SplitKind::sample_channel;
-  }
-  bool two_d() const {
-    return split == SplitKind::tiles || split == SplitKind::rows_channel || split == SplitKind::sample_channel;
-  }
+  bool packed() const { return runs_packed(split); }
+  bool two_d() const { return on_grid(split); }
   // A 1-D split: every rank's region is one contiguous range, so an allgather works in place.
   bool contiguous() const {
     return split == SplitKind::channel || split == SplitKind::element || split == SplitKind::feature;
