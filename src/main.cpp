@@ -222,15 +222,17 @@ void prepare(Runtime& rt, const Options& opt, const Topology& topo, Job& job) {
   rt.broadcast(spec_text, 0);
 
   ExperimentSetup& setup = job.setup;
+  std::vector<LayerInfo> layers;
   try {
     setup.net = build_network(opt.net, spec_text, Shape{1, dims[1], dims[2]}, opt.filters, opt.hidden,
                               opt.conv_kernel, opt.pool_kernel, opt.gelu);
     setup.batch = dims[0];
+    layers = describe(setup.net);
     // Sizes first: no wrapped-around or too-large count may reach a plan or an allocation.
-    check_sizes(opt, describe(setup.net), setup.batch);
+    check_sizes(opt, layers, setup.batch);
     if (!opt.compare) setup.combinations = {Combination{opt.consolidation, opt.plan, "", opt.splits}};
     else if (opt.compare_what == "splits")
-      setup.combinations = split_combinations(describe(setup.net), topo.map(), setup.batch, opt.grid);
+      setup.combinations = split_combinations(layers, topo.map(), setup.batch, opt.grid);
     else setup.combinations = all_combinations(topo.map(), opt.splits);
     setup.grid = opt.grid;
     setup.iterations = opt.iterations;
@@ -252,7 +254,6 @@ void prepare(Runtime& rt, const Options& opt, const Topology& topo, Job& job) {
   }
 
   on_root_agreed(rt, [&] {
-    const std::vector<LayerInfo> layers = describe(setup.net);
     const std::vector<int>& node_of = topo.map().node_of_rank;
     check_memory(job_memory(opt, layers, setup.batch, static_cast<std::size_t>(rt.size()), setup.combinations.size()),
                  memory_budget(static_cast<std::size_t>(std::count(node_of.begin(), node_of.end(), node_of[0]))));
