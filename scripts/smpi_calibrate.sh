@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures this machine's kernel rates for the simulated cluster: the real program on 1 rank (no communication),
-# per layer kind operations / median serial time, and writes them to sim/rates.env (CNNPAR_SMPI_RATES, read by
+# per layer kind operations / median serial time (every layer on its own: --fusion off), and writes them to sim/rates.env (CNNPAR_SMPI_RATES, read by
 # scripts/smpi_run.sh; sim_compute.hpp). Prints the conv rate: the core speed to give sim/make_platforms.py --speed.
 # Both the seed network and letters run, so every layer kind has a rate; rates depend on the batch (the fc kernel is
 # memory-bound at B = 1), so calibrate at the batch you simulate.
@@ -20,7 +20,8 @@ bin=${CNNPAR_BUILD_DIR:-$root/build}/cnnpar_mpi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for net in seed letters; do
-  mpirun -np 1 "$bin" --net "$net" --batch "$batch" --iterations 100 --warmup 10 --quiet --no-progress \
+  # --fusion off: the SMPI build charges every layer on its own (sim_compute.hpp), so it needs layer-by-layer rates.
+  mpirun -np 1 "$bin" --net "$net" --batch "$batch" --iterations 100 --warmup 10 --fusion off --quiet --no-progress \
     --output "$work/$net.h5" >/dev/null
 done
 rates=$(/usr/bin/python3 - "$work/seed.h5" "$work/letters.h5" <<'PY'

@@ -75,6 +75,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "instruction set of the kernels: auto (the best this CPU has), or avx3 (AVX-512), avx2, sse4, ssse3, emu128 to "
        "pin one, e.g. to reproduce a checksum made on another machine (results are bit for bit per instruction set; "
        "docs/kernels.md)")
+      ("fusion", po::value<std::string>()->default_value("on"),
+       "on: a convolution and the max-pooling after it run as one kernel when nothing moves between them (one rank, "
+       "or the fused plans), so the conv output never goes through memory; their times are still measured apart. "
+       "off: every layer on its own, its output written (docs/kernels.md)")
       ("warmup", po::value<long long>()->default_value(10), "untimed forward passes before them")
       ("consolidation", po::value<std::string>()->default_value("allgatherv"),
        "how slices become whole tensors at each layer boundary: allgatherv (MPI_Allgatherv, private copies), shared "
@@ -182,6 +186,9 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
     o.seed = static_cast<std::uint64_t>(vm["seed"].as<long long>());
     o.iterations = checked_count(vm, "iterations", 1);
     o.kernels = vm["kernels"].as<std::string>();
+    const std::string fusion = vm["fusion"].as<std::string>();
+    if (fusion != "on" && fusion != "off") throw po::error("--fusion must be on or off (got '" + fusion + "')");
+    o.fusion = fusion == "on";
     o.warmup = checked_count(vm, "warmup", 0);
     const std::string gelu = vm["gelu"].as<std::string>();
     if (gelu == "tanh") o.gelu = GeluForm::tanh;

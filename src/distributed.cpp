@@ -1,6 +1,8 @@
 // The distributed forward pass (see distributed.hpp).
 #include "cnnpar/distributed.hpp"
 
+#include <algorithm>
+
 #include "cnnpar/comm_log.hpp"
 #include "cnnpar/mpi_runtime.hpp"
 #include "cnnpar/reference.hpp"
@@ -21,21 +23,25 @@ std::vector<LayerWeights> init_step_weights(const std::vector<LayerInfo>& layers
 
 DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps,
                                        std::size_t batch, std::size_t rank, std::vector<LayerWeights> step_weights,
-                                       Consolidation& consolidation)
+                                       Consolidation& consolidation, bool fuse)
     : layers_(layers),
       steps_(steps),
       batch_(batch),
       rank_(rank),
       weights_(std::move(step_weights)),
       consolidation_(consolidation) {
-  for (const PlanStep& step : steps_) {
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    const PlanStep& step = steps_[s];
     packed_.push_back(step.packed() ? packed_region(layers_[step.layer], step, rank_) : PackedRegion{});
     packed_in_.emplace_back(packed_.back().in.volume());
     packed_out_.emplace_back(packed_.back().out.volume());
+    fused_.push_back(fuse && sim::kFusedKernels && fuses_with_next(layers_, steps_, s));
   }
 }
 
-void DistributedForward::run(std::size_t iteration, RankRecord* record) {
+bool DistributedForward::fuses() const { return std::find(fused_.begin(), fused_.end(), true) != fused_.end(); }
+
+void DistributedForward::run(std::size_t iteration, RankRecord* record, bool layer_by_layer) {
   if (record) comm_log::begin(steps_.size() + 1);  // timed passes: who sent what to whom, at the MPI interface
   const ConsolidationSample bcast = consolidation_.broadcast_input(0);
   if (record) {
@@ -44,6 +50,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     record->bytes_received[0] = bcast.bytes_received;
   }
   const float* in = consolidation_.input().data();
+  double fused_pool_begin = 0, fused_pool_end = 0;  // the pooling parts of the previous step's fused call
   for (std::size_t s = 0; s < steps_.size(); ++s) {
     const PlanStep& step = steps_[s];
     float* out = step.partial() ? consolidation_.partial(s).data() : consolidation_.output(s).data();
@@ -51,7 +58,20 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record) {
     const PackedRegion& packed = packed_[s];
     double t0 = steady_seconds(), t1 = t0, t2 = t0, t3 = t0;
     const bool runs_packed = step.packed();
-    if (runs_packed && packed.empty()) {
+    const bool fused_into_previous = s > 0 && fused_[s - 1] && !layer_by_layer;
+    if (fused_into_previous) {
+      // Computed by the previous step's call (its output is already in place).
+      t0 = t1 = fused_pool_begin;
+      t3 = t2 = fused_pool_end;
+    } else if (fused_[s] && !layer_by_layer) {
+      const ConvPoolSeconds t = conv_pool_region_forward(layer, layers_[steps_[s + 1].layer], step_slice(step, rank_),
+                                                         weights_[s], in, consolidation_.output(s + 1).data(), batch_,
+                                                         workspace_);
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));
+      fused_pool_end = steady_seconds();
+      fused_pool_begin = std::max(t0, fused_pool_end - t.pool);
+      t3 = t2 = fused_pool_begin;
+    } else if (runs_packed && packed.empty()) {
       // More ranks than rows or images: nothing to compute here (the compute event is the check that says so).
       t3 = t2 = steady_seconds();
     } else if (!runs_packed) {

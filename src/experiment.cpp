@@ -86,7 +86,7 @@ std::unique_ptr<Run> set_up(Runtime& rt, const Topology& topo, const ExperimentS
   if (rank == 0) run->consolidation->stage_input(input);
   run->forward = std::make_unique<DistributedForward>(layers, run->steps, setup.batch, rank,
                                                       step_weights(setup, layers, run->steps, rank),
-                                                      *run->consolidation);
+                                                      *run->consolidation, setup.fuse);
   RankRecord& rec = run->record = RankRecord(setup.iterations, run->steps.size());
   rec.rank = rt.rank();
   rec.node = topo.node_index();
@@ -193,7 +193,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     result.full_weights = step_weights(setup, layers, make_plan(PlanKind::per_layer, layers, B, 1), 0);
   }
   std::optional<SerialReference> serial;
-  if (root) serial.emplace(layers, result.full_weights, B);
+  if (root) serial.emplace(layers, result.full_weights, B, setup.fuse);
   std::vector<double> secs;
   std::span<const float> serial_last;  // the final activation of the latest serial pass
   auto serial_pass = [&](bool timed) {
@@ -237,9 +237,18 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     const std::vector<float> output = activation_to_batch_major(run->forward->output(), layers.back().out.elements(), B);
     run->record.output_fnv1a64 = fnv1a64(output);
     std::vector<std::vector<float>> step_outputs;
-    if (collect_steps)
+    std::optional<Comparison> fused_against_layer_by_layer;
+    if (collect_steps) {
+      if (run->forward->fuses()) {
+        // A fused conv's output was never written: one more pass, layer by layer, writes every step's.
+        const std::vector<float> timed_final(run->forward->output().begin(), run->forward->output().end());
+        rt.barrier();
+        run->forward->run(0, nullptr, true);
+        fused_against_layer_by_layer = compare(run->forward->output(), timed_final);
+      }
       for (std::size_t s = 0; s < run->steps.size(); ++s)
         step_outputs.push_back(collect_output(*run->consolidation, s, run->steps[s], topo));
+    }
     RunReport report;
     report.records = rt.gather(run->record);
     if (!root) continue;
@@ -256,6 +265,8 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     report.seed = setup.seed;
     report.weights_file = setup.weights_file;
     report.kernels = std::string(kernel_target());
+    report.fusion = setup.fuse;
+    for (std::size_t s = 0; s < run->steps.size(); ++s) report.fused_with_next.push_back(run->forward->fused(s));
     report.consolidation = std::string(to_string(run->combination.consolidation));
     report.plan = std::string(to_string(run->combination.plan));
     for (const PlanStep& s : run->steps) {
@@ -274,6 +285,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     if (setup.verify)
       report.verification =
           verify_run(layers, run->steps, result.full_weights, result.input, step_outputs, serial_output, B);
+    if (report.verification) report.verification->fused_passes = fused_against_layer_by_layer;
     for (const auto& samples : serial_layer_samples) report.serial_layer_s.push_back(median(samples));
     report.serial_forward_s = median(serial_totals);
     if (setup.keep_outputs && result.layer_outputs.empty()) result.layer_outputs = std::move(step_outputs);

@@ -334,36 +334,53 @@ void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dS
 
 // ---------------------------------------------------------------------------------------------------------------
 // Convolution then max-pooling without the whole conv output: per group of kFusedConvChannels channels and pooled
-// row, the conv rows that row needs are computed into `workspace` (they stay in L1/L2), then pooled. Every conv and
-// pool element sees the operations of Conv2dImpl / PoolRows, so the result is bit for bit the unfused one.
-void Conv2dMaxPool2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
-                         const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
-                         float* workspace) {
-  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
-  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
+// row (a part), the conv rows that row needs are computed into `workspace` (they stay in L1/L2), then pooled. Below
+// kFusedWholePlanesBelow images a part is a group's whole conv planes (324 KB at most for the seed): one conv and one
+// pool call per group instead of one per pooled row. Every conv and pool element sees the operations of Conv2dImpl /
+// PoolRows, so the result is bit for bit the unfused one.
+struct FusedGeometry {
+  ConvGeometry conv;
+  PoolGeometry pool;
+  std::size_t s, ow, batch, ph;
+  std::size_t conv_rows;        // conv rows per channel the workspace holds: OH, or the pool's K
+  std::size_t parts_per_group;  // 1 (whole planes) or PH
+};
+
+FusedGeometry Fused(const ConvPoolArgs& a) {
+  const std::size_t K = a.conv.kernel, S = a.conv.stride, B = a.batch;
+  const std::size_t H = a.in_shape.h, W = a.in_shape.w, C_in = a.in_shape.c;
   const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  const std::size_t PK = pool.kernel, PS = pool.stride;
+  const std::size_t PK = a.pool.kernel, PS = a.pool.stride;
   const std::size_t PH = (OH - PK) / PS + 1, PW = (OW - PK) / PS + 1;
-  if (B < kFusedWholePlanesBelow) {
-    // Few images: a channel group's whole conv planes fit the workspace (324 KB at most for the seed), so one conv
-    // and one pool call per group instead of one per pooled row.
-    const ConvGeometry cg{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
-    const PoolGeometry pg{PK, PS, OH * OW * B, OW * B, PH * PW * B, PW, B};
-    for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
-      const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
-      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, 0, OH);
-      PoolRows(pg, out + j0 * PH * PW * B, workspace, n, 0, PH);
-    }
-    return;
-  }
-  const ConvGeometry cg{C_in, K, H * W * B, W * B, B, PK * OW * B, C_in * K * K};
-  const PoolGeometry pg{PK, PS, PK * OW * B, OW * B, PH * PW * B, PW, B};
-  for (std::size_t j0 = 0; j0 < channels.count; j0 += kFusedConvChannels) {
-    const std::size_t n = std::min(kFusedConvChannels, channels.count - j0);
-    for (std::size_t ph = 0; ph < PH; ++ph) {
-      ConvRows(cg, workspace, in, weight + j0 * cg.w_channel, bias + j0, n, S, OW, B, ph * PS, ph * PS + PK);
-      PoolRows(pg, out + (j0 * PH + ph) * PW * B, workspace, n, 0, 1);
-    }
+  const bool whole = B < kFusedWholePlanesBelow;
+  const std::size_t rows = whole ? OH : PK;  // conv rows the workspace holds per channel
+  return FusedGeometry{ConvGeometry{C_in, K, H * W * B, W * B, B, rows * OW * B, C_in * K * K},
+                       PoolGeometry{PK, PS, rows * OW * B, OW * B, PH * PW * B, PW, B},
+                       S, OW, B, PH, rows, whole ? 1 : PH};
+}
+
+void Conv2dMaxPool2dConvPartImpl(const ConvPoolArgs& a, std::size_t part, float* workspace) {
+  const FusedGeometry g = Fused(a);
+  const std::size_t j0 = part / g.parts_per_group * kFusedConvChannels, ph = part % g.parts_per_group;
+  const std::size_t n = std::min(kFusedConvChannels, a.channels.count - j0);
+  const std::size_t oh0 = g.parts_per_group == 1 ? 0 : ph * a.pool.stride, oh1 = oh0 + g.conv_rows;
+  ConvRows(g.conv, workspace, a.in, a.weight + j0 * g.conv.w_channel, a.bias + j0, n, g.s, g.ow, g.batch, oh0, oh1);
+}
+
+void Conv2dMaxPool2dPoolPartImpl(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out) {
+  const FusedGeometry g = Fused(a);
+  const std::size_t j0 = part / g.parts_per_group * kFusedConvChannels, ph = part % g.parts_per_group;
+  const std::size_t n = std::min(kFusedConvChannels, a.channels.count - j0);
+  const std::size_t rows = g.parts_per_group == 1 ? g.ph : 1;
+  PoolRows(g.pool, out + (j0 * g.ph + ph) * g.pool.ow * g.batch, workspace, n, 0, rows);
+}
+
+void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
+  const FusedGeometry g = Fused(a);
+  const std::size_t parts = (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels * g.parts_per_group;
+  for (std::size_t p = 0; p < parts; ++p) {
+    Conv2dMaxPool2dConvPartImpl(a, p, workspace);
+    Conv2dMaxPool2dPoolPartImpl(a, p, workspace, out);
   }
 }
 
@@ -694,6 +711,8 @@ namespace cnnpar {
 HWY_EXPORT(Conv2dImpl);
 HWY_EXPORT(MaxPool2dImpl);
 HWY_EXPORT(Conv2dMaxPool2dImpl);
+HWY_EXPORT(Conv2dMaxPool2dConvPartImpl);
+HWY_EXPORT(Conv2dMaxPool2dPoolPartImpl);
 HWY_EXPORT(GeluImpl);
 HWY_EXPORT(LinearImpl);
 HWY_EXPORT(LinearPartialImpl);
@@ -713,7 +732,23 @@ void maxpool2d_forward(float* out, const float* in, Shape in_shape, const MaxPoo
 void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
                               const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
                               float* workspace) {
-  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dImpl)(out, in, weight, bias, in_shape, conv, pool, batch, channels, workspace);
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dImpl)(ConvPoolArgs{in, weight, bias, in_shape, conv, pool, batch, channels}, out,
+                                            workspace);
+}
+
+std::size_t conv2d_maxpool2d_parts(const ConvPoolArgs& a) {
+  const std::size_t groups = (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels;
+  if (a.batch < kFusedWholePlanesBelow) return groups;
+  const std::size_t OH = (a.in_shape.h - a.conv.kernel) / a.conv.stride + 1;
+  return groups * ((OH - a.pool.kernel) / a.pool.stride + 1);
+}
+
+void conv2d_maxpool2d_conv_part(const ConvPoolArgs& a, std::size_t part, float* workspace) {
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dConvPartImpl)(a, part, workspace);
+}
+
+void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out) {
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dPoolPartImpl)(a, part, workspace, out);
 }
 
 std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,

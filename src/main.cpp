@@ -242,6 +242,7 @@ void prepare(Runtime& rt, const Options& opt, const Topology& topo, Job& job) {
     setup.verify = opt.verify || opt.compare;
     setup.keep_outputs = opt.dump_tensors == "all";
     setup.calibrate = opt.calibrate;
+    setup.fuse = opt.fusion;
     setup.progress = rt.rank() == 0 && opt.progress;
     check_setup(setup, topo.map());
   } catch (const NetworkSpecError& e) {

@@ -435,6 +435,18 @@ Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank
   return Slice{0, layer.out.c};  // every row: replicated, rows, sample; input-feature holds some columns of each
 }
 
+bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t s) {
+  if (s + 1 >= steps.size()) return false;
+  const PlanStep &conv = steps[s], &pool = steps[s + 1];
+  if (!std::holds_alternative<Conv2dSpec>(layers[conv.layer].spec)) return false;
+  const auto* spec = std::get_if<MaxPool2dSpec>(&layers[pool.layer].spec);
+  if (spec == nullptr || spec->kernel > spec->stride) return false;
+  const auto whole_or_channels = [](SplitKind k) { return k == SplitKind::channel || k == SplitKind::replicated; };
+  if (!whole_or_channels(conv.split) || !whole_or_channels(pool.split)) return false;
+  if (conv.own.size() == 1) return true;  // one rank: every split is the whole layer, every boundary moves nothing
+  return conv.action == BoundaryAction::none && conv.split == pool.split;
+}
+
 std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t rank, std::size_t batch) {
   const Slice s = step.layout.slices.at(rank);
   if (step.partial()) return static_cast<std::uint64_t>(s.count) * layer.out.elements() * batch;

@@ -58,6 +58,30 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
   }
 }
 
+ConvPoolSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, Slice slice,
+                                         const LayerWeights& conv_weights, const float* in_full, float* pool_out_full,
+                                         std::size_t batch, std::vector<float>& workspace) {
+  const ConvPoolArgs args{in_full, conv_weights.weight.data(), conv_weights.bias.data(), conv.in,
+                          std::get<Conv2dSpec>(conv.spec), std::get<MaxPool2dSpec>(pool.spec), batch, slice};
+  workspace.resize(conv2d_maxpool2d_workspace(conv.in, args.conv, args.pool, batch));
+  float* out = pool_out_full + slice.begin * pool.channel_elems() * batch;
+  ConvPoolSeconds t;
+  const double t0 = layer_clock();
+  const std::size_t parts = conv2d_maxpool2d_parts(args);
+  if (parts == 0) {  // no channels here: each layer takes what an empty call takes, as when they run one by one
+    const double p0 = layer_clock();
+    t.pool = layer_clock() - p0;
+  }
+  for (std::size_t p = 0; p < parts; ++p) {
+    conv2d_maxpool2d_conv_part(args, p, workspace.data());
+    const double p0 = layer_clock();
+    conv2d_maxpool2d_pool_part(args, p, workspace.data(), out);
+    t.pool += layer_clock() - p0;
+  }
+  t.conv = layer_clock() - t0 - t.pool;
+  return t;
+}
+
 PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
   PackedRegion r;
   const std::vector<Box> out = output_boxes(layer, step, rank), in = needed_boxes(layer, step, rank);
@@ -163,15 +187,26 @@ std::vector<float> serial_forward(const std::vector<LayerInfo>& layers, const st
 }
 
 SerialReference::SerialReference(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights,
-                                 std::size_t batch)
-    : layers_(layers), weights_(weights), batch_(batch) {
-  for (const LayerInfo& li : layers_) outputs_.emplace_back(li.out.elements() * batch_, 0.0f);
+                                 std::size_t batch, bool fuse)
+    : layers_(layers), weights_(weights), batch_(batch), fused_(layers.size(), false) {
+  const std::vector<PlanStep> steps = make_plan(PlanKind::per_layer, layers, batch, 1);
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    fused_[l] = fuse && sim::kFusedKernels && fuses_with_next(layers_, steps, l);
+    outputs_.emplace_back(fused_[l] ? 0 : layers_[l].out.elements() * batch_, 0.0f);  // a fused conv writes nothing
+  }
 }
 
 std::span<const float> SerialReference::run(std::span<const float> input, std::vector<double>* layer_seconds) {
   if (layer_seconds) layer_seconds->assign(layers_.size(), 0.0);
   const float* in = input.data();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
+    if (fused_[l]) {
+      const ConvPoolSeconds t = conv_pool_region_forward(layers_[l], layers_[l + 1], Slice{0, layers_[l].out.c},
+                                                         weights_[l], in, outputs_[l + 1].data(), batch_, workspace_);
+      if (layer_seconds) (*layer_seconds)[l] = t.conv, (*layer_seconds)[l + 1] = t.pool;
+      in = outputs_[++l].data();
+      continue;
+    }
     const double t0 = layer_clock();
     layer_forward(layers_[l], weights_[l], in, outputs_[l].data(), batch_);
     sim::charge(layers_[l], layer_ops(layers_[l], batch_));

@@ -166,6 +166,15 @@ bool bytes_match_model(const RunReport& r) {
   return true;
 }
 
+// "conv + pool, conv2 + pool2": the step pairs computed by one kernel, or "".
+std::string fused_pairs(const RunReport& r) {
+  std::string out;
+  for (std::size_t s = 0; s + 1 < r.steps.size() && s < r.fused_with_next.size(); ++s)
+    if (r.fused_with_next[s])
+      out += (out.empty() ? "" : ", ") + r.layers[r.steps[s].layer].name + " + " + r.layers[r.steps[s + 1].layer].name;
+  return out;
+}
+
 std::string verdict(const RunReport& r) {
   if (!r.verification) return "not verified";
   const Verification& v = *r.verification;
@@ -174,6 +183,9 @@ std::string verdict(const RunReport& r) {
       return "WRONG at step " + std::to_string(s + 1) + " (" + r.layers[r.steps[s].layer].name + "): " +
              (v.steps[s].exact_required ? with_commas(v.steps[s].comparison.mismatches) + " elements differ"
                                         : fmt("%.3g", v.steps[s].worst_bound_ratio) + " of the rounding bound");
+  if (v.fused_passes && !v.fused_passes->bitwise_equal())
+    return "NOT equal: the timed passes (fused conv + pool) and the layer-by-layer pass differ in " +
+           with_commas(v.fused_passes->mismatches) + " elements";
   if (v.exact_required)
     return v.output.bitwise_equal() ? "bit-for-bit equal"
                                      : "NOT equal: " + with_commas(v.output.mismatches) + " elements differ";
@@ -277,6 +289,9 @@ void print_summary(std::ostream& os, const RunReport& r) {
      << " B per rank through MPI)\n";
   os << "Bytes: every rank's measured bytes " << (bytes_match_model(r) ? "equal" : "DIFFER FROM")
      << " the model (plan.hpp) at every boundary\n";
+  if (const std::string pairs = fused_pairs(r); !pairs.empty())
+    os << "Fused: " << pairs << " run as one kernel (the conv output never goes through memory), here and in the "
+       << "serial reference; their times are measured apart, part by part (--fusion off runs them one by one)\n";
 
   os << "\nAcross ranks per layer: min (rank) / avg / max (rank) of the per-rank medians, efficiency = avg/max\n";
   os << pad("layer", 11, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)

@@ -93,6 +93,7 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       .attr("nodes", std::int64_t(r.nodes))
       .attr("mpi_library", r.mpi_library)
       .attr("kernels", r.kernels)
+      .attr("fusion", r.fusion ? "on" : "off")
       .attr("network", to_string(r.net))
       .attr("network_name", r.net.name)
       .attr("splits", splits_text(r.splits))
@@ -153,6 +154,10 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   put(where, "layers/out_shape", out_shape, {L, 3}, "1", "layer,chw", "per-image output shape C,H,W");
   put(where, "layers/items", items, {L}, "1", "layer", "N: items the layer's work is split into (see split)");
   put(where, "layers/item_bytes", item_bytes, {L}, "B", "layer", "s: bytes of one item for the whole batch");
+  std::vector<std::int64_t> fused(L);
+  for (std::size_t l = 0; l < L && l < r.fused_with_next.size(); ++l) fused[l] = r.fused_with_next[l] ? 1 : 0;
+  put(where, "layers/fused_with_next", fused, {L}, "1", "layer",
+      "1: computed with the next layer by one kernel (a conv and its max-pool), times measured apart");
 
   // /partition, /comm, /work, /memory: [layer, rank].
   std::vector<std::int64_t> begin(L * P), count(L * P), second_begin(L * P), second_count(L * P), grid(L * 2);

@@ -21,7 +21,7 @@ double Verification::worst_bound_ratio() const {
 
 bool Verification::passed() const {
   const bool steps_pass = std::all_of(steps.begin(), steps.end(), [](const StepCheck& s) { return s.passed(); });
-  return steps_pass && (!exact_required || output.bitwise_equal());
+  return steps_pass && (!exact_required || output.bitwise_equal()) && (!fused_passes || fused_passes->bitwise_equal());
 }
 
 Verification verify_run(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps,

@@ -28,6 +28,7 @@ struct Options {
   // run
   std::size_t iterations = 100, warmup = 10;
   std::string kernels = "auto";  // --kernels: the instruction set, or auto
+  bool fusion = true;            // --fusion on|off: a conv and its max-pool as one kernel where the plan allows
   ConsolidationKind consolidation = ConsolidationKind::allgatherv;
   PlanKind plan = PlanKind::per_layer;
   std::size_t ranks_per_node = 0;  // 0: nodes are the real shared-memory domains

@@ -24,13 +24,21 @@ std::vector<LayerWeights> init_step_weights(const std::vector<LayerInfo>& layers
 
 class DistributedForward {
  public:
+  // fuse: compute a convolution and the max-pooling after it together where the plan allows (fuses_with_next).
   DistributedForward(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t batch,
-                     std::size_t rank, std::vector<LayerWeights> step_weights, Consolidation& consolidation);
+                     std::size_t rank, std::vector<LayerWeights> step_weights, Consolidation& consolidation,
+                     bool fuse = true);
 
   // One forward pass: the root's staged input is broadcast, then every step computes and finishes. Timestamps and
   // bytes go to `record` at `iteration` (nullptr: not recorded, e.g. warm-up). Consecutive passes are safe without
   // extra synchronisation (see the memory-model note in consolidation.cpp).
-  void run(std::size_t iteration, RankRecord* record);
+  // A fused conv + pool pair is one kernel call, timed part by part: the conv step's compute interval starts with the
+  // call and lasts the conv parts' total, the pool step's follows it and lasts the pooling parts' total (so both end
+  // when the call does); the pool step's boundary comes after the conv step's, as in every pass.
+  // layer_by_layer: no fusion in this pass (every step's output is written, for collection); collective.
+  void run(std::size_t iteration, RankRecord* record, bool layer_by_layer = false);
+  bool fuses() const;  // some step pair is fused: its conv output exists only after a layer-by-layer pass
+  bool fused(std::size_t step) const { return fused_.at(step); }  // step computed with the next one
 
   std::span<const float> output();  // the final activation [O][B], whole, after run()
   std::size_t weight_bytes(std::size_t step) const { return weights_.at(step).bytes(); }
@@ -43,6 +51,8 @@ class DistributedForward {
   Consolidation& consolidation_;
   std::vector<PackedRegion> packed_;                    // [step] rows and sample steps: this rank's region
   std::vector<std::vector<float>> packed_in_, packed_out_;  // [step] their preallocated packed tensors
+  std::vector<bool> fused_;                                 // [step] a conv computed with the pool after it
+  std::vector<float> workspace_;                            // the fused kernel's
 };
 
 }  // namespace cnnpar

@@ -44,6 +44,10 @@ struct ExperimentSetup {
   bool verify = false;        // check every combination against the serial reference (verify.hpp)
   bool keep_outputs = false;  // keep the first combination's every layer output (for --dump-tensors all)
   bool calibrate = false;
+  // --fusion: a convolution and the max-pooling after it run as one kernel where the plan allows (plan.hpp:
+  // fuses_with_next) in the serial reference and the timed passes; every step's output is then collected from one
+  // more, layer-by-layer pass, whose final output must equal the timed passes' bit for bit (verify.hpp).
+  bool fuse = true;
   bool progress = false;      // rank 0 shows the pass count on an interactive terminal
 };
 

@@ -55,6 +55,24 @@ void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, 
                               const Conv2dSpec& conv, const MaxPool2dSpec& pool, std::size_t batch, Slice channels,
                               float* workspace);
 
+// The same in parts, for a caller that times the convolution and the pooling apart (the experiment reports them as
+// two layers): for p = 0 .. conv2d_maxpool2d_parts(a) - 1 in order, conv2d_maxpool2d_conv_part(a, p, workspace) then
+// conv2d_maxpool2d_pool_part(a, p, workspace, out). A part is one group of kFusedConvChannels channels and one pooled
+// row of them (below kFusedWholePlanesBelow images: the group's whole planes).
+struct ConvPoolArgs {
+  const float* in;      // [C_in][H][W][B], the whole input
+  const float* weight;  // [channels.count][C_in][K][K]: this rank's filters
+  const float* bias;    // [channels.count]
+  Shape in_shape;
+  Conv2dSpec conv;
+  MaxPool2dSpec pool;
+  std::size_t batch;
+  Slice channels;
+};
+std::size_t conv2d_maxpool2d_parts(const ConvPoolArgs& a);
+void conv2d_maxpool2d_conv_part(const ConvPoolArgs& a, std::size_t part, float* workspace);
+void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out);
+
 // Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B, the conv rows of one
 // pooled row of a group of channels (106 KB at B = 64 for the seed network); below kFusedWholePlanesBelow images,
 // kFusedConvChannels * OH * OW * B, a group's whole conv planes (at most 324 KB for the seed).

@@ -156,6 +156,13 @@ std::size_t output_elements(const PlanStep& step, std::size_t rank);
 // columns instead (their slice), and layers without parameters none.
 Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
 
+// Whether step s (a convolution) and step s+1 (the max-pooling after it) can be computed together by the fused
+// kernel (kernels.hpp: conv2d_maxpool2d_forward), which never writes the conv output: nothing moves between them
+// (the boundary is none, or there is one rank), every rank pools exactly the channels it convolved (both split by
+// channel, or both replicated, or one rank), neither runs packed, and the pool's windows do not overlap (kernel <=
+// stride), so no conv row is computed twice. The conv output then exists only when a pass runs layer by layer.
+bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t s);
+
 // Operations a rank performs at a step for the batch (closed forms: network.hpp). A row-parallel step counts its
 // input features times every output (the same total as the column split; the reduction's adds are not counted).
 std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t rank, std::size_t batch);

@@ -22,6 +22,17 @@ namespace cnnpar {
 void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const LayerWeights& weights,
                     const float* in_full, float* out_full, std::size_t batch, bool add_bias = true);
 
+// A convolution and the max-pooling after it over the same output channels `slice` (plan.hpp: fuses_with_next),
+// computed together by the fused kernel (kernels.hpp), part by part, without writing the conv output: the pooled
+// channels go to their offset in pool_out_full. The two layers' times are measured apart, as sums over the parts
+// (a clock read before and after each pooling part), so they can be reported as two layers.
+struct ConvPoolSeconds {
+  double conv = 0, pool = 0;
+};
+ConvPoolSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, Slice slice,
+                                         const LayerWeights& conv_weights, const float* in_full, float* pool_out_full,
+                                         std::size_t batch, std::vector<float>& workspace);
+
 // Rows and sample steps compute on a packed copy of their region, since the kernels (kernels.hpp) take whole images
 // and ranges of channels: the input box the kernel reads and the output box it writes, and the layer as it looks on
 // the packed input (a rows step: fewer input and output rows; a sample step: fewer images). A packed box keeps the
@@ -60,9 +71,13 @@ std::vector<float> activation_to_batch_major(std::span<const float> act, std::si
 // timed pass does the same work under the same conditions as a distributed pass on one rank (preallocated buffers,
 // warm pages): the only differences left are the boundaries' MPI calls. Its per-layer times are the kernel alone,
 // as the distributed compute times are.
+// A convolution followed by max-pooling is computed by the fused kernel (fuses_with_next: the serial reference is the
+// plan of one rank) unless `fuse` is false; then the conv output is not kept (the dump comes from the distributed
+// run's layer-by-layer pass, experiment.hpp).
 class SerialReference {
  public:
-  SerialReference(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights, std::size_t batch);
+  SerialReference(const std::vector<LayerInfo>& layers, const std::vector<LayerWeights>& weights, std::size_t batch,
+                  bool fuse = true);
   // One pass over `input` (the activation layout); when layer_seconds is given, each layer's kernel time. Returns
   // the final activation, valid until the next run.
   std::span<const float> run(std::span<const float> input, std::vector<double>* layer_seconds = nullptr);
@@ -71,7 +86,9 @@ class SerialReference {
   const std::vector<LayerInfo>& layers_;
   const std::vector<LayerWeights>& weights_;
   std::size_t batch_;
+  std::vector<bool> fused_;  // [layer] computed with the next one (a conv and its max-pool)
   std::vector<std::vector<float>> outputs_;
+  std::vector<float> workspace_;
 };
 
 // The whole network on one process, every layer over all of its items. Returns the final activation [O][B];

@@ -22,6 +22,9 @@ struct RunReport {
   std::string command_line;
   std::string mpi_library;
   std::string kernels;  // the kernels' instruction set (kernels.hpp kernel_target)
+  bool fusion = true;    // --fusion
+  // [step] computed with the next step by one kernel (a conv and its max-pool: plan.hpp fuses_with_next)
+  std::vector<bool> fused_with_next;
   std::string created_utc;  // ISO 8601, when the run started
   std::uint64_t seed = 0;
   std::string weights_file;  // empty: initialised from the seed

@@ -18,6 +18,9 @@
 namespace cnnpar::sim {
 
 #ifdef CNNPAR_SMPI
+// Simulated compute is charged layer by layer, at rates measured layer by layer (scripts/smpi_calibrate.sh runs
+// --fusion off), so the SMPI build never fuses a conv with its max-pool (plan.hpp: fuses_with_next).
+inline constexpr bool kFusedKernels = false;
 // Advances this rank's simulated clock by `ops` operations of `layer`'s kind at the calibrated rate: ops / rate
 // seconds on a host as fast as this machine (smpi_execute: times smpi/host-speed flops on the simulated host).
 void charge(const LayerInfo& layer, std::uint64_t ops);
@@ -25,6 +28,7 @@ void charge(const LayerInfo& layer, std::uint64_t ops);
 // measured on the development machine. What this run charged with (written to /meta).
 std::string rates();
 #else
+inline constexpr bool kFusedKernels = true;
 inline void charge(const LayerInfo&, std::uint64_t) {}
 inline std::string rates() { return {}; }
 #endif

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct Verification {
   std::vector<StepCheck> steps;
   Comparison output;           // final output against the serial reference's
   bool exact_required = true;  // every step exact, so the final output must equal the serial one bit for bit
+  // With fused kernels (a conv and its max-pool in one call, experiment.hpp) the steps are collected from a
+  // layer-by-layer pass: the timed passes' final output against that pass's, which must be equal bit for bit.
+  std::optional<Comparison> fused_passes;
   double worst_bound_ratio() const;
   bool passed() const;
 };

@@ -65,13 +65,18 @@ void expect_distributed_equals_serial(const NetworkSpec& net, std::size_t batch,
         DistributedForward forward(layers, steps, batch, me, init_step_weights(layers, steps, me, seed), *c);
         forward.run(0, nullptr);
         forward.run(0, nullptr);  // a second pass over the same buffers gives the same answer
-        const std::span<const float> got = forward.output();
+        // The timed passes' output (a conv and its max-pool fused where the plan allows: fuses_with_next).
+        const std::vector<float> got(forward.output().begin(), forward.output().end());
         ASSERT_EQ(got.size(), serial.size()) << what;
         // Every rank holds the same output (rank 0's, broadcast for the comparison).
         std::vector<float> root_copy(got.begin(), got.end());
         MPI_Bcast(root_copy.data(), static_cast<int>(root_copy.size()), MPI_FLOAT, 0, runtime->comm());
         EXPECT_EQ(std::memcmp(got.data(), root_copy.data(), got.size() * sizeof(float)), 0) << what;
-        // Every step's whole output, checked step by step against the serial layer (verify.hpp).
+        // Every step's whole output, from a layer-by-layer pass (a fused conv writes no output), checked step by
+        // step against the serial layer (verify.hpp); that pass's output equals the fused passes' bit for bit.
+        EXPECT_EQ(forward.fuses(), choices.empty() && (plan != PlanKind::per_layer || P == 1)) << what;
+        forward.run(0, nullptr, true);
+        EXPECT_EQ(std::memcmp(forward.output().data(), got.data(), got.size() * sizeof(float)), 0) << what;
         std::vector<std::vector<float>> outputs;
         for (std::size_t s = 0; s < steps.size(); ++s) outputs.push_back(collect_output(*c, s, steps[s], topo));
         if (me != 0) continue;

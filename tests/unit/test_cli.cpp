@@ -22,6 +22,8 @@ TEST(Cli, Defaults) {
   EXPECT_EQ(p.options.gelu, GeluForm::tanh);
   EXPECT_TRUE(p.options.images.empty());
   EXPECT_FALSE(p.options.verify);
+  EXPECT_TRUE(p.options.fusion);
+  EXPECT_FALSE(parse({"--fusion", "off"}).options.fusion);
 }
 
 TEST(Cli, Values) {
@@ -63,6 +65,7 @@ TEST(Cli, Errors) {
       {{"--warmup", "-1"}, "--warmup must be 0 or more (got -1)"},
       {{"--index", "-1"}, "--index must be 0 or more (got -1)"},
       {{"--gelu", "relu"}, "--gelu must be tanh or erf (got 'relu')"},
+      {{"--fusion", "yes"}, "--fusion must be on or off (got 'yes')"},
       {{"--consolidation", "carrier-pigeon"}, "--consolidation must be allgatherv, shared or hierarchical"},
       {{"--plan", "eager"}, "--plan must be per-layer, fused or fused-column (got 'eager')"},
       {{"--ranks-per-node", "-2"}, "--ranks-per-node must be 0 or more (got -2)"},

@@ -138,6 +138,15 @@ TEST(KernelContract, ConvPoolAndFusedSlicesAndBatches) {
         std::vector<float> ws(conv2d_maxpool2d_workspace(c.in, c.conv, c.pool, B));
         conv2d_maxpool2d_forward(out.data(), in.data(), weight.data() + s.begin * c.in.c * K * K,
                                  bias.data() + s.begin, c.in, c.conv, c.pool, B, s, ws.data());
+        // The same call in parts (how the experiment times conv and pool apart) gives the same bits.
+        std::vector<float> parts_out(out.size());
+        const ConvPoolArgs args{in.data(), weight.data() + s.begin * c.in.c * K * K, bias.data() + s.begin,
+                                c.in, c.conv, c.pool, B, s};
+        for (std::size_t p = 0, n = conv2d_maxpool2d_parts(args); p < n; ++p) {
+          conv2d_maxpool2d_conv_part(args, p, ws.data());
+          conv2d_maxpool2d_pool_part(args, p, ws.data(), parts_out.data());
+        }
+        EXPECT_TRUE(bitwise_equal(parts_out.data(), out.data(), out.size())) << "fused in parts, B=" << B;
         return out;
       };
       for (const std::size_t B : kBatches) {
