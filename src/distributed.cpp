@@ -37,6 +37,7 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
     packed_out_.emplace_back(packed_.back().out.volume());
     fused_.push_back(fuse && sim::kFusedKernels && fuses_with_next(layers_, steps_, s));
   }
+  fused_interval_.resize(steps_.size());
 }
 
 bool DistributedForward::fuses() const { return std::find(fused_.begin(), fused_.end(), true) != fused_.end(); }
@@ -50,7 +51,6 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
     record->bytes_received[0] = bcast.bytes_received;
   }
   const float* in = consolidation_.input().data();
-  double fused_pool_begin = 0, fused_pool_end = 0;  // the pooling parts of the previous step's fused call
   for (std::size_t s = 0; s < steps_.size(); ++s) {
     const PlanStep& step = steps_[s];
     float* out = step.partial() ? consolidation_.partial(s).data() : consolidation_.output(s).data();
@@ -60,17 +60,22 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
     const bool runs_packed = step.packed();
     const bool fused_into_previous = s > 0 && fused_[s - 1] && !layer_by_layer;
     if (fused_into_previous) {
-      // Computed by the previous step's call (its output is already in place).
-      t0 = t1 = fused_pool_begin;
-      t3 = t2 = fused_pool_end;
+      // Computed by an earlier step's call (its output, if it has one, is in place): its share of that call.
+      t0 = t1 = fused_interval_[s][0];
+      t3 = t2 = fused_interval_[s][1];
     } else if (fused_[s] && !layer_by_layer) {
-      const ConvPoolSeconds t = conv_pool_region_forward(layer, layers_[steps_[s + 1].layer], step_slice(step, rank_),
-                                                         weights_[s], in, consolidation_.output(s + 1).data(), batch_,
-                                                         workspace_);
+      // conv + pool (+ GELU when the pool is fused too): one call, each layer's share timed inside it.
+      const bool with_gelu = fused_[s + 1];
+      const std::size_t last = s + (with_gelu ? 2 : 1);
+      const FusedSeconds t = conv_pool_region_forward(
+          layer, layers_[steps_[s + 1].layer], with_gelu ? &layers_[steps_[last].layer] : nullptr,
+          step_slice(step, rank_), weights_[s], in, consolidation_.output(last).data(), batch_, workspace_);
       sim::charge(layer, step_ops(layer, step, rank_, batch_));
-      fused_pool_end = steady_seconds();
-      fused_pool_begin = std::max(t0, fused_pool_end - t.pool);
-      t3 = t2 = fused_pool_begin;
+      const double end = steady_seconds();
+      const double gelu_begin = std::max(t0, end - t.gelu), pool_begin = std::max(t0, gelu_begin - t.pool);
+      fused_interval_[s + 1] = {pool_begin, with_gelu ? gelu_begin : end};
+      if (with_gelu) fused_interval_[last] = {gelu_begin, end};
+      t3 = t2 = pool_begin;
     } else if (runs_packed && packed.empty()) {
       // More ranks than rows or images: nothing to compute here (the compute event is the check that says so).
       t3 = t2 = steady_seconds();

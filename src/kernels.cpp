@@ -368,12 +368,14 @@ void Conv2dMaxPool2dConvPartImpl(const ConvPoolArgs& a, std::size_t part, float*
   ConvRows(g.conv, workspace, a.in, a.weight + j0 * g.conv.w_channel, a.bias + j0, n, g.s, g.ow, g.batch, oh0, oh1);
 }
 
-void Conv2dMaxPool2dPoolPartImpl(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out) {
-  const FusedGeometry g = Fused(a);
+void Conv2dMaxPool2dPoolPartImpl(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out,
+                                 bool compact) {
+  FusedGeometry g = Fused(a);
   const std::size_t j0 = part / g.parts_per_group * kFusedConvChannels, ph = part % g.parts_per_group;
   const std::size_t n = std::min(kFusedConvChannels, a.channels.count - j0);
   const std::size_t rows = g.parts_per_group == 1 ? g.ph : 1;
-  PoolRows(g.pool, out + (j0 * g.ph + ph) * g.pool.ow * g.batch, workspace, n, 0, rows);
+  if (compact) g.pool.out_channel = rows * g.pool.ow * g.batch;
+  PoolRows(g.pool, compact ? out : out + (j0 * g.ph + ph) * g.pool.ow * g.batch, workspace, n, 0, rows);
 }
 
 void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
@@ -381,7 +383,7 @@ void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
   const std::size_t parts = (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels * g.parts_per_group;
   for (std::size_t p = 0; p < parts; ++p) {
     Conv2dMaxPool2dConvPartImpl(a, p, workspace);
-    Conv2dMaxPool2dPoolPartImpl(a, p, workspace, out);
+    Conv2dMaxPool2dPoolPartImpl(a, p, workspace, out, false);
   }
 }
 
@@ -757,8 +759,18 @@ void conv2d_maxpool2d_conv_part(const ConvPoolArgs& a, std::size_t part, float* 
   HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dConvPartImpl)(a, part, workspace);
 }
 
-void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out) {
-  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dPoolPartImpl)(a, part, workspace, out);
+void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out,
+                                bool compact) {
+  HWY_DYNAMIC_DISPATCH(Conv2dMaxPool2dPoolPartImpl)(a, part, workspace, out, compact);
+}
+
+ConvPoolPart conv2d_maxpool2d_part(const ConvPoolArgs& a, std::size_t part) {
+  const std::size_t OH = (a.in_shape.h - a.conv.kernel) / a.conv.stride + 1;
+  const std::size_t PH = (OH - a.pool.kernel) / a.pool.stride + 1;
+  const std::size_t per_group = a.batch < kFusedWholePlanesBelow ? 1 : PH;
+  const std::size_t j0 = part / per_group * kFusedConvChannels;
+  return ConvPoolPart{j0, std::min(kFusedConvChannels, a.channels.count - j0), per_group == 1 ? 0 : part % per_group,
+                      per_group == 1 ? PH : 1};
 }
 
 std::size_t conv2d_maxpool2d_workspace(Shape in_shape, const Conv2dSpec& conv, const MaxPool2dSpec& pool,

@@ -437,6 +437,14 @@ Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank
 
 bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t s) {
   if (s + 1 >= steps.size()) return false;
+  if (std::holds_alternative<MaxPool2dSpec>(layers[steps[s].layer].spec)) {
+    // A fused conv + pool pair takes the GELU after it along, part by part, on the same channels.
+    const PlanStep &pool = steps[s], &gelu = steps[s + 1];
+    if (s == 0 || !fuses_with_next(layers, steps, s - 1) || !std::holds_alternative<GeluSpec>(layers[gelu.layer].spec))
+      return false;
+    if (pool.own.size() == 1) return !gelu.packed();  // one rank: channel, element or replicated, all whole
+    return pool.action == BoundaryAction::none && gelu.split == pool.split;
+  }
   const PlanStep &conv = steps[s], &pool = steps[s + 1];
   if (!std::holds_alternative<Conv2dSpec>(layers[conv.layer].spec)) return false;
   const auto* spec = std::get_if<MaxPool2dSpec>(&layers[pool.layer].spec);

@@ -58,27 +58,46 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
   }
 }
 
-ConvPoolSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, Slice slice,
-                                         const LayerWeights& conv_weights, const float* in_full, float* pool_out_full,
-                                         std::size_t batch, std::vector<float>& workspace) {
+FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, const LayerInfo* gelu, Slice slice,
+                                      const LayerWeights& conv_weights, const float* in_full, float* out_full,
+                                      std::size_t batch, std::vector<float>& workspace) {
   const ConvPoolArgs args{in_full, conv_weights.weight.data(), conv_weights.bias.data(), conv.in,
                           std::get<Conv2dSpec>(conv.spec), std::get<MaxPool2dSpec>(pool.spec), batch, slice};
-  workspace.resize(conv2d_maxpool2d_workspace(conv.in, args.conv, args.pool, batch));
-  float* out = pool_out_full + slice.begin * pool.channel_elems() * batch;
-  ConvPoolSeconds t;
+  const std::size_t conv_floats = conv2d_maxpool2d_workspace(conv.in, args.conv, args.pool, batch);
+  const std::size_t plane = pool.out.h * pool.out.w * batch;  // one pooled channel, the whole batch
+  const std::size_t pooled_floats = gelu ? kFusedConvChannels * plane : 0;  // at most one part's pooled rows
+  workspace.resize(conv_floats + pooled_floats);
+  float* pooled = workspace.data() + conv_floats;
+  float* out = out_full + slice.begin * plane;
+  FusedSeconds t;
   const double t0 = layer_clock();
   const std::size_t parts = conv2d_maxpool2d_parts(args);
   if (parts == 0) {  // no channels here: each layer takes what an empty call takes, as when they run one by one
-    const double p0 = layer_clock();
+    double p0 = layer_clock();
     t.pool = layer_clock() - p0;
+    p0 = layer_clock();
+    if (gelu) t.gelu = layer_clock() - p0;
   }
   for (std::size_t p = 0; p < parts; ++p) {
     conv2d_maxpool2d_conv_part(args, p, workspace.data());
     const double p0 = layer_clock();
-    conv2d_maxpool2d_pool_part(args, p, workspace.data(), out);
-    t.pool += layer_clock() - p0;
+    if (!gelu) {
+      conv2d_maxpool2d_pool_part(args, p, workspace.data(), out);
+      t.pool += layer_clock() - p0;
+      continue;
+    }
+    conv2d_maxpool2d_pool_part(args, p, workspace.data(), pooled, true);
+    const double p1 = layer_clock();
+    const ConvPoolPart part = conv2d_maxpool2d_part(args, p);
+    const std::size_t run = part.rows * pool.out.w * batch;  // the part's pooled rows of one channel
+    const GeluForm form = std::get<GeluSpec>(gelu->spec).form;
+    for (std::size_t j = 0; j < part.channels; ++j)
+      gelu_forward(out + (part.channel + j) * plane + part.row * pool.out.w * batch, pooled + j * run, run, form);
+    const double p2 = layer_clock();
+    t.pool += p1 - p0;
+    t.gelu += p2 - p1;
   }
-  t.conv = layer_clock() - t0 - t.pool;
+  t.conv = layer_clock() - t0 - t.pool - t.gelu;
   return t;
 }
 
@@ -192,7 +211,8 @@ SerialReference::SerialReference(const std::vector<LayerInfo>& layers, const std
   const std::vector<PlanStep> steps = make_plan(PlanKind::per_layer, layers, batch, 1);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     fused_[l] = fuse && sim::kFusedKernels && fuses_with_next(layers_, steps, l);
-    outputs_.emplace_back(fused_[l] ? 0 : layers_[l].out.elements() * batch_, 0.0f);  // a fused conv writes nothing
+    // A fused conv (or pool, fused with a GELU) writes nothing.
+    outputs_.emplace_back(fused_[l] ? 0 : layers_[l].out.elements() * batch_, 0.0f);
   }
 }
 
@@ -200,11 +220,19 @@ std::span<const float> SerialReference::run(std::span<const float> input, std::v
   if (layer_seconds) layer_seconds->assign(layers_.size(), 0.0);
   const float* in = input.data();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    if (fused_[l]) {
-      const ConvPoolSeconds t = conv_pool_region_forward(layers_[l], layers_[l + 1], Slice{0, layers_[l].out.c},
-                                                         weights_[l], in, outputs_[l + 1].data(), batch_, workspace_);
-      if (layer_seconds) (*layer_seconds)[l] = t.conv, (*layer_seconds)[l + 1] = t.pool;
-      in = outputs_[++l].data();
+    if (fused_[l]) {  // conv + pool (+ GELU when the pool is fused too)
+      const bool with_gelu = fused_[l + 1];
+      const std::size_t last = l + (with_gelu ? 2 : 1);
+      const FusedSeconds t =
+          conv_pool_region_forward(layers_[l], layers_[l + 1], with_gelu ? &layers_[last] : nullptr,
+                                   Slice{0, layers_[l].out.c}, weights_[l], in, outputs_[last].data(), batch_, workspace_);
+      if (layer_seconds) {
+        (*layer_seconds)[l] = t.conv;
+        (*layer_seconds)[l + 1] = t.pool;
+        if (with_gelu) (*layer_seconds)[last] = t.gelu;
+      }
+      in = outputs_[last].data();
+      l = last;
       continue;
     }
     const double t0 = layer_clock();

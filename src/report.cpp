@@ -166,12 +166,15 @@ bool bytes_match_model(const RunReport& r) {
   return true;
 }
 
-// "conv + pool, conv2 + pool2": the step pairs computed by one kernel, or "".
-std::string fused_pairs(const RunReport& r) {
+// "conv1 + pool1 + gelu1, conv2 + pool2": the chains of steps computed by one kernel call, or "".
+std::string fused_chains(const RunReport& r) {
   std::string out;
-  for (std::size_t s = 0; s + 1 < r.steps.size() && s < r.fused_with_next.size(); ++s)
-    if (r.fused_with_next[s])
-      out += (out.empty() ? "" : ", ") + r.layers[r.steps[s].layer].name + " + " + r.layers[r.steps[s + 1].layer].name;
+  const auto fused = [&](std::size_t s) { return s < r.fused_with_next.size() && r.fused_with_next[s]; };
+  for (std::size_t s = 0; s + 1 < r.steps.size(); ++s) {
+    if (!fused(s) || (s > 0 && fused(s - 1))) continue;  // not the start of a chain
+    out += (out.empty() ? "" : ", ") + r.layers[r.steps[s].layer].name;
+    for (std::size_t t = s; fused(t) && t + 1 < r.steps.size(); ++t) out += " + " + r.layers[r.steps[t + 1].layer].name;
+  }
   return out;
 }
 
@@ -289,9 +292,9 @@ void print_summary(std::ostream& os, const RunReport& r) {
      << " B per rank through MPI)\n";
   os << "Bytes: every rank's measured bytes " << (bytes_match_model(r) ? "equal" : "DIFFER FROM")
      << " the model (plan.hpp) at every boundary\n";
-  if (const std::string pairs = fused_pairs(r); !pairs.empty())
-    os << "Fused: " << pairs << " run as one kernel (the conv output never goes through memory), here and in the "
-       << "serial reference; their times are measured apart, part by part (--fusion off runs them one by one)\n";
+  if (const std::string chains = fused_chains(r); !chains.empty())
+    os << "Fused: " << chains << " run as one kernel call (only the last layer's output goes to memory), here and in "
+       << "the serial reference; each layer's time is measured apart, part by part (--fusion off runs them one by one)\n";
 
   os << "\nAcross ranks per layer: min (rank) / avg / max (rank) of the per-rank medians, efficiency = avg/max\n";
   os << pad("layer", 11, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)

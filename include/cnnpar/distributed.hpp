@@ -2,6 +2,7 @@
 // as the serial reference, and the consolidation performs the step's boundary action (plan.hpp).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -32,9 +33,9 @@ class DistributedForward {
   // One forward pass: the root's staged input is broadcast, then every step computes and finishes. Timestamps and
   // bytes go to `record` at `iteration` (nullptr: not recorded, e.g. warm-up). Consecutive passes are safe without
   // extra synchronisation (see the memory-model note in consolidation.cpp).
-  // A fused conv + pool pair is one kernel call, timed part by part: the conv step's compute interval starts with the
-  // call and lasts the conv parts' total, the pool step's follows it and lasts the pooling parts' total (so both end
-  // when the call does); the pool step's boundary comes after the conv step's, as in every pass.
+  // A fused conv + pool (+ GELU) chain is one kernel call, timed part by part: the conv step's compute interval starts
+  // with the call and lasts the conv parts' total, the pool step's and the GELU step's follow it and last their parts'
+  // totals (the last ends when the call does); their boundaries come after the conv step's, as in every pass.
   // layer_by_layer: no fusion in this pass (every step's output is written, for collection); collective.
   void run(std::size_t iteration, RankRecord* record, bool layer_by_layer = false);
   bool fuses() const;  // some step pair is fused: its conv output exists only after a layer-by-layer pass
@@ -51,8 +52,9 @@ class DistributedForward {
   Consolidation& consolidation_;
   std::vector<PackedRegion> packed_;                    // [step] rows and sample steps: this rank's region
   std::vector<std::vector<float>> packed_in_, packed_out_;  // [step] their preallocated packed tensors
-  std::vector<bool> fused_;                                 // [step] a conv computed with the pool after it
-  std::vector<float> workspace_;                            // the fused kernel's
+  std::vector<bool> fused_;                     // [step] computed with the next step (conv + pool, pool + GELU)
+  std::vector<std::array<double, 2>> fused_interval_;  // [step] a step computed by an earlier step's call: its share
+  std::vector<float> workspace_;                 // the fused kernel's
 };
 
 }  // namespace cnnpar

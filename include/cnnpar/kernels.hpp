@@ -71,7 +71,16 @@ struct ConvPoolArgs {
 };
 std::size_t conv2d_maxpool2d_parts(const ConvPoolArgs& a);
 void conv2d_maxpool2d_conv_part(const ConvPoolArgs& a, std::size_t part, float* workspace);
-void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out);
+// out: the pooled tensor of the rank's channels [channels.count][PH][PW][B] (the part's rows go to their place), or
+// with `compact` the part's pooled rows alone, [part's channels][pooled_rows][PW][B] (for a layer that consumes them
+// at once, e.g. GELU, so the pooled tensor need not exist either).
+void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out,
+                                bool compact = false);
+// What part `part` covers: channels [channel, channel + channels) of the slice and pooled rows [row, row + rows).
+struct ConvPoolPart {
+  std::size_t channel, channels, row, rows;
+};
+ConvPoolPart conv2d_maxpool2d_part(const ConvPoolArgs& a, std::size_t part);
 
 // Floats of workspace conv2d_maxpool2d_forward needs: kFusedConvChannels * pool.kernel * OW * B, the conv rows of one
 // pooled row of a group of channels (106 KB at B = 64 for the seed network); below kFusedWholePlanesBelow images,

@@ -161,6 +161,9 @@ Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank
 // (the boundary is none, or there is one rank), every rank pools exactly the channels it convolved (both split by
 // channel, or both replicated, or one rank), neither runs packed, and the pool's windows do not overlap (kernel <=
 // stride), so no conv row is computed twice. The conv output then exists only when a pass runs layer by layer.
+// Step s (a max-pool fused with the conv before it) and a GELU after it fuse on the same terms: nothing moves between
+// them and the GELU covers the pool's channels (the same channel split, or replicated, or one rank); the pooled
+// output then does not exist in the timed passes either.
 bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<PlanStep>& steps, std::size_t s);
 
 // Operations a rank performs at a step for the batch (closed forms: network.hpp). A row-parallel step counts its

@@ -24,14 +24,16 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
 
 // A convolution and the max-pooling after it over the same output channels `slice` (plan.hpp: fuses_with_next),
 // computed together by the fused kernel (kernels.hpp), part by part, without writing the conv output: the pooled
-// channels go to their offset in pool_out_full. The two layers' times are measured apart, as sums over the parts
-// (a clock read before and after each pooling part), so they can be reported as two layers.
-struct ConvPoolSeconds {
-  double conv = 0, pool = 0;
+// channels go to their offset in out_full. With `gelu` (the GELU after the pool, fused too), each part's pooled rows
+// go through GELU at once and only the GELU output is written to out_full: the pooled tensor does not exist either.
+// The layers' times are measured apart, as sums over the parts (a clock read between the conv, pool and GELU of each
+// part), so they can be reported as separate layers.
+struct FusedSeconds {
+  double conv = 0, pool = 0, gelu = 0;
 };
-ConvPoolSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, Slice slice,
-                                         const LayerWeights& conv_weights, const float* in_full, float* pool_out_full,
-                                         std::size_t batch, std::vector<float>& workspace);
+FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, const LayerInfo* gelu, Slice slice,
+                                      const LayerWeights& conv_weights, const float* in_full, float* out_full,
+                                      std::size_t batch, std::vector<float>& workspace);
 
 // Rows and sample steps compute on a packed copy of their region, since the kernels (kernels.hpp) take whole images
 // and ranges of channels: the input box the kernel reads and the output box it writes, and the layer as it looks on

@@ -142,9 +142,19 @@ TEST(KernelContract, ConvPoolAndFusedSlicesAndBatches) {
         std::vector<float> parts_out(out.size());
         const ConvPoolArgs args{in.data(), weight.data() + s.begin * c.in.c * K * K, bias.data() + s.begin,
                                 c.in, c.conv, c.pool, B, s};
+        // With `compact` a part's pooled rows come alone: [its channels][its rows][PW][B], the same values.
+        const std::size_t pw_b = pool_out.w * B;
+        std::vector<float> compact(kFusedConvChannels * pool_out.h * pw_b);
         for (std::size_t p = 0, n = conv2d_maxpool2d_parts(args); p < n; ++p) {
           conv2d_maxpool2d_conv_part(args, p, ws.data());
           conv2d_maxpool2d_pool_part(args, p, ws.data(), parts_out.data());
+          conv2d_maxpool2d_pool_part(args, p, ws.data(), compact.data(), true);
+          const ConvPoolPart part = conv2d_maxpool2d_part(args, p);
+          for (std::size_t j = 0; j < part.channels; ++j)
+            EXPECT_TRUE(bitwise_equal(compact.data() + j * part.rows * pw_b,
+                                      out.data() + ((part.channel + j) * pool_out.h + part.row) * pw_b,
+                                      part.rows * pw_b))
+                << "compact part " << p << ", B=" << B;
         }
         EXPECT_TRUE(bitwise_equal(parts_out.data(), out.data(), out.size())) << "fused in parts, B=" << B;
         return out;

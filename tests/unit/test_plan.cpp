@@ -328,23 +328,29 @@ TEST(Plan, ConvAndMaxPoolFuseOnlyWhenNothingMovesBetweenThemAndEachRankPoolsItsO
     for (std::size_t s = 0; s < steps.size(); ++s) out.push_back(fuses_with_next(layers, steps, s));
     return out;
   };
-  const std::vector<bool> conv_only{true, false, false, false}, none(4, false);
-  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, ""), conv_only);        // one rank: the gather moves nothing
-  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 2, ""), none);             // the seed gathers the conv output
-  EXPECT_EQ(fuses(seed, PlanKind::fused, 3, ""), conv_only);            // channels stay on their rank
-  EXPECT_EQ(fuses(seed, PlanKind::fused_column, 33, ""), conv_only);    // empty slices too
-  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "conv=replicated"), conv_only);
+  // conv fuses with pool, and pool with GELU (the chain conv + pool + GELU); the linear layer never.
+  const std::vector<bool> chain{true, true, false, false}, conv_pool{true, false, false, false}, none(4, false);
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, ""), chain);        // one rank: the gathers move nothing
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 2, ""), none);         // the seed gathers the conv output
+  EXPECT_EQ(fuses(seed, PlanKind::fused, 3, ""), chain);            // channels stay on their rank
+  EXPECT_EQ(fuses(seed, PlanKind::fused_column, 33, ""), chain);    // empty slices too
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "conv=replicated"), chain);
   EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated"), none);  // pool by channel reads a replicated conv
-  EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated,pool=replicated"), conv_only);
+  EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated,pool=replicated"), conv_pool);  // GELU by channel
+  EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated,pool=replicated,gelu=replicated"), chain);
+  EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "gelu=element"), conv_pool);  // element slices are not the channels
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "gelu=rows"), conv_pool);  // a packed GELU
   EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "conv=rows,pool=rows"), none);  // packed regions
   EXPECT_EQ(fuses(seed, PlanKind::per_layer, 2, "conv=sample,pool=sample"), none);
   // Overlapping pool windows would compute conv rows twice: not fused.
   NetworkSpec overlapping = seed_network();
   overlapping.layers[1] = MaxPool2dSpec{3, 2};
-  EXPECT_EQ(fuses(describe(overlapping), PlanKind::fused, 2, ""), none);
-  // Letters: every conv with the pool after it.
+  EXPECT_EQ(fuses(describe(overlapping), PlanKind::fused, 2, ""), none);  // and so no GELU either
+  // Letters: every conv with the pool after it, and each pool with its GELU.
   const auto letters = describe(letters_network());
   const auto fused_letters = fuses(letters, PlanKind::fused, 2, "");
   for (std::size_t s = 0; s < letters.size(); ++s)
-    EXPECT_EQ(fused_letters[s], std::holds_alternative<Conv2dSpec>(letters[s].spec)) << letters[s].name;
+    EXPECT_EQ(fused_letters[s], std::holds_alternative<Conv2dSpec>(letters[s].spec) ||
+                                    std::holds_alternative<MaxPool2dSpec>(letters[s].spec))
+        << letters[s].name;
 }
