@@ -50,6 +50,20 @@ def test_report_matrices_of_shared_windows(tmp_path, windows_run3):
         assert f"| {stage} | {int(mpi[k]):,} | {int(read[k].sum()):,} | {int(read[k].max()):,} |" in report
 
 
+def test_report_of_shared_windows_before_reads_were_recorded(tmp_path, windows_run3):
+    """A shared-window file written before reads in place were recorded loads without them, and its report draws the
+    MPI maps alone."""
+    old = tmp_path / "old.h5"
+    old.write_bytes(windows_run3.read_bytes())
+    with h5py.File(old, "r+") as f:
+        for name in ("comm/shared_read_matrix", "comm/bytes_read_in_place", "comm/input_bytes_read_in_place"):
+            del f[name]
+    analysis("report", old, "--out", tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert_figure(tmp_path / "report", "matrix")
+    assert "do not appear here" in report and "read in place, all ranks" not in report
+
+
 def test_report_of_compare_file(tmp_path, compare_file):
     analysis("report", compare_file, "--out", tmp_path)
     report = (tmp_path / "report.md").read_text()
