@@ -634,6 +634,20 @@ def _rows_panel(ax, run: Run, layer: int) -> None:
                               f"({_counts_text(run.count[layer])})", 60), fontsize=8)
 
 
+def _in_place_check(run: Run, layer: int, halo: np.ndarray) -> str:
+    """Under shared windows the halo is read in place: the previous boundary receives nothing through MPI (its model
+    says so too), and what the consolidation counted as read of other ranks' data there (/comm/bytes_read_in_place)
+    must be the halo, rank by rank. Files written before reads in place were recorded have only the first half."""
+    previous = run.layers[layer - 1]
+    text = (f"; read in place through the shared window ({run.consolidation}): {previous}'s boundary receives "
+            "nothing through MPI, as its model says")
+    if run.bytes_read_in_place is None:
+        return text
+    read = run.bytes_read_in_place[layer - 1]
+    return text + (f"; = {previous}'s /comm/bytes_read_in_place" if (halo == read).all() else
+                   f"; ≠ {previous}'s /comm/bytes_read_in_place {'/'.join(str(int(v)) for v in read)}")
+
+
 def _halo_check(run: Run, layer: int) -> str:
     """How the halo bytes compare with what the previous boundary received (/comm/bytes_received), where that
     boundary moves only halos: a rows step after a rows step."""
@@ -644,8 +658,7 @@ def _halo_check(run: Run, layer: int) -> str:
         return "; the previous boundary moves nothing" + ("" if not halo_bytes(run, layer).any() else
                                                            " (but a halo is needed: check the file!)")
     if halo_bytes(run, layer).any() and not received.any() and not run.bytes_expected[layer - 1].any():
-        return (f"; read in place through the shared window ({run.consolidation}): "
-                f"{run.layers[layer - 1]}'s boundary receives nothing through MPI, as its model says")
+        return _in_place_check(run, layer, halo_bytes(run, layer))
     same = (halo_bytes(run, layer) == received).all()
     return (f"; = {run.layers[layer - 1]}'s /comm/bytes_received" if same else
             f"; ≠ {run.layers[layer - 1]}'s /comm/bytes_received {'/'.join(str(int(v)) for v in received)}")
@@ -890,8 +903,7 @@ def _tile_check(run: Run, layer: int) -> str:
                                                            else "")
     received = run.bytes_received[layer - 1]
     if halo.any() and not received.any() and not run.bytes_expected[layer - 1].any():
-        return (f"; read in place through the shared window ({run.consolidation}): "
-                f"{run.layers[layer - 1]}'s boundary receives nothing through MPI, as its model says")
+        return _in_place_check(run, layer, halo)
     return (f"; = {run.layers[layer - 1]}'s /comm/bytes_received" if (halo == received).all() else
             f"; ≠ {run.layers[layer - 1]}'s /comm/bytes_received {'/'.join(str(int(v)) for v in received)}")
 

@@ -77,34 +77,65 @@ def _section(run: Run, out_dir, prefix, heading, title) -> str:
               "items owned is the imbalance the split alone implies.\n",
               _imbalance_table(run)]
     if run.comm_matrix is not None:
+        reads = stats.reads_in_place(run)
         parts += [f"{heading} Who sent what to whom\n",
                   markdown.image("communication matrices", figures.save(_matrix_figure(run), out_dir,
                                                                          prefix + "matrix")),
                   "Bytes each rank (row) passed to MPI for each rank (column) in the last timed pass, per stage, "
                   "recorded at the MPI interface (`/comm/matrix`, a PMPI layer) independently of the counts above; "
-                  "its row sums are the bytes sent, its column sums the bytes received. White: nothing. Reads of "
-                  "other ranks' slices in place through a shared window are not MPI traffic and do not appear.\n"]
+                  "its row sums are the bytes sent, its column sums the bytes received. White: nothing. "
+                  + ("Beside each MPI map, **read in place through the shared window, not MPI traffic** "
+                     "(`/comm/shared_read_matrix`): bytes each rank (row) stored in its node's window that each "
+                     "rank (column) of that node read there — what the next step's kernel reads of other ranks' "
+                     "slices, and a sum's reads of other ranks' partial sums — counted by the consolidation from "
+                     "the boxes it hands out, not measured; one colour scale for both. Per boundary:\n"
+                     if reads else
+                     "Reads of other ranks' slices in place through a shared window are not MPI traffic and do not "
+                     "appear here.\n")]
+        if reads:
+            parts.append(_reads_table(run))
     return "\n".join(parts)
 
 
-def _matrix_figure(run: Run):
-    """One heat map per stage (the input broadcast, then each layer's boundary), log colour scale."""
-    matrix = run.comm_matrix
+def _reads_table(run: Run) -> str:
+    """Per stage: bytes through MPI and read in place, over all ranks and the most one rank took."""
     stages = ["input"] + list(run.layers)
-    cols = min(len(stages), 4)
-    rows = -(-len(stages) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    top = max(int(matrix.max()), 1)
+    through_mpi = run.comm_matrix.sum(axis=(1, 2))
+    read = np.vstack([run.input_bytes_read_in_place[None, :], run.bytes_read_in_place])
+    rows = [(stage, f"{int(through_mpi[k]):,}", f"{int(read[k].sum()):,}", f"{int(read[k].max()):,}")
+            for k, stage in enumerate(stages)]
+    return markdown.table(["stage", "through MPI, all ranks (B)", "read in place, all ranks (B)",
+                           "read in place, most by one rank (B)"], rows)
+
+
+def _matrix_figure(run: Run):
+    """One heat map per stage (the input broadcast, then each layer's boundary), log colour scale; for shared
+    windows each beside the map of what was read in place at that stage."""
+    stages = ["input"] + list(run.layers)
+    maps = [(f"{stage}: MPI" if stats.reads_in_place(run) else stage, run.comm_matrix[k])
+            for k, stage in enumerate(stages)]
+    if stats.reads_in_place(run):
+        maps = [m for k, mpi in enumerate(maps) for m in (mpi, (f"{stages[k]}: read in place",
+                                                               run.shared_read_matrix[k]))]
+    cols = min(len(maps), 4)
+    rows = -(-len(maps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.5 * cols, 3.0 * rows), squeeze=False)
+    if stats.reads_in_place(run):
+        fig.suptitle("left of each pair: passed to MPI; right: read in place through the shared window, not MPI "
+                     "traffic", fontsize=10)
+    top = max(max(int(matrix.max()) for _, matrix in maps), 1)
     image = None
     for k, ax in enumerate(axes.flat):
-        if k >= len(stages):
+        if k >= len(maps):
             ax.axis("off")
             continue
-        shown = np.ma.masked_equal(matrix[k].astype(float), 0.0)
+        title, matrix = maps[k]
+        shown = np.ma.masked_equal(matrix.astype(float), 0.0)
         image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1, vmax=top), interpolation="nearest")
-        ax.set_title(f"{stages[k]}: {int(matrix[k].sum()):,} B", fontsize=9)
-        ax.set_xlabel("to rank", fontsize=8)
-        ax.set_ylabel("from rank", fontsize=8)
+        ax.set_title(f"{title}: {int(matrix.sum()):,} B", fontsize=9)
+        reader = title.endswith("read in place")
+        ax.set_xlabel("read by rank" if reader else "to rank", fontsize=8)
+        ax.set_ylabel("stored by rank" if reader else "from rank", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(False)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

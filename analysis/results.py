@@ -95,6 +95,11 @@ class Run:
     input_image: np.ndarray | None  # [B, C, H, W] with --dump-tensors, else None
     ops: np.ndarray | None = None  # [L, P] /work/ops: operations of each rank's part (files that record it)
     comm_matrix: np.ndarray | None = None  # [L+1, P, P] /comm/matrix: bytes from rank to rank per stage (if recorded)
+    # Shared windows (files that record them): [L+1, P, P] /comm/shared_read_matrix, bytes of rank `from`'s data rank
+    # `to` read in place per stage (not MPI traffic); [L, P] and [P] what each rank read in place in all
+    shared_read_matrix: np.ndarray | None = None
+    bytes_read_in_place: np.ndarray | None = None
+    input_bytes_read_in_place: np.ndarray | None = None
 
     @property
     def nprocs(self) -> int:
@@ -347,9 +352,16 @@ def _read_run(path, g: h5py.Group) -> Run:
     matrix = g["comm/matrix"][...].astype(np.int64) if "comm/matrix" in g else None
     if matrix is not None and matrix.shape != (n_layers + 1, nprocs, nprocs):
         raise ResultsError(f"{path}: comm/matrix has shape {matrix.shape}, expected {(n_layers + 1, nprocs, nprocs)}")
+    reads = {name: g[dataset][...].astype(np.int64) if dataset in g else None for name, dataset in (
+        ("shared_read_matrix", "comm/shared_read_matrix"), ("bytes_read_in_place", "comm/bytes_read_in_place"),
+        ("input_bytes_read_in_place", "comm/input_bytes_read_in_place"))}
+    for name, shape in (("shared_read_matrix", (n_layers + 1, nprocs, nprocs)), ("bytes_read_in_place",
+                        (n_layers, nprocs)), ("input_bytes_read_in_place", (nprocs,))):
+        if reads[name] is not None and reads[name].shape != shape:
+            raise ResultsError(f"{path}: comm/{name} has shape {reads[name].shape}, expected {shape}")
     meta = _meta(g)
     return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected, ops=ops,
-               comm_matrix=matrix,
+               comm_matrix=matrix, **reads,
                boundary=_boundaries(path, g, str(meta.get("plan", "per-layer")), len(layers)),
                operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
                op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),

@@ -98,6 +98,23 @@ def forward_received_max(run: Run) -> int:
     return int(received_max(run).sum() + run.input_bytes_received.max())
 
 
+def reads_in_place(run: Run) -> bool:
+    """Whether the run's ranks read each other's data in place through shared windows (shared, hierarchical) and
+    the file records it: the terminal then has "read in place" columns."""
+    return run.consolidation != "allgatherv" and run.bytes_read_in_place is not None
+
+
+def read_in_place_max(run: Run) -> np.ndarray:
+    """[L] bytes: the most any rank read in place of other ranks' data at each layer's boundary per pass ("read in
+    place B/rank")."""
+    return run.bytes_read_in_place.max(axis=1)
+
+
+def forward_read_in_place_max(run: Run) -> int:
+    """Bytes: the forward row's "read in place B/rank": the per-boundary maxima summed, plus the input's maximum."""
+    return int(read_in_place_max(run).sum() + run.input_bytes_read_in_place.max())
+
+
 def median_per_rank(run: Run, phase: str) -> np.ndarray:
     """[L, P] seconds: each rank's median over iterations of one phase (the breakdown's per-rank columns)."""
     return np.median(getattr(run, phase), axis=0)

@@ -312,6 +312,58 @@ struct WindowLayout {
   }
 };
 
+// Floats [f.begin, f.end()) of a tensor of `shape` x `batch` in the C,H,W,B layout (an allreduce block) as boxes: a
+// partial run of samples at either end, whole elements (every sample) between them.
+std::vector<Box> float_range_boxes(const Shape& shape, std::size_t batch, Slice f) {
+  const std::size_t plane = shape.h * shape.w;
+  auto element = [&](std::size_t e, Slice samples) {
+    return Box{Slice{e / plane, 1}, Slice{e % plane / shape.w, 1}, Slice{e % shape.w, 1}, samples};
+  };
+  if (f.empty()) return {};
+  std::size_t first = f.begin / batch;
+  const std::size_t last = f.end() / batch;  // the element the range ends in (or just after it)
+  if (first == last) return {element(first, Slice{f.begin % batch, f.count})};
+  std::vector<Box> out;
+  if (f.begin % batch != 0) out.push_back(element(first++, Slice{f.begin % batch, batch - f.begin % batch}));
+  for (const Box& b : boxes_of_range(shape.c, shape.h, shape.w, batch, Slice{first, last - first})) out.push_back(b);
+  if (f.end() % batch != 0) out.push_back(element(last, Slice{0, f.end() % batch}));
+  return out;
+}
+
+// One stage's reads in place on one rank (ConsolidationSample): bytes per writer and their total.
+struct ReadLedger {
+  std::vector<std::uint64_t> from;  // [world rank]
+  std::uint64_t total = 0;
+};
+
+// Boxes of a window buffer one rank stored.
+struct Stored {
+  std::vector<Box> boxes;
+  int writer = 0;  // world rank
+};
+
+// Rank `me` loads `reads` from a buffer whose parts `stored` names the writers of. A read element counts towards
+// the rank that stored it, unless `me` stored it as well (a replicated step: every rank stores the same values, and
+// each reads its own). The total is counted apart, as what the reads cover minus what `me` stored: a part nobody
+// stored, or two other ranks claim, then shows as a difference between the total and the sum over writers.
+void add_reads(const std::vector<Box>& reads, const std::vector<Stored>& stored, int me, ReadLedger& ledger) {
+  std::vector<Box> mine;
+  for (const Stored& st : stored)
+    if (st.writer == me) mine.insert(mine.end(), st.boxes.begin(), st.boxes.end());
+  auto not_mine = [&mine](const Box& x) {
+    std::size_t n = x.volume();
+    for (const Box& m : mine) n -= intersect(x, m).volume();  // a rank's boxes are disjoint
+    return n;
+  };
+  for (const Box& r : reads) {
+    ledger.total += bytes(not_mine(r));
+    for (const Stored& st : stored) {
+      if (st.writer == me) continue;
+      for (const Box& b : st.boxes) ledger.from[static_cast<std::size_t>(st.writer)] += bytes(not_mine(intersect(r, b)));
+    }
+  }
+}
+
 // Shared-window consolidation within each node. `shared` uses it on a single node; `hierarchical` adds the
 // exchange between node leaders on top (see below).
 //
@@ -321,6 +373,9 @@ struct WindowLayout {
 // The input "broadcast" is the root copying the batch into the window once per pass. A row-parallel step writes
 // per-rank partial sums into slots; after publish() each rank sums one block of the output over the slots in rank
 // order (deterministic, identical on every rank) and publishes again.
+//
+// Every stage's reads in place (ConsolidationSample::read_from) are set out once, in the constructor, from the boxes
+// each rank stores and the boxes each rank's next step reads, and handed out with every sample of that stage.
 class WindowConsolidation : public Consolidation {
  public:
   WindowConsolidation(ConsolidationKind kind, const Topology& topo, std::size_t input_elems,
@@ -363,6 +418,10 @@ class WindowConsolidation : public Consolidation {
       }
     }
     if (is_leader()) scratch_.resize(max_reduce_elems());
+    int world_rank = rank_;
+    node_world_.resize(node_size_);
+    MPI_Allgather(&world_rank, 1, MPI_INT, node_world_.data(), 1, MPI_INT, topo.node());
+    set_out_reads();
   }
 
   ConsolidationKind kind() const override { return kind_; }
@@ -393,12 +452,20 @@ class WindowConsolidation : public Consolidation {
     }
     window_.publish();
     s.exit_s = clock_();
+    if (root != ledger_root_) {
+      ledgers_[0] = input_reads(root);
+      ledger_root_ = root;
+    }
+    s.read_from = ledgers_[0].from;
+    s.bytes_read_in_place = ledgers_[0].total;
     return s;
   }
 
   ConsolidationSample finish(std::size_t step) override {
     const PlanStep& st = steps_.at(step);
     ConsolidationSample s;
+    s.read_from = ledgers_[step + 1].from;
+    s.bytes_read_in_place = ledgers_[step + 1].total;
     s.enter_s = clock_();
     if (st.action == BoundaryAction::exchange) {
       window_.publish();  // one node (why_unavailable): every box the next step reads is in the window already
@@ -446,6 +513,89 @@ class WindowConsolidation : public Consolidation {
     return static_cast<std::size_t>(n);
   }
   bool is_leader() const { return node_rank_ == 0; }
+
+  // What this rank's part of step s loads of its input: needed_boxes, or nothing when the part is empty (more ranks
+  // than channels, rows or images: its kernel runs over no output). After the last step (s = steps): the whole
+  // output, which every rank reads to hash its copy.
+  std::vector<Box> step_reads(std::size_t s) const {
+    const auto me = static_cast<std::size_t>(rank_);
+    if (s == steps_.size()) return steps_.back().wanted[me];
+    return steps_[s].own[me].empty() ? std::vector<Box>{} : steps_[s].needed[me];
+  }
+  ReadLedger empty_ledger() const {
+    return ReadLedger{std::vector<std::uint64_t>(topo_.map().node_of_rank.size(), 0), 0};
+  }
+
+  // Stage 0: one rank per node stores the batch in the window (the root on its node; elsewhere the leader, into
+  // whose window the broadcast between leaders lands), and step 0 reads its part of it.
+  ReadLedger input_reads(int root) const {
+    const std::vector<int>& node_of = topo_.map().node_of_rank;
+    const bool roots_node = node_of[static_cast<std::size_t>(root)] == node_of[static_cast<std::size_t>(rank_)];
+    const int writer = roots_node ? root : node_world_.front();
+    ReadLedger ledger = empty_ledger();
+    if (writer == rank_) return ledger;
+    for (const Box& b : step_reads(0)) {
+      ledger.from[static_cast<std::size_t>(writer)] += bytes(b.volume());
+      ledger.total += bytes(b.volume());
+    }
+    return ledger;
+  }
+
+  // Stage s + 1, the boundary of step s: who stored which part of its output in this node's window, what the
+  // boundary itself loads of others' parts, and what step s + 1 reads.
+  void set_out_reads() {
+    ledgers_.assign(steps_.size() + 1, empty_ledger());
+    ledgers_[0] = input_reads(ledger_root_);
+    const std::vector<int>& node_of = topo_.map().node_of_rank;
+    const int my_node = node_of[static_cast<std::size_t>(rank_)], leader = node_world_.front();
+    for (std::size_t s = 0; s < steps_.size(); ++s) {
+      const PlanStep& st = steps_[s];
+      ReadLedger& ledger = ledgers_[s + 1];
+      const std::vector<Box> next = step_reads(s + 1);
+      const std::vector<Box> whole = {Box{Slice{0, st.out.c}, Slice{0, st.out.h}, Slice{0, st.out.w},
+                                          Slice{0, st.batch}}};
+      if (st.action == BoundaryAction::allreduce) {
+        // This rank sums its block over every node rank's partial sums: it loads that block of each other slot.
+        const auto mine = static_cast<std::size_t>(node_reduce_counts_[s][static_cast<std::size_t>(node_rank_)]);
+        for (std::size_t k = 0; k < node_size_; ++k) {
+          if (static_cast<int>(k) == node_rank_) continue;
+          ledger.from[static_cast<std::size_t>(node_world_[k])] += bytes(mine);
+          ledger.total += bytes(mine);
+        }
+        std::vector<Stored> sums;  // node rank k stored the node sum of block k
+        for (std::size_t k = 0; k < node_size_; ++k)
+          sums.push_back(Stored{float_range_boxes(st.out, st.batch,
+                                                  Slice{static_cast<std::size_t>(node_reduce_displs_[s][k]),
+                                                        static_cast<std::size_t>(node_reduce_counts_[s][k])}),
+                                node_world_[k]});
+        if (across_nodes_) {
+          // The leader loads the node sums to hand them to MPI; its reduce-scatter and allgather then store the
+          // whole result, which is what the next step reads.
+          if (is_leader()) add_reads(whole, sums, rank_, ledger);
+          add_reads(next, {Stored{whole, leader}}, rank_, ledger);
+        } else {
+          add_reads(next, sums, rank_, ledger);
+        }
+        continue;
+      }
+      // Every rank stores its own boxes; hierarchical's gather between leaders stores the other nodes' boxes into
+      // the leader's window.
+      const bool gathered = across_nodes_ && st.action == BoundaryAction::allgather;
+      std::vector<Stored> stored;
+      std::vector<Box> node_block;
+      for (std::size_t q = 0; q < st.own.size(); ++q) {
+        if (node_of[q] == my_node) {
+          stored.push_back(Stored{st.own[q], static_cast<int>(q)});
+          node_block.insert(node_block.end(), st.own[q].begin(), st.own[q].end());
+        } else if (gathered) {
+          stored.push_back(Stored{st.own[q], leader});
+        }
+      }
+      if (gathered && is_leader()) add_reads(node_block, stored, rank_, ledger);  // handed to MPI from the window
+      add_reads(next, stored, rank_, ledger);
+    }
+  }
+
   std::size_t max_reduce_elems() const {
     std::size_t m = 0;
     for (const PlanStep& s : steps_) m = std::max(m, s.reduce_elems);
@@ -464,6 +614,9 @@ class WindowConsolidation : public Consolidation {
   int rank_ = 0, node_rank_ = 0, leader_rank_ = 0, leader_count_ = 0;
   std::vector<float> staged_, scratch_;
   std::vector<std::vector<int>> node_reduce_counts_, node_reduce_displs_, leader_counts_, leader_displs_;
+  std::vector<int> node_world_;    // [node rank] world rank
+  std::vector<ReadLedger> ledgers_;  // [stage] this rank's reads in place
+  int ledger_root_ = 0;            // the input root ledgers_[0] was set out for
 };
 
 }  // namespace

@@ -49,6 +49,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
     record->stamp_boundary(iteration, 0, bcast.enter_s, bcast.exit_s);
     record->bytes_sent[0] = bcast.bytes_sent;
     record->bytes_received[0] = bcast.bytes_received;
+    record->note_reads(0, bcast.read_from, bcast.bytes_read_in_place);
   }
   const float* in = consolidation_.input().data();
   for (std::size_t s = 0; s < steps_.size(); ++s) {
@@ -103,6 +104,7 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
       else record->stamp_boundary(iteration, s + 1, sample.enter_s, sample.exit_s);
       record->bytes_sent[s + 1] = sample.bytes_sent;
       record->bytes_received[s + 1] = sample.bytes_received;
+      record->note_reads(s + 1, sample.read_from, sample.bytes_read_in_place);
     }
     in = consolidation_.output(s).data();
   }

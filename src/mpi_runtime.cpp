@@ -19,8 +19,8 @@ namespace boost::serialization {
 template <class Archive>
 void serialize(Archive& ar, cnnpar::RankRecord& r, const unsigned /*version*/) {
   ar & r.rank & r.node & r.host & r.binding & r.clock_offset_s & r.index.iterations & r.index.stages & r.begin_s &
-      r.end_s & r.forward_s & r.forward_start_s & r.bytes_sent & r.bytes_received & r.weight_bytes & r.collective &
-      r.sent_to & r.activation_bytes & r.output_fnv1a64;
+      r.end_s & r.forward_s & r.forward_start_s & r.bytes_sent & r.bytes_received & r.bytes_read_in_place & r.weight_bytes & r.collective &
+      r.sent_to & r.read_from & r.activation_bytes & r.output_fnv1a64;
 }
 }  // namespace boost::serialization
 

@@ -84,8 +84,8 @@ void fields(Archive& a, Record& r) {
   auto& ar = a;
   auto each = [&ar](auto&... f) { (ar(f), ...); };
   each(r.rank, r.node, r.host, r.binding, r.clock_offset_s, r.index.iterations, r.index.stages, r.begin_s, r.end_s,
-       r.forward_s, r.forward_start_s, r.bytes_sent, r.bytes_received, r.weight_bytes, r.collective,
-       r.sent_to, r.activation_bytes, r.output_fnv1a64);
+       r.forward_s, r.forward_start_s, r.bytes_sent, r.bytes_received, r.bytes_read_in_place, r.weight_bytes, r.collective,
+       r.sent_to, r.read_from, r.activation_bytes, r.output_fnv1a64);
 }
 
 std::vector<char> pack(const RankRecord& r) {

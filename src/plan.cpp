@@ -198,7 +198,10 @@ PlanStep make_step(const std::vector<LayerInfo>& layers, std::size_t l, SplitKin
       break;
   }
   s.out = li.out;
-  for (std::size_t r = 0; r < ranks; ++r) s.own.push_back(output_boxes(li, s, r));
+  for (std::size_t r = 0; r < ranks; ++r) {
+    s.own.push_back(output_boxes(li, s, r));
+    s.needed.push_back(needed_boxes(li, s, r));
+  }
   return s;
 }
 

@@ -27,6 +27,7 @@ RankRecord::RankRecord(std::size_t iterations, std::size_t steps)
       forward_start_s(iterations, 0.0),
       bytes_sent(steps + 1, 0),
       bytes_received(steps + 1, 0),
+      bytes_read_in_place(steps + 1, 0),
       collective(steps + 1, 1) {}
 
 DerivedTimes derive_times(const std::vector<RankRecord>& records) {

@@ -106,6 +106,16 @@ bool packs(const RunReport& r) {
 
 std::string rank_stat(double seconds, int rank) { return us(seconds) + " (r" + std::to_string(rank) + ")"; }
 
+// Whether ranks read each other's data in place through shared windows (shared, hierarchical): then the bytes they
+// read that way get their own column beside those received through MPI, which are 0 within a node.
+bool reads_in_place(const RunReport& r) { return r.consolidation != "allgatherv"; }
+
+std::uint64_t max_read_in_place(const RunReport& r, std::size_t stage) {
+  std::uint64_t m = 0;
+  for (const RankRecord& rec : r.records) m = std::max(m, rec.bytes_read_in_place[stage]);
+  return m;
+}
+
 }  // namespace
 
 std::string with_commas(std::uint64_t v) {
@@ -213,7 +223,9 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
     for (const RankRecord& rec : r.records) recv = std::max(recv, rec.bytes_received[0]);
     os << "Step 0  input from rank 0: " << to_string(r.net.input) << " x B=" << r.batch << " ("
        << with_commas(r.net.input.elements() * r.batch * sizeof(float)) << " B); at most " << with_commas(recv)
-       << " B received through MPI by a rank; max wait " << us(*std::max_element(wait.begin(), wait.end()))
+       << " B received through MPI by a rank";
+    if (reads_in_place(r)) os << ", " << with_commas(max_read_in_place(r, 0)) << " B read in place";
+    os << "; max wait " << us(*std::max_element(wait.begin(), wait.end()))
        << " us, max transfer " << us(*std::max_element(transfer.begin(), transfer.end())) << " us\n\n";
   }
 
@@ -234,7 +246,8 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
     const std::vector<double> halo = median_per_rank(r.times, s + 1, Event::halo);
     const bool packed = step.packed(), exchange = step.action == BoundaryAction::exchange;
     os << "        " << pad("rank", 4) << "  " << pad("owns", 22, false) << pad(li.op_unit, 18) << pad("weights B", 11)
-       << pad("sent B", 11) << pad("received B", 12) << pad("compute us", 12)
+       << pad("sent B", 11) << pad("received B", 12) << (reads_in_place(r) ? pad("in place B", 12) : "")
+       << pad("compute us", 12)
        << (packed ? pad("pack us", 9) + pad("unpack us", 11) : "") << pad("wait us", 10) << pad("transfer us", 13)
        << (exchange ? pad("halo us", 10) : "") << "\n";
     for (std::size_t q = 0; q < r.ranks; ++q) {
@@ -242,11 +255,15 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
       os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, q), 22, false)
          << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
          << pad(with_commas(rec.bytes_sent[s + 1]), 11) << pad(with_commas(rec.bytes_received[s + 1]), 12)
-         << pad(us(compute[q]), 12) << (packed ? pad(us(pack[q]), 9) + pad(us(unpack[q]), 11) : "")
+         << (reads_in_place(r) ? pad(with_commas(rec.bytes_read_in_place[s + 1]), 12) : "") << pad(us(compute[q]), 12) << (packed ? pad(us(pack[q]), 9) + pad(us(unpack[q]), 11) : "")
          << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << (exchange ? pad(us(halo[q]), 10) : "") << "\n";
     }
     os << "        boundary: " << boundary_phrase(r, step) << "\n\n";
   }
+  if (reads_in_place(r))
+    os << "in place B: bytes of other ranks' data the rank read in place through the node's shared window (what its\n"
+          "next step reads that another rank stored; a sum's loads of others' partial sums), not MPI traffic;\n"
+          "counted from the boxes handed out, not measured\n\n";
 }
 
 void print_summary(std::ostream& os, const RunReport& r) {
@@ -258,8 +275,9 @@ void print_summary(std::ostream& os, const RunReport& r) {
      << " + wait + transfer)\n";
   os << pad("layer", 11, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
      << (packs(r) ? pad("max pack", 10) : "") << (exchanges(r) ? pad("max halo", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
-     << pad("efficiency", 12) << pad("recv B/rank", 13) << "\n";
-  std::uint64_t total_ops = 0, total_recv_max = 0;
+     << pad("efficiency", 12) << pad("recv B/rank", 13) << (reads_in_place(r) ? pad("in place B/rank", 17) : "")
+     << "\n";
+  std::uint64_t total_ops = 0, total_recv_max = 0, total_read_max = 0;
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
     const LayerInfo& li = r.layers[r.steps[s].layer];
     const double compute = slowest_median(r.times, s + 1, {Event::compute});
@@ -276,7 +294,9 @@ void print_summary(std::ostream& os, const RunReport& r) {
        << (exchanges(r) ? pad(us(slowest_median(r.times, s + 1, {Event::halo})), 10) : "")
        << pad(us(wait), 10)
        << pad(us(transfer), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
-       << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13) << "\n";
+       << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(recv_max), 13)
+       << (reads_in_place(r) ? pad(with_commas(max_read_in_place(r, s + 1)), 17) : "") << "\n";
+    total_read_max += max_read_in_place(r, s + 1);
   }
   const double par_total = slowest_forward_median(r.times);
   const double speedup = par_total > 0 ? r.serial_forward_s / par_total : 0;
@@ -284,12 +304,16 @@ void print_summary(std::ostream& os, const RunReport& r) {
   for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.bytes_received[0]);
   os << pad("forward", 11, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
      << pad("", 13) << (packs(r) ? pad("", 10) : "") << (exchanges(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
-     << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13) << "\n";
+     << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13)
+     << (reads_in_place(r) ? pad(with_commas(total_read_max + max_read_in_place(r, 0)), 17) : "") << "\n";
   const double b = static_cast<double>(r.batch);
   os << "Throughput: " << fmt("%.0f", par_total > 0 ? b / par_total : 0) << " images/s on " << r.ranks
      << (r.ranks == 1 ? " rank" : " ranks") << ", " << fmt("%.0f", r.serial_forward_s > 0 ? b / r.serial_forward_s : 0)
      << " images/s serial (forward pass includes the input broadcast, " << with_commas(input_recv)
      << " B per rank through MPI)\n";
+  if (reads_in_place(r))
+    os << "In place B/rank: the most any rank read in place through the shared window (not MPI traffic; the forward "
+          "row sums the layers' and the input's)\n";
   os << "Bytes: every rank's measured bytes " << (bytes_match_model(r) ? "equal" : "DIFFER FROM")
      << " the model (plan.hpp) at every boundary\n";
   if (const std::string chains = fused_chains(r); !chains.empty())

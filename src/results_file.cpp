@@ -221,6 +221,24 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
   put(where, "comm/matrix", matrix, {L + 1, P, P}, "B", "stage,from,to",
       "bytes each rank passed to MPI for each other rank in the last timed pass, recorded at the MPI interface (PMPI); "
       "stage 0 the input broadcast, stage l+1 layer l's boundary");
+  // Shared windows: who read what of whose data in place (consolidation.hpp), oriented as the MPI matrix, from the
+  // writer to the reader, so the two compare cell by cell.
+  std::vector<std::uint64_t> read_matrix((L + 1) * P * P, 0), read(L * P), input_read(P);
+  for (std::size_t q = 0; q < P; ++q) {
+    const RankRecord& rec = r.records[q];
+    input_read[q] = rec.bytes_read_in_place[0];
+    for (std::size_t l = 0; l < L; ++l) read[l * P + q] = rec.bytes_read_in_place[l + 1];
+    for (std::size_t st = 0; st <= L && rec.read_from.size() == (L + 1) * P; ++st)
+      for (std::size_t from = 0; from < P; ++from) read_matrix[(st * P + from) * P + q] = rec.read_from[st * P + from];
+  }
+  put(where, "comm/bytes_read_in_place", read, {L, P}, "B", "layer,rank",
+      "bytes of other ranks' data this rank read in place through a shared window at the boundary: what the next "
+      "step reads that another rank stored, and the boundary's own loads (0 under allgatherv); counted, not measured");
+  put(where, "comm/input_bytes_read_in_place", input_read, {P}, "B", "rank",
+      "input broadcast: bytes of the batch this rank read in place through a shared window, stored by another rank");
+  put(where, "comm/shared_read_matrix", read_matrix, {L + 1, P, P}, "B", "stage,from,to",
+      "bytes of rank from's data rank to read in place through the node's shared window in the last timed pass, not "
+      "MPI traffic; stage 0 the input broadcast, stage l+1 layer l's boundary; column sums are bytes_read_in_place");
   put(where, "work/ops", ops, {L, P}, "operations (see /layers/op_unit)", "layer,rank",
       "exact operation count of this rank's slice for the batch");
   put(where, "work/elements_owned", elements, {L, P}, "floats", "layer,rank",

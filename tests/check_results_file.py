@@ -139,6 +139,41 @@ def check_run(g, args, failures):
                   f"{what}: /comm/matrix column sums {matrix[st].sum(axis=0)[:8]} != bytes received "
                   f"{stage_recv[st][:8]}")
             check(not np.diagonal(matrix[st]).any(), f"{what}: /comm/matrix has a rank sending to itself")
+    # Reads in place through a shared window (consolidation.hpp), oriented as /comm/matrix: from the rank that stored
+    # the data to the rank that read it. Its column sums must equal each reader's total, which the consolidation
+    # counts apart; nobody reads itself, only ranks of one node share a window, and allgatherv's private buffers are
+    # never read in place.
+    reads = g["comm/shared_read_matrix"][...].astype(np.int64)
+    check(reads.shape == (L + 1, P, P), f"/comm/shared_read_matrix shape {reads.shape} != {(L + 1, P, P)}")
+    read_total = np.vstack([g["comm/input_bytes_read_in_place"][...][None, :],
+                            g["comm/bytes_read_in_place"][...]]).astype(np.int64)
+    node = g["ranks/node"][...]
+    other_node = node[:, None] != node[None, :]
+    if reads.shape == (L + 1, P, P):
+        for st in range(L + 1):
+            what = "input broadcast" if st == 0 else names[st - 1]
+            check(np.array_equal(reads[st].sum(axis=0), read_total[st]),
+                  f"{what}: /comm/shared_read_matrix column sums {reads[st].sum(axis=0)[:8]} != bytes read in place "
+                  f"{read_total[st][:8]}")
+            check(not np.diagonal(reads[st]).any(), f"{what}: /comm/shared_read_matrix has a rank reading itself")
+            check(not reads[st][other_node].any(), f"{what}: /comm/shared_read_matrix reads across nodes")
+    if allgatherv:
+        check(not reads.any() and not read_total.any(), "allgatherv: bytes read in place through a window")
+    if meta["consolidation"] == "shared" and read_total.shape == (L + 1, P):
+        # After the last boundary every rank reads the whole output (to hash its copy): all of it but what the rank
+        # stored itself; a row-parallel last layer's sum besides loads the rank's block of every other partial.
+        n = int(np.prod(out_shape[-1])) * B
+        owned = g["work/elements_owned"][...][-1].astype(np.int64)
+        for r in range(P):
+            if splits[-1] == "replicated":
+                want = 0
+            elif splits[-1] == "input-features":
+                block = n // P + (1 if r < n % P else 0)
+                want = 4 * ((P - 1) * block + n - block)
+            else:
+                want = 4 * (n - int(owned[r]))
+            check(int(read_total[L][r]) == want, f"{names[-1]} rank {r}: read {read_total[L][r]} B in place after "
+                  f"the last boundary, expected {want}")
     if meta["plan"] == "per-layer":
         for l in range(L):
             check(count[l].max() - count[l].min() <= 1, f"layer {names[l]}: block partition unbalanced")

@@ -8,7 +8,7 @@
 // other member: its block of an allgatherv, the root's buffer of a bcast, block q of a reduce-scatter to rank q). What
 // the library's algorithm forwards on the way (a ring's relays, a tree's inner nodes) is not the caller's data and is
 // not counted, exactly as in bytes_sent. Reads of other ranks' slices in place through a shared window do not go
-// through MPI and are not in the matrix.
+// through MPI and are not in the matrix; the consolidation counts them itself (ConsolidationSample::read_from).
 #pragma once
 
 #include <mpi.h>

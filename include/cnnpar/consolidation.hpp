@@ -44,9 +44,22 @@ class Topology {
 // One boundary action or input broadcast as this rank saw it: entry and exit on this rank's clock (see
 // records.hpp), and the bytes it handed to MPI, counted from the very counts it passed (the model they are checked
 // against is expected_step_bytes in plan.hpp).
+//
+// Shared windows move data without MPI: a rank loads what other ranks stored in the node's window. read_from[q]
+// counts the bytes of the stage's window data this rank reads in place that world rank q stored there (q on this
+// rank's node; 0 for itself), and bytes_read_in_place their total, counted apart (see WindowConsolidation's ledger
+// in consolidation.cpp). What is read: the boxes of the stage's tensor the next step's kernel reads on this rank
+// (PlanStep::needed; nothing where its part is empty; after the last step the whole output, which every rank
+// hashes), plus the boundary's own loads of other ranks' data (an allreduce summing its block of every other
+// rank's partial sums; a hierarchical leader handing its node's block or node sums to MPI). Counted from the boxes
+// the consolidation hands out, each element once, not measured: no hardware counters see it, and a kernel may load
+// an element more than once (overlapping windows) while the caches move whole lines. allgatherv has private buffers
+// only: read_from is empty and the total 0.
 struct ConsolidationSample {
   double enter_s = 0, exit_s = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0;
+  std::span<const std::uint64_t> read_from;  // [world rank]; valid while the consolidation lives
+  std::uint64_t bytes_read_in_place = 0;
 };
 
 class Consolidation {

@@ -116,6 +116,9 @@ struct PlanStep {
   // [rank]: the boxes of the output the rank writes (the whole output for replicated and input-feature steps), and
   // the boxes it must hold after the boundary (what the next step reads; the whole output after the last step).
   std::vector<std::vector<Box>> own, wanted;
+  // [rank]: the boxes of the step's input the rank's kernel reads (needed_boxes). Usually the previous step's
+  // `wanted`, but the per-layer plan gathers whole tensors that the next step may read only part of.
+  std::vector<std::vector<Box>> needed;
   bool partial() const { return split == SplitKind::input_feature; }
   bool packed() const { return runs_packed(split); }
   bool two_d() const { return on_grid(split); }

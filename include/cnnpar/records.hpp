@@ -11,10 +11,12 @@
 // data). Both are clamped at 0 to absorb the offset estimate's error (reported per rank as clock_offset_s).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +67,9 @@ struct RankRecord {
   std::vector<double> forward_s, forward_start_s;
   // [stage]: what the consolidation handed to MPI for this rank (per forward pass)
   std::vector<std::uint64_t> bytes_sent, bytes_received;
+  // [stage]: bytes of other ranks' data this rank read in place through a shared window (consolidation.hpp's
+  // ConsolidationSample), per forward pass; 0 under allgatherv
+  std::vector<std::uint64_t> bytes_read_in_place;
   std::vector<std::uint64_t> weight_bytes;  // [step] parameters held by this rank
   // [stage] 1 if the boundary synchronises ranks (a collective); 0 if nothing moves, so there is nothing to wait for
   // and its wait and transfer are 0 by definition.
@@ -72,6 +77,9 @@ struct RankRecord {
   // [stage * P + world rank]: bytes this rank passed to MPI for each rank in the last timed pass, recorded at the MPI
   // interface (comm_log.hpp), independently of bytes_sent; its sum over ranks is bytes_sent[stage].
   std::vector<std::uint64_t> sent_to;
+  // [stage * P + world rank]: of bytes_read_in_place, what each rank had stored in the window (the last timed pass);
+  // empty when nothing was read in place (allgatherv).
+  std::vector<std::uint64_t> read_from;
   std::uint64_t activation_bytes = 0;       // activation buffers this rank allocated (peak: all live at once)
   std::uint64_t output_fnv1a64 = 0;         // hash of this rank's copy of the final output (checksum.hpp)
 
@@ -81,6 +89,13 @@ struct RankRecord {
   void stamp(std::size_t iteration, std::size_t stage, Event e, double begin, double end) {
     begin_s[index.at(iteration, stage, e)] = begin;
     end_s[index.at(iteration, stage, e)] = end;
+  }
+  // A stage's reads in place: `from` per world rank, and their total.
+  void note_reads(std::size_t stage, std::span<const std::uint64_t> from, std::uint64_t total) {
+    bytes_read_in_place[stage] = total;
+    if (from.empty()) return;
+    read_from.resize(index.stages * from.size());
+    std::copy(from.begin(), from.end(), read_from.begin() + static_cast<std::ptrdiff_t>(stage * from.size()));
   }
   // A boundary (or the broadcast) entered at `enter` and left at `exit`.
   void stamp_boundary(std::size_t iteration, std::size_t stage, double enter, double exit) {

@@ -3,6 +3,7 @@
 // rank counts (ctest: 1, 2, 3, 4, 5 and 33, more ranks than channels), on one node and on emulated nodes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "cnnpar/consolidation.hpp"
@@ -129,7 +130,140 @@ void check_exchanges(const std::vector<LayerInfo>& layers, std::size_t batch, co
   }
 }
 
+// Reads in place (ConsolidationSample::read_from): every stage's count per writer must equal a tally made here
+// element by element, on other grounds than the consolidation's box intersections. Where ranks write their own boxes,
+// each element they store carries their stamp, so the tally reads the window itself and names whoever stored what the
+// reader loads (an element from another node names that node's rank, and counts towards this node's leader, into
+// whose window the gather between leaders put it). Sums and the input have no stamp: the tally follows the rules of
+// consolidation.hpp float by float (node rank k stores block k of a sum; one rank per node stores the batch).
+// Where the next step reads exactly what the boundary delivers, a shared window's reads in place equal what
+// allgatherv receives through MPI, its byte model: the one comparison between the model and the counts.
+void check_reads(const std::vector<LayerInfo>& layers, std::size_t batch, PlanKind plan, const std::string& choices) {
+  const auto P = static_cast<std::size_t>(runtime->size()), me = static_cast<std::size_t>(runtime->rank());
+  const std::vector<PlanStep> steps =
+      make_plan(plan, layers, batch, P, choices.empty() ? std::vector<SplitChoice>{} : parse_split_choices(choices));
+  for (const Case& c : cases()) {
+    const Topology topo(runtime->comm(), c.ranks_per_node);
+    if (!why_unavailable(c.kind, topo.map(), steps).empty()) continue;
+    SCOPED_TRACE(name(c, plan) + " " + choices);
+    const std::vector<int>& node_of = topo.map().node_of_rank;
+    std::vector<std::size_t> mates;  // this rank's node, by node rank
+    for (std::size_t q = 0; q < P; ++q)
+      if (node_of[q] == node_of[me]) mates.push_back(q);
+    const std::size_t leader = mates.front(), node_rank = std::size_t(std::find(mates.begin(), mates.end(), me) -
+                                                                      mates.begin());
+    const bool window = c.kind != ConsolidationKind::allgatherv;
+    const bool across = c.kind == ConsolidationKind::hierarchical && topo.map().nodes() > 1;
+    // What a step's part on this rank reads: nothing if it computes nothing; after the last step, the whole output.
+    auto reads_of = [&](std::size_t s) -> std::vector<Box> {
+      if (s == steps.size()) {
+        const Shape& o = steps.back().out;
+        return {Box{Slice{0, o.c}, Slice{0, o.h}, Slice{0, o.w}, Slice{0, batch}}};
+      }
+      const LayerInfo& li = layers[steps[s].layer];
+      return output_boxes(li, steps[s], me).empty() ? std::vector<Box>{} : needed_boxes(li, steps[s], me);
+    };
+    auto check = [&](const ConsolidationSample& got, const std::vector<std::uint64_t>& want, const std::string& what) {
+      SCOPED_TRACE(what);
+      std::uint64_t total = 0;
+      for (std::uint64_t b : want) total += b;
+      EXPECT_EQ(got.bytes_read_in_place, total);
+      if (!window) {
+        EXPECT_TRUE(got.read_from.empty()) << "allgatherv reads nothing in place";
+        return;
+      }
+      ASSERT_EQ(got.read_from.size(), P);
+      for (std::size_t q = 0; q < P; ++q) EXPECT_EQ(got.read_from[q], want[q]) << "bytes read of rank " << q;
+    };
+    auto cons = make_consolidation(c.kind, topo, layers[0].in.elements() * batch, steps, &steady_seconds);
+
+    std::vector<float> input(layers[0].in.elements() * batch, 1.0f);
+    if (me == 0) cons->stage_input(input);
+    const ConsolidationSample b = cons->broadcast_input(0);
+    std::vector<std::uint64_t> want(P, 0);
+    const std::size_t input_writer = node_of[0] == node_of[me] ? 0 : leader;
+    for (const Box& x : reads_of(0))
+      if (window && input_writer != me) want[input_writer] += 4 * x.volume();
+    check(b, want, "input");
+
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      const PlanStep& st = steps[s];
+      const LayerInfo& li = layers[st.layer];
+      const Shape& o = st.out;
+      auto for_each = [&](const Box& x, auto f) {
+        for (std::size_t ch = x.c.begin; ch < x.c.end(); ++ch)
+          for (std::size_t h = x.h.begin; h < x.h.end(); ++h)
+            for (std::size_t w = x.w.begin; w < x.w.end(); ++w)
+              for (std::size_t k = x.b.begin; k < x.b.end(); ++k) f(((ch * o.h + h) * o.w + w) * batch + k);
+      };
+      // Replicated steps: every rank would store the same floats; here nobody does, and each rank reads only what
+      // it stored itself.
+      const bool replicated = st.split == SplitKind::replicated;
+      if (st.action == BoundaryAction::allreduce) {
+        std::span<float> part = cons->partial(s);
+        std::fill(part.begin(), part.end(), 1.0f);
+      } else if (!replicated) {
+        std::span<float> out = cons->output(s);
+        for (const Box& x : output_boxes(li, st, me)) for_each(x, [&](std::size_t e) { out[e] = stamp(me, e); });
+      }
+      const ConsolidationSample got = cons->finish(s);
+      std::fill(want.begin(), want.end(), 0);
+      const std::vector<Box> next = reads_of(s + 1);
+      const std::span<const float> out = cons->output(s);
+      if (!window || replicated) {
+        // nothing read in place
+      } else if (st.action == BoundaryAction::allreduce) {
+        const std::size_t n = st.reduce_elems, m = mates.size();
+        for (std::size_t k = 0; k < m; ++k)  // the block sum: this rank's block of every other partial
+          if (k != node_rank) want[mates[k]] += 4 * block_slice(n, m, node_rank).count;
+        if (across && me == leader)  // the node sums, handed to MPI
+          for (std::size_t k = 1; k < m; ++k) want[mates[k]] += 4 * block_slice(n, m, k).count;
+        for (const Box& x : next)
+          for_each(x, [&](std::size_t f) {
+            const std::size_t writer = across ? leader : mates[block_owner(n, m, f)];
+            if (writer != me) want[writer] += 4;
+          });
+      } else {
+        if (across && me == leader && st.action == BoundaryAction::allgather)  // the node's block, handed to MPI
+          for (std::size_t q : mates)
+            if (q != me)
+              for (const Box& x : output_boxes(li, st, q)) want[q] += 4 * x.volume();
+        for (const Box& x : next)
+          for_each(x, [&](std::size_t e) {
+            ASSERT_TRUE(out[e] >= 0.0f && out[e] < 4096.0f * float(P)) << "element " << e << " was never stored";
+            const auto q = static_cast<std::size_t>(out[e] / 4096.0f);
+            ASSERT_EQ(out[e], stamp(q, e)) << "element " << e << " was never stored";
+            const std::size_t writer = node_of[q] == node_of[me] ? q : leader;
+            if (writer != me) want[writer] += 4;
+          });
+      }
+      check(got, want, "step " + std::to_string(s) + " " + std::string(to_string(st.action)));
+
+      // The model: where the boundary delivers exactly what the next step reads (a gather or a sum: the whole
+      // tensor; an exchange: the boxes wanted), a window reads in place what allgatherv receives.
+      const std::vector<Box> whole = {Box{Slice{0, o.c}, Slice{0, o.h}, Slice{0, o.w}, Slice{0, batch}}};
+      const bool delivers_reads = st.action == BoundaryAction::none || s + 1 == steps.size() ||
+                                  next == (st.action == BoundaryAction::exchange ? st.wanted[me] : whole);
+      if (c.kind == ConsolidationKind::shared && delivers_reads && !replicated) {
+        EXPECT_EQ(got.bytes_read_in_place,
+                  expected_step_bytes(ConsolidationKind::allgatherv, st, topo.map(), me).received)
+            << "step " << s;
+      }
+    }
+  }
+}
+
 }  // namespace
+
+TEST(Consolidation, ReadsInPlaceAreWhatTheNextStepReadsOfOthersData) {
+  const auto seed = describe(seed_network());
+  for (PlanKind plan : kAllPlans) check_reads(seed, 1, plan, "");
+  check_reads(seed, 2, PlanKind::per_layer, "conv=rows,pool=rows,gelu=rows");  // halos only
+  check_reads(seed, 3, PlanKind::per_layer, "conv=tiles,pool=tiles,gelu=sample");
+  check_reads(describe(letters_network()), 3, PlanKind::fused, "gelu4=sample");  // a sum read in boxes of images
+  const auto odd = describe(seed_network(28, 28, 7, 5, GeluForm::tanh, 3, 2));
+  for (PlanKind plan : kAllPlans) check_reads(odd, 3, plan, "");
+}
 
 TEST(Consolidation, RowHalosAndSampleBlocksArriveFromTheirOwners) {
   const auto seed = describe(seed_network());

@@ -90,6 +90,14 @@ def rows_run3(tmp_path_factory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def windows_run3(tmp_path_factory) -> pathlib.Path:
+    """P = 3, B = 2, hierarchical on emulated nodes of 2 ranks: within node 0 ranks read each other's slices in
+    place through the shared window, and the leaders exchange their nodes' blocks through MPI."""
+    return make_run(tmp_path_factory.mktemp("windows"), 3, "--consolidation", "hierarchical", "--ranks-per-node", "2",
+                    "--batch", "2")
+
+
+@pytest.fixture(scope="session")
 def splits_file(tmp_path_factory) -> pathlib.Path:
     """A real `--compare splits` file at P = 2, B = 2: groups /compare/<consolidation>_<decomposition> for the
     decompositions channel, fused, rows and sample, each with /meta@decomposition."""

@@ -262,7 +262,8 @@ def test_layouts_draw_the_2d_cuts(tmp_path, grid_runs, name):
 
 def test_shared_tiles_read_in_place(splits_file):
     """With shared windows the halo is read in place: the boundary receives nothing through MPI (and its model says
-    so), and the panel text says that instead of a mismatch."""
+    so), and the panel text says that instead of a mismatch; the bytes the consolidation counted as read in place
+    there equal the halo this module computes from the tiles rule, rank by rank (rows likewise)."""
     runs = {run.label.rsplit("[", 1)[-1].rstrip("]"): run for run in load(splits_file).runs}
     for group in ("allgatherv_tiles", "shared_tiles"):
         run = runs[group]
@@ -270,3 +271,9 @@ def test_shared_tiles_read_in_place(splits_file):
         assert layouts.tile_halo_bytes(run, pool).any()
         check = layouts._tile_check(run, pool)
         assert ("read in place" in check) == group.startswith("shared") and "≠" not in check
+        assert ("= conv's /comm/bytes_read_in_place" in check) == group.startswith("shared")
+    rows = runs["shared_rows"]
+    pool = rows.layers.index("pool")
+    assert layouts.halo_bytes(rows, pool).any()
+    assert (layouts.halo_bytes(rows, pool) == rows.bytes_read_in_place[pool - 1]).all()
+    assert "= conv's /comm/bytes_read_in_place" in layouts._halo_check(rows, pool)

@@ -1,5 +1,6 @@
 """`report` on a real run, and on a --compare style file (one section per combination)."""
 import h5py
+import numpy as np
 
 from conftest import analysis, assert_figure
 
@@ -21,6 +22,46 @@ def test_report_writes_figures_and_tables(tmp_path, run3):
     assert "| forward_s (recorded) |" in report and "| rank 2 |" in report
     # the timeline from the file's timestamps, with each rank's start of the pass
     assert "Timeline source: **timestamps**" in report and "| pass start (timestamp) |" in report
+
+
+def test_report_matrices_of_allgatherv_run(tmp_path, run3):
+    """Private buffers: the MPI matrix alone, and the note that reads in place would not appear in it."""
+    analysis("report", run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert_figure(tmp_path, "matrix")
+    assert "do not appear here" in report and "read in place, all ranks" not in report
+
+
+def test_report_matrices_of_shared_windows(tmp_path, windows_run3):
+    """Shared windows: beside each MPI map the map of what was read in place, captioned as no MPI traffic, and a
+    table whose numbers are the file's, stage by stage."""
+    analysis("report", windows_run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert_figure(tmp_path, "matrix")
+    assert "read in place through the shared window, not MPI traffic" in report
+    with h5py.File(windows_run3) as f:
+        layers = [name.decode() for name in f["layers/name"][...]]
+        mpi = f["comm/matrix"][...].sum(axis=(1, 2))
+        read = np.vstack([f["comm/input_bytes_read_in_place"][...][None, :], f["comm/bytes_read_in_place"][...]])
+        matrix = f["comm/shared_read_matrix"][...]
+    assert read.any() and mpi.any(), "hierarchical on two nodes: both kinds of traffic"
+    assert (matrix.sum(axis=1) == read).all()
+    for k, stage in enumerate(["input"] + layers):
+        assert f"| {stage} | {int(mpi[k]):,} | {int(read[k].sum()):,} | {int(read[k].max()):,} |" in report
+
+
+def test_report_of_shared_windows_before_reads_were_recorded(tmp_path, windows_run3):
+    """A shared-window file written before reads in place were recorded loads without them, and its report draws the
+    MPI maps alone."""
+    old = tmp_path / "old.h5"
+    old.write_bytes(windows_run3.read_bytes())
+    with h5py.File(old, "r+") as f:
+        for name in ("comm/shared_read_matrix", "comm/bytes_read_in_place", "comm/input_bytes_read_in_place"):
+            del f[name]
+    analysis("report", old, "--out", tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert_figure(tmp_path / "report", "matrix")
+    assert "do not appear here" in report and "read in place, all ranks" not in report
 
 
 def test_report_of_compare_file(tmp_path, compare_file):

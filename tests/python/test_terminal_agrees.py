@@ -3,7 +3,8 @@
 cnnpar_mpi prints its report from the records it gathered (src/report.cpp, with the statistics of
 include/cnnpar/records.hpp); analysis/stats.py computes the same figures from the results file the same run wrote. For
 seed and letters, per-layer and fused, rows and sample splits (whose pack and unpack count in the parallel time and
-have the Summary's "max pack" column), every figure of the terminal's breakdown (per-rank medians), Summary table
+have the Summary's "max pack" column), shared and hierarchical windows (whose "in place B" columns count the bytes
+ranks read of each other's data through the window), every figure of the terminal's breakdown (per-rank medians), Summary table
 (slowest rank per iteration, median over iterations), "Across ranks" table (every event) and, for --compare and
 --compare splits, every combination's table must equal the analysis's to the printed precision: 0.1 µs, speedups
 0.01, efficiencies 1 % (0.01 as a ratio), bytes and operation counts exactly.
@@ -34,6 +35,12 @@ RUNS = {  # id -> (ranks, options)
     "letters-np3-rows": (3, ("--net", "letters", "--split", "conv=rows,pool=rows,gelu=rows", "--batch", "2")),
     "seed-np2-sample": (2, ("--split", "conv=sample,pool=sample,gelu=sample,fc=sample", "--batch", "3")),
     "seed-np3-sample": (3, ("--split", "conv=sample,pool=sample,gelu=sample,fc=sample", "--batch", "4")),
+    # shared windows: the "in place B" columns (reads of other ranks' data through the window, no MPI)
+    "seed-np3-shared-per-layer": (3, ("--consolidation", "shared", "--batch", "2")),
+    "seed-np2-shared-rows": (2, ("--consolidation", "shared", "--split", "conv=rows,pool=rows,gelu=rows",
+                                 "--batch", "2")),
+    "letters-np3-hierarchical-fused": (3, ("--net", "letters", "--consolidation", "hierarchical",
+                                           "--ranks-per-node", "2", "--plan", "fused")),
 }
 
 
@@ -90,9 +97,9 @@ def breakdown_columns(header: str) -> list[str]:
 
 
 def breakdown_rows(stdout: str) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """The per-step breakdown: layer name -> (its time columns, per rank [ops, weights B, sent B, received B, then
-    those times])."""
-    rows, layer, columns = {}, None, []
+    """The per-step breakdown: layer name -> (its time columns, per rank [ops, weights B, sent B, received B, in place
+    B (shared windows only), then those times])."""
+    rows, layer, columns, in_place = {}, None, [], False
     for line in stdout.splitlines():
         step = re.match(r"Step \d+ +(\S+): ", line)
         if step:
@@ -100,9 +107,10 @@ def breakdown_rows(stdout: str) -> dict[str, tuple[list[str], list[list[str]]]]:
             rows[layer] = ([], [])
         elif layer and line.strip().startswith("rank  owns"):
             columns = breakdown_columns(line)
+            in_place = "  in place B" in line
             rows[layer] = (columns, [])
         elif layer and re.match(r" {8} *\d+  ", line):
-            rows[layer][1].append(line.split()[-(4 + len(columns)):])
+            rows[layer][1].append(line.split()[-(4 + in_place + len(columns)):])
         elif line.startswith("Summary ("):
             break
     return rows
@@ -135,6 +143,8 @@ def test_summary_table_agrees(terminal_run):
                                       if line.startswith("Summary (")) + 1]
     assert ("max pack" in header) == stats.packs(run), "a max pack column exactly when some step is rows or sample"
     assert ("max halo" in header) == stats.exchanges(run), "a max halo column exactly when some boundary exchanges"
+    in_place = stats.reads_in_place(run)
+    assert ("in place B/rank" in header) == in_place, "an in place column exactly for shared windows"
     phases = stats.phase_times(run)
     parallel = stats.layer_parallel_time(run)
     packing = stats.pack_time(run)
@@ -143,6 +153,8 @@ def test_summary_table_agrees(terminal_run):
     received = stats.received_max(run)
     for i, layer in enumerate(run.layers):
         cells = list(rows[layer])
+        if in_place:  # the last column
+            assert number(cells.pop()) == stats.read_in_place_max(run)[i], f"{layer} in place B/rank"
         if stats.exchanges(run):  # after max compute and max pack
             halo = cells.pop(4 if stats.packs(run) else 3)
             close(number(halo), phases["halo"][i] * 1e6, US, f"{layer} max halo")
@@ -159,7 +171,10 @@ def test_summary_table_agrees(terminal_run):
         close(number(up), speedup[i], RATIO, f"{layer} speedup")
         close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{layer} efficiency")
         assert number(recv) == received[i], f"{layer} recv B/rank"
-    ops_cell, serial, par, up, eff, recv = rows["forward"]
+    forward = list(rows["forward"])
+    if in_place:
+        assert number(forward.pop()) == stats.forward_read_in_place_max(run), "forward in place B/rank"
+    ops_cell, serial, par, up, eff, recv = forward
     assert number(ops_cell) == ops.sum(), "forward ops"
     close(number(serial), run.serial_forward * 1e6, US, "forward serial us")
     close(number(par), stats.forward_parallel_time(run) * 1e6, US, "forward parallel us")
@@ -187,8 +202,22 @@ def test_breakdown_agrees(terminal_run):
             assert number(weights) == run.weight_bytes[i, rank], f"{where} weights B"
             assert number(sent) == run.bytes_sent[i, rank], f"{where} sent B"
             assert number(received) == run.bytes_received[i, rank], f"{where} received B"
+            if stats.reads_in_place(run):
+                in_place = times.pop(0)
+                assert number(in_place) == run.bytes_read_in_place[i, rank], f"{where} in place B"
             for phase, cell in zip(printed, times):
                 close(number(cell), medians[phase][i, rank] * 1e6, US, f"{where} {phase} us")
+
+
+def test_input_line_agrees(terminal_run):
+    """Step 0: the most any rank received through MPI, and under shared windows read in place, of the batch."""
+    stdout, run = terminal_run
+    line = next(line for line in stdout.splitlines() if line.startswith("Step 0 "))
+    received = re.search(r"at most ([\d,]+) B received through MPI by a rank(, ([\d,]+) B read in place)?;", line)
+    assert number(received.group(1)) == run.input_bytes_received.max()
+    assert (received.group(2) is not None) == stats.reads_in_place(run)
+    if stats.reads_in_place(run):
+        assert number(received.group(3)) == run.input_bytes_read_in_place.max()
 
 
 def test_across_ranks_agrees(terminal_run):
