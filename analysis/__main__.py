@@ -34,7 +34,7 @@ def _model(args):
     from analysis.model import ModelOptions, write_model
     options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
                            gamma=args.gamma, ranks_per_node=args.ranks_per_node,
-                           accept_suspect=args.accept_suspect_parameters)
+                           accept_suspect=args.accept_suspect_parameters, compute=args.compute)
     return write_model(args.files, args.out, options)
 
 
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"reduction seconds per byte when no allreduce was measured (default {DEFAULT_GAMMA:g})")
     p.add_argument("--ranks-per-node", type=int, default=DEFAULT_RANKS_PER_NODE, metavar="N",
                    help=f"ranks per node in the multi-node extrapolation (default {DEFAULT_RANKS_PER_NODE})")
+    p.add_argument("--compute", choices=("serial-share", "measured"), default="serial-share",
+                   help="each rank's compute in the per-layer predictions: the serial layer time times the rank's "
+                        "share of the layer's operations (default: a prediction), or the rank's measured median "
+                        "(then only the boundaries are predicted)")
     p.add_argument("--accept-suspect-parameters", action="store_true",
                    help="predict and extrapolate even when the parameters fail their checks (a zero alpha or "
                         "beta, an inter-node link faster than the intra-node one); they are still reported")

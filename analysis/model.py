@@ -48,6 +48,7 @@ class ModelOptions:
     gamma: float | None = None  # reduction s/B when no allreduce was measured; None = default
     ranks_per_node: int = costmodel.DEFAULT_RANKS_PER_NODE
     accept_suspect: bool = False  # predict and extrapolate even with the problems sanity() found
+    compute: str = "serial-share"  # each rank's compute: serial layer × its share of /work/ops, or "measured"
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,7 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                  "skipped": f"{run.consolidation} consolidation"
                  + (" with exchange boundaries" if any(run.exchanges) else "") + ": no schedule model"}]
     crowded = stats.oversubscription(run)
-    compute, compute_source = _compute(run)
+    compute, compute_source = _compute(run, options.compute)
     boundaries = []
     for layer in range(len(run.layers)):
         kind = run.boundary[layer]
@@ -428,14 +429,16 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
     return rows
 
 
-def _compute(run: Run) -> tuple[np.ndarray, str]:
+def _compute(run: Run, how: str) -> tuple[np.ndarray, str]:
     """[L, P] seconds of each rank's kernel: the serial layer time times the rank's share of the layer's operations
-    (/work/ops; a replicated layer is the whole layer on every rank), else each rank's measured median."""
+    (/work/ops; a replicated layer is the whole layer on every rank), else — or with how = "measured" — each rank's
+    measured median (then only the boundaries are predicted)."""
     ops = stats.layer_ops(run)
-    if ops is not None and np.all(ops > 0):
+    if how != "measured" and ops is not None and np.all(ops > 0):
         share = run.ops / ops[:, None]
         return run.serial_layer[:, None] * share, "serial layer time × the rank's share of /work/ops"
-    return stats.median_per_rank(run, "compute"), "each rank's measured compute (the file has no /work/ops)"
+    why = "--compute measured" if how == "measured" else "the file has no /work/ops"
+    return stats.median_per_rank(run, "compute"), f"each rank's measured compute median ({why})"
 
 
 def _error(predicted: float, measured: float) -> float:
@@ -478,8 +481,9 @@ def _per_layer_section(rows: list[dict]) -> str:
                             _percent(max(layer, key=abs)) if layer else "—"))
     return "\n".join([
         "## Per-layer predictions\n",
-        "Each run's pass played by the model (`schedule.predict_pass`): every rank computes its layer for the "
-        "serial layer time × its share of the layer's operations (`/work/ops`), enters its boundary, and the "
+        "Each run's pass played by the model (`schedule.predict_pass`): every rank computes its layer for "
+        f"{rows[0]['compute_source'] if 'compute_source' in rows[0] else 'its predicted compute'}, enters its "
+        "boundary, and the "
         "boundary's messages are played as the library runs them (algorithm by Open MPI 4.1's rules for that P "
         "and n, the run's own block sizes `/partition/count` × `item_bytes` and nodes `/ranks/node`), starting "
         "on each rank when it entered; the input broadcast (knomial tree) starts the pass. Measured and predicted "
