@@ -32,7 +32,7 @@ from analysis import costmodel, figures, markdown, schedule, stats
 from analysis.costmodel import Params
 from analysis.extrapolation import COLLECTIVE_OF_BOUNDARY, Extrapolation, extrapolation_section
 from analysis.figures import plt
-from analysis.results import Calibration, ResultsError, Run, load
+from analysis.results import ResultsError, Run, load
 
 CLOSED_FORM_ALGORITHMS = costmodel.ALLGATHER_ALGORITHMS  # what the extrapolation's closed forms know
 # A fit whose rms relative error exceeds this is reported: its parameters describe the points badly.
@@ -150,7 +150,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                                         out_dir)]
     report = out_dir / "model.md"
     report.write_text("\n".join(parts))
-    (out_dir / "model.json").write_text(json.dumps({
+    (out_dir / "model.json").write_text(json.dumps(_finite({
         "algorithm": options.algorithm, "used": used_name,
         "fits": {name: _fit_json(fit) for name, fit in fits.items()},
         "intra": {"alpha": network.intra.alpha, "beta": network.intra.beta, "gamma": gamma,
@@ -158,8 +158,19 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
         "inter": {"alpha": network.inter.alpha, "beta": network.inter.beta, "gamma": gamma,
                   "source": sources["inter"]},
         "ranks_per_node": options.ranks_per_node, "problems": findings.problems, "warnings": findings.warnings,
-        "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}, indent=2) + "\n")
+        "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
+
+
+def _finite(value):
+    """A copy with every non-finite float as None: JSON has no NaN (a boundary that moves nothing has no error)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------- the points

@@ -11,20 +11,21 @@ crosses the network and shares its node's link with that node's other ranks.
 So each algorithm is written out as the program every rank runs (`programs`: per rank a list of operations, each
 a set of sends and receives posted together and waited for), and `evaluate` plays it: a message starts when both
 its sender and its receiver have posted it (SimGrid's rendezvous; a send below `DETACHED_BYTES` is detached, so its
-sender does not wait for it) and takes α + b·β of its link, intra-node or inter-node. Inter-node messages of one
-algorithm step that leave (or enter) the same node share its link: a message of b bytes among others of b_j bytes
-finishes after Σ_j min(b_j, b)·β (fair sharing of one link by flows that start together). The result is the time
-of the last rank to finish, and, because every time is a sum of such terms, also its coefficients on
-(α_intra, β_intra, α_inter, β_inter): the fit (`model.fit_network`) is least squares on those.
+sender does not wait for it) and takes α + b·β of its link, intra-node or inter-node. Inter-node messages that leave
+(or enter) the same node share its link: a message of b bytes among others of b_j bytes takes Σ_j min(b_j, b)·β
+(fair sharing of one link by flows that start together), each b_j counted for the fraction of the message's time it
+is in flight too — first assuming a step's messages overlap completely, then as played, until the shares settle
+(SHARING_PASSES). The result is every rank's finish and, because every time is a sum of such terms, its
+coefficients on (α_intra, β_intra, α_inter, β_inter): the fit (`model._fit`) is least squares on those. The
+barrier before each `--calibrate` call and the input broadcast before each pass are played the same way.
 
 Sources (the decision rules and algorithms as SimGrid 3.32 implements them, which the simulations run):
-src/smpi/colls/smpi_openmpi_selector.cpp (allgatherv__ompi, bcast__ompi), allgatherv-ompi-bruck.cpp,
+src/smpi/colls/smpi_openmpi_selector.cpp (allgatherv__ompi, bcast__ompi, barrier__ompi), allgatherv-ompi-bruck.cpp,
 allgatherv-mpich-ring.cpp, allgatherv-ompi-neighborexchange.cpp, allgatherv-GB.cpp, allgatherv-pair.cpp,
 bcast-mvapich-smp.cpp (knomial, factor 4). Open MPI 4.1's coll/tuned has the same allgatherv table.
 """
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass

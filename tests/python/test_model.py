@@ -69,7 +69,10 @@ def test_fit_is_non_negative():
 
 
 def test_model_on_real_runs(tmp_path, run2, run3):
-    analysis("model", run2, run3, "--out", tmp_path)
+    """Runs only: the fit falls back to their boundaries and says so; run3 (P = 3 on this 2-core machine) is flagged
+    as oversubscribed on stderr and in model.md, left out of the fit, and its per-layer rows say so. The fit rests on
+    run2's few noisy boundaries, which can give α = 0 (a problem that withholds the predictions): shown anyway here."""
+    done = analysis("model", run2, run3, "--out", tmp_path, "--accept-suspect-parameters")
     for stem in ("model_fit", "model_extrapolation"):
         assert_figure(tmp_path, stem)
     report = (tmp_path / "model.md").read_text()
@@ -81,6 +84,11 @@ def test_model_on_real_runs(tmp_path, run2, run3):
     assert parameters["used"] == "run"
     assert parameters["fits"]["run"]["alpha_intra"] >= 0 and parameters["fits"]["run"]["beta_intra"] > 0
     assert parameters["inter"]["alpha"] == costmodel.DEFAULT_INTER_ALPHA
+    assert "no input has a /calibration group" in done.stderr and "no input has a /calibration group" in report
+    assert f"{run3.name} is oversubscribed (3 ranks on 2 CPUs" in done.stderr
+    assert "oversubscribed (3 ranks on 2 CPUs" in report and "(not fitted: oversubscribed)" in report
+    rows = [r for r in parameters["per_layer"] if r["run"] == run3.name]
+    assert rows and all(r["oversubscribed"] for r in rows)
 
 
 INTRA = Params(alpha=0.4e-6, beta=1 / 15e9)
@@ -118,11 +126,11 @@ def _calibrated_copy(source, path, nprocs, nodes, intra=INTRA, inter=INTER, nois
 
 def test_model_fits_calibration_by_default(tmp_path, run3):
     """Calibrations on one node and across nodes, timed by the model at known parameters, give them back (within
-    2%, with 3% noise) and are what the predictions use; the run's own boundaries are a second, unused fit."""
+    2%, with 3% noise) and are what the predictions use, without a fallback warning."""
     intra = _calibrated_copy(run3, tmp_path / "intra.h5", 4, 1, noise=0.03)
     inter = _calibrated_copy(run3, tmp_path / "inter.h5", 8, 2, noise=0.03, seed=4)
     out = tmp_path / "model"
-    done = analysis("model", intra, inter, run3, "--out", out)
+    done = analysis("model", intra, inter, "--out", out)
     parameters = json.loads((out / "model.json").read_text())
     assert parameters["used"] == "calibration"
     fitted = parameters["fits"]["calibration"]
@@ -131,18 +139,9 @@ def test_model_fits_calibration_by_default(tmp_path, run3):
     assert fitted["alpha_inter"] == pytest.approx(INTER.alpha, rel=0.02)
     assert fitted["beta_inter"] == pytest.approx(INTER.beta, rel=0.02)
     assert parameters["intra"]["source"] == parameters["inter"]["source"] == "calibration fit"
-    assert parameters["fits"]["run"] is None or parameters["fits"]["run"]["points"] > 0
-    assert "falls back" not in done.stderr and "no input has a /calibration" not in done.stderr
+    assert "no input has a /calibration" not in done.stderr
     report = (out / "model.md").read_text()
     assert "Used below: the **calibration** fit" in report and "| calibration |" in report
-
-
-def test_model_says_when_it_falls_back_to_runs(tmp_path, run2):
-    out = tmp_path / "model"
-    done = analysis("model", run2, "--out", out)
-    assert "no input has a /calibration group" in done.stderr
-    assert "no input has a /calibration group" in (out / "model.md").read_text()
-    assert json.loads((out / "model.json").read_text())["used"] == "run"
 
 
 def test_inter_faster_than_intra_is_a_problem(tmp_path, run3):
@@ -175,17 +174,6 @@ def test_zero_latency_is_a_problem(tmp_path, run3):
     done = analysis("model", path, "--out", out)
     assert "PROBLEM: intra-node α (latency) is 0" in done.stderr
     assert json.loads((out / "model.json").read_text())["predictions_withheld"]
-
-
-def test_oversubscribed_run_is_flagged(tmp_path, run2, run3):
-    """run3 is P = 3 on this 2-core machine: flagged on stderr and in model.md, left out of the run fit."""
-    out = tmp_path / "model"
-    done = analysis("model", run2, run3, "--out", out)
-    assert f"{run3.name} is oversubscribed (3 ranks on 2 CPUs" in done.stderr
-    report = (out / "model.md").read_text()
-    assert "oversubscribed (3 ranks on 2 CPUs" in report and "(not fitted: oversubscribed)" in report
-    rows = [r for r in json.loads((out / "model.json").read_text())["per_layer"] if r["run"] == run3.name]
-    assert rows and all(r["oversubscribed"] for r in rows)
 
 
 def test_per_layer_error_on_a_crafted_case(tmp_path, run2):
