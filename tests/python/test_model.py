@@ -228,3 +228,37 @@ def test_extrapolation_plans(run3):
     p_star = model.crossover("per-layer", False, layer=None)
     assert p_star is not None and 2 <= p_star <= 1024
     assert model.costs("per-layer", p_star, False).sum() >= run.serial_layer.sum() / p_star
+
+
+def test_checker_checks_calibration_boundary_labels(tmp_path, run2):
+    """tests/check_results_file.py accepts /calibration/boundary naming each boundary's n, and refuses a label on
+    the wrong size."""
+    import subprocess
+    import sys
+    from analysis import stats
+    from analysis.results import load
+    from conftest import REPO
+    run = load(run2).runs[0]
+    n = {name: int(b) for name, b in zip(run.layers, stats.boundary_bytes(run))}
+    sizes = sorted(set(int(s) for s in SIZES) | set(n.values()))
+    labels = [",".join(name for name in run.layers if n[name] == size) for size in sizes]
+
+    def write(path, labels):
+        path.write_bytes(run2.read_bytes())
+        with h5py.File(path, "r+") as f:
+            group = f.create_group("calibration")
+            group.create_dataset("collective", data=["allgatherv"], dtype=h5py.string_dtype())
+            group.create_dataset("bytes", data=np.array(sizes, dtype=np.uint64))
+            group.create_dataset("time_s", data=np.full((1, len(sizes), 3), 1e-6))
+            group.create_dataset("boundary", data=labels, dtype=h5py.string_dtype())
+            group.attrs.update({"nprocs": 2, "nodes": 1, "repetitions": 3})
+        return subprocess.run([sys.executable, str(REPO / "tests" / "check_results_file.py"), str(path),
+                               "--nprocs", "2"], capture_output=True, text=True)
+
+    good = write(tmp_path / "good.h5", labels)
+    assert good.returncode == 0, good.stdout
+    wrong = labels[:]
+    first = next(i for i, label in enumerate(wrong) if label)
+    wrong[first], wrong[first - 1] = "", wrong[first]  # the label moved to the size below
+    bad = write(tmp_path / "bad.h5", wrong)
+    assert bad.returncode == 1 and "/calibration/boundary" in bad.stdout
