@@ -33,7 +33,8 @@ def _layouts(args):
 def _model(args):
     from analysis.model import ModelOptions, write_model
     options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
-                           gamma=args.gamma, ranks_per_node=args.ranks_per_node)
+                           gamma=args.gamma, ranks_per_node=args.ranks_per_node,
+                           accept_suspect=args.accept_suspect_parameters, compute=args.compute)
     return write_model(args.files, args.out, options)
 
 
@@ -43,8 +44,8 @@ def _trace(args):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from analysis.costmodel import (ALLGATHER_ALGORITHMS, DEFAULT_GAMMA, DEFAULT_INTER_ALPHA, DEFAULT_INTER_BETA,
-                                    DEFAULT_RANKS_PER_NODE)
+    from analysis.costmodel import DEFAULT_GAMMA, DEFAULT_INTER_ALPHA, DEFAULT_INTER_BETA, DEFAULT_RANKS_PER_NODE
+    from analysis.schedule import ALGORITHMS
     parser = argparse.ArgumentParser(prog="python3 -m analysis", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     path = pathlib.Path
@@ -70,19 +71,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path, required=True, help="output directory")
     p.set_defaults(action=_layouts)
 
-    p = sub.add_parser("model", help="fit the alpha-beta collective cost model and extrapolate")
-    p.add_argument("files", type=path, nargs="+", help="results files (and calibration files)")
+    p = sub.add_parser("model", help="fit the network's alpha-beta parameters, predict every layer, extrapolate")
+    p.add_argument("files", type=path, nargs="+",
+                   help="results files: --calibrate runs (fitted) and runs (predicted layer by layer)")
     p.add_argument("--out", type=path, required=True, help="output directory")
-    p.add_argument("--algorithm", choices=ALLGATHER_ALGORITHMS, default="bruck",
-                   help="Allgatherv algorithm the fit assumes (default: bruck, ceil(lg p) latency terms)")
-    p.add_argument("--inter-alpha", type=float, default=DEFAULT_INTER_ALPHA, metavar="S",
-                   help=f"inter-node latency in seconds (default {DEFAULT_INTER_ALPHA:g})")
-    p.add_argument("--inter-beta", type=float, default=DEFAULT_INTER_BETA, metavar="S_PER_BYTE",
-                   help=f"inter-node seconds per byte (default {DEFAULT_INTER_BETA:g} = 1/(10 GB/s))")
+    p.add_argument("--algorithm", choices=ALGORITHMS, default="auto",
+                   help="Allgatherv algorithm (default auto: the one Open MPI 4.1's rules pick for each P and n)")
+    p.add_argument("--inter-alpha", type=float, default=None, metavar="S",
+                   help="inter-node latency in seconds, replacing what a calibration measured (when nothing "
+                        f"measured it: {DEFAULT_INTER_ALPHA:g}, an assumption)")
+    p.add_argument("--inter-beta", type=float, default=None, metavar="S_PER_BYTE",
+                   help="inter-node seconds per byte, likewise (default when not measured: "
+                        f"{DEFAULT_INTER_BETA:g} = 1/(10 GB/s))")
     p.add_argument("--gamma", type=float, default=None, metavar="S_PER_BYTE",
                    help=f"reduction seconds per byte when no allreduce was measured (default {DEFAULT_GAMMA:g})")
     p.add_argument("--ranks-per-node", type=int, default=DEFAULT_RANKS_PER_NODE, metavar="N",
                    help=f"ranks per node in the multi-node extrapolation (default {DEFAULT_RANKS_PER_NODE})")
+    p.add_argument("--compute", choices=("serial-share", "measured"), default="serial-share",
+                   help="each rank's compute in the per-layer predictions: the serial layer time times the rank's "
+                        "share of the layer's operations (default: a prediction), or the rank's measured median "
+                        "(then only the boundaries are predicted)")
+    p.add_argument("--accept-suspect-parameters", action="store_true",
+                   help="predict and extrapolate even when the parameters fail their checks (a zero alpha or "
+                        "beta, an inter-node link faster than the intra-node one); they are still reported")
     p.set_defaults(action=_model)
 
     p = sub.add_parser("trace", help="Chrome/Perfetto JSON trace of every iteration")

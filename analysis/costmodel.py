@@ -75,33 +75,43 @@ class Fit:
 
 
 def fit(rows: np.ndarray, times: np.ndarray, fit_gamma: bool) -> Fit:
-    """Least squares of the relative error, with α, β, γ ≥ 0.
-
-    Relative, not absolute: message sizes span orders of magnitude, and an absolute fit would let the largest
-    messages decide everything while ignoring the small ones that carry the latency term. The non-negative
-    solution is found by trying every subset of the free parameters (at most 7), which is exact for 3 unknowns.
-    """
+    """Least squares of the relative error, with α, β, γ ≥ 0 (`nnls_relative` on the columns α, β and, with
+    fit_gamma, γ)."""
     rows = np.asarray(rows, dtype=float)
     times = np.asarray(times, dtype=float)
     keep = times > 0
-    rows, times = rows[keep], times[keep]
-    if len(times) == 0:
+    if not keep.any():
         raise ValueError("no positive measurements to fit")
-    scaled = rows / times[:, None]
     columns = [0, 1, 2] if fit_gamma else [0, 1]
-    best, best_residual = np.zeros(3), math.inf
-    for size in range(1, len(columns) + 1):
-        for subset in itertools.combinations(columns, size):
+    solution, rms = nnls_relative(rows[keep][:, columns], times[keep])
+    x = np.zeros(3)
+    x[columns] = solution
+    return Fit(Params(*x), int(keep.sum()), rms, fit_gamma)
+
+
+def nnls_relative(rows: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, float]:
+    """x ≥ 0 minimising Σ (rows·x / times − 1)², and the rms of those relative errors.
+
+    Relative, not absolute: message sizes span orders of magnitude, and an absolute fit would let the largest
+    messages decide everything while ignoring the small ones that carry the latency term. The non-negative
+    solution is found by trying every subset of the columns (2^k − 1 least-squares problems, k ≤ 5 here), which
+    is exact."""
+    rows = np.asarray(rows, dtype=float)
+    times = np.asarray(times, dtype=float)
+    scaled = rows / times[:, None]
+    k = rows.shape[1]
+    best, best_residual = np.zeros(k), float(len(times))  # x = 0: every relative error is −1
+    for size in range(1, k + 1):
+        for subset in itertools.combinations(range(k), size):
             solution, *_ = np.linalg.lstsq(scaled[:, subset], np.ones(len(times)), rcond=None)
             if (solution < 0).any():
                 continue
-            x = np.zeros(3)
+            x = np.zeros(k)
             x[list(subset)] = solution
             residual = float(np.sum((scaled @ x - 1) ** 2))
             if residual < best_residual - 1e-15:
                 best, best_residual = x, residual
-    rms = math.sqrt(best_residual / len(times))
-    return Fit(Params(*best), len(times), rms, fit_gamma)
+    return best, math.sqrt(best_residual / len(times))
 
 
 def _steps(collective: str, p: int, n: float, algorithm: str) -> list[tuple[int, float, float]]:

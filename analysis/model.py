@@ -1,96 +1,184 @@
-"""`model RUN.h5 [more.h5 ...] --out DIR`: fit α, β (and γ) to measured consolidations and extrapolate.
+"""`model FILE.h5 [more.h5 ...] --out DIR`: fit the network's α and β and predict every layer of every run.
 
-Two fits, kept apart because they measure different things: the run fit uses each layer's wait-free transfer
-(slowest rank, median) against the bytes n of the whole gathered tensor, so it includes whatever the real pass
-suffers (cache misses, a descheduled rank on an oversubscribed node); the calibration fit uses `/calibration`
-(`cnnpar_mpi --calibrate`), isolated collectives over a range of sizes, which pins α and β down far better. The
-extrapolation uses the calibration fit when there is one, else the run fit, and says which. Writes DIR/model.md,
-DIR/model.json (the fitted parameters, for scripts) and figures.
+What is fitted: four parameters, α and β of a message within a node (intra) and between nodes (inter), and γ (s
+per byte reduced) when an Allreduce was measured, by least squares of the relative error. By default the fit uses
+`/calibration` (`cnnpar_mpi --calibrate`: the collectives timed alone, at a grid of sizes and at the exact sizes of
+the run's boundaries); each Allgatherv point is priced as the library runs it (`schedule`: the algorithm Open MPI's
+rules choose for that P and n, its messages on the calibration's nodes, and the barrier skew `--calibrate` measures
+with it). Only when no input has a calibration does it fall back to the runs' own boundaries (each layer's wait-free
+transfer), and it says so: those include whatever the pass suffers (cold caches, a descheduled rank).
+
+Before anything is used it is checked (`sanity`): an oversubscribed input (more ranks than CPUs on a node) is
+flagged and left out of the fit unless it is all there is; a zero fitted α or β, or an inter-node link faster than
+the intra-node one (lower α and lower β), is a problem, reported at the top of model.md and on stderr, and then the
+predictions and the extrapolation are withheld unless `--accept-suspect-parameters`.
+
+Then every layer of every run is predicted in the run's own terms (`schedule.predict_pass`: each rank's compute,
+the serial layer time times its share of the layer's operations, then its boundary played on the run's own counts
+and nodes) and set against the measurement, with the relative error. Writes DIR/model.md, DIR/model.json and
+figures.
 """
 from __future__ import annotations
 
 import json
+import math
 import pathlib
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis import costmodel, figures, markdown, stats
-from analysis.costmodel import Fit, Params
+from analysis import costmodel, figures, markdown, schedule, stats
+from analysis.costmodel import Params
 from analysis.extrapolation import COLLECTIVE_OF_BOUNDARY, Extrapolation, extrapolation_section
 from analysis.figures import plt
-from analysis.results import Calibration, ResultsError, Run, load
+from analysis.results import ResultsError, Run, load
 
+CLOSED_FORM_ALGORITHMS = costmodel.ALLGATHER_ALGORITHMS  # what the extrapolation's closed forms know
+# A fit whose rms relative error exceeds this is reported: its parameters describe the points badly.
+RMS_WARNING = 0.25
+COLUMNS = ("alpha_intra", "beta_intra", "alpha_inter", "beta_inter", "gamma")
 
 
 @dataclass(frozen=True)
 class ModelOptions:
-    algorithm: str = "bruck"
-    inter_alpha: float = costmodel.DEFAULT_INTER_ALPHA
-    inter_beta: float = costmodel.DEFAULT_INTER_BETA
+    algorithm: str = "auto"  # Allgatherv algorithm: "auto" = the library's choice (schedule.ALGORITHMS)
+    inter_alpha: float | None = None  # given: used whatever was measured; None: measured, else the default
+    inter_beta: float | None = None
     gamma: float | None = None  # reduction s/B when no allreduce was measured; None = default
     ranks_per_node: int = costmodel.DEFAULT_RANKS_PER_NODE
+    accept_suspect: bool = False  # predict and extrapolate even with the problems sanity() found
+    compute: str = "serial-share"  # each rank's compute: serial layer × its share of /work/ops, or "measured"
 
 
 @dataclass(frozen=True)
 class Point:
-    """One measured collective: its model inputs and the measured seconds."""
+    """One measured collective: what it is, where its ranks were, and the measured seconds."""
 
     source: str
-    what: str  # layer name, or the calibration's size index
+    what: str  # layer name, or the calibration's size (and the layers it is the boundary of)
     collective: str
     p: int
     n: float
     measured: float
-    fitted: bool = True  # False: shown against the fit but left out of it (an oversubscribed run)
+    node: tuple[int, ...]  # [p] node of each rank
+    counts: tuple[float, ...] | None  # [p] bytes of each rank's block (Allgatherv), None otherwise
+    calibration: bool  # a --calibrate point (timed after a barrier) rather than a run's boundary
+    fitted: bool = True  # False: shown against the fit but left out of it (oversubscribed, or no model)
+    why_not: str = ""
+
+
+@dataclass
+class NetworkFit:
+    """The fitted parameters; a class whose columns no point measured is None."""
+
+    intra: Params | None
+    inter: Params | None
+    gamma: float | None
+    points: int
+    rms_relative_error: float
+    iterations: int
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)  # block predictions unless --accept-suspect-parameters
+    warnings: list[str] = field(default_factory=list)  # reported, nothing withheld
 
 
 def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptions()) -> pathlib.Path:
     files = [load(path) for path in paths]
     runs = [run for f in files for run in f.runs]
-    calibrations = [f.calibration for f in files if f.calibration is not None]
-    run_points, notes = _run_points(runs)
-    calibration_points, calibration_notes = _calibration_points(calibrations)
+    findings = Findings()
+    run_points, notes = _run_points(runs, findings)
+    calibration_points, calibration_notes = _calibration_points(files, findings)
     notes += calibration_notes
-    run_fit = _fit(run_points, options.algorithm)
     calibration_fit = _fit(calibration_points, options.algorithm)
-    if run_fit is None and calibration_fit is None:
-        raise ResultsError(f"{', '.join(map(str, paths))}: nothing to fit: no run with P > 1 and Allgatherv "
-                           f"consolidation, and no /calibration ({'; '.join(notes) or 'no runs'})")
-    used_name, used = ("calibration", calibration_fit) if calibration_fit else ("run", run_fit)
-    gamma = used.params.gamma if used.fitted_gamma else (
+    run_fit = _fit(run_points, options.algorithm)
+    if calibration_fit is None and run_fit is None:
+        raise ResultsError(f"{', '.join(map(str, paths))}: nothing to fit: no /calibration (cnnpar_mpi --calibrate) "
+                           f"and no run with P > 1 whose boundaries are MPI collectives "
+                           f"({'; '.join(notes) or 'no runs'})")
+    if calibration_fit is not None:
+        used_name, used = "calibration", calibration_fit
+    else:
+        used_name, used = "run", run_fit
+        findings.warnings.append(
+            "no input has a /calibration group, so the parameters are fitted to the runs' own boundaries (each "
+            "layer's wait-free transfer), which include whatever the pass suffers — cold data, a descheduled rank, "
+            "a few points only. Run with --calibrate for a fit on the collectives timed alone at these sizes")
+    network, sources = _network(used, used_name, options, findings)
+    gamma = used.gamma if used.gamma is not None else (
         options.gamma if options.gamma is not None else costmodel.DEFAULT_GAMMA)
-    intra = Params(used.params.alpha, used.params.beta, gamma)
-    inter = Params(options.inter_alpha, options.inter_beta, gamma)
-    reference = next((run for run in runs if run.nprocs > 1), runs[0] if runs else None)
+    _sanity(used, used_name, network, sources, findings)
+    usable = options.accept_suspect or not findings.problems
+    for text in findings.problems:
+        print(f"analysis model: PROBLEM: {text}", file=sys.stderr)
+    for text in findings.warnings:
+        print(f"analysis model: warning: {text}", file=sys.stderr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = ["# cnnpar collective cost model\n",
-             _parameters_section(run_fit, calibration_fit, used_name, used, intra, inter, options)]
+    parts = ["# cnnpar collective cost model\n", _findings_section(findings, options)]
+    parts.append(_parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options))
+    per_layer = []
+    if usable:
+        per_layer = [row for run in runs for row in _predict_run(run, network, gamma, options)]
+        parts.append(_per_layer_section(per_layer))
+    else:
+        parts.append("## Per-layer predictions\n\nWithheld: the parameters failed the checks above. Fix the inputs "
+                     "(or pass `--accept-suspect-parameters` to see what they predict).\n")
     if notes:
         parts.append("Left out of the fits: " + "; ".join(notes) + ".\n")
-    all_points = run_points + calibration_points
-    fits = {"run": run_fit, "calibration": calibration_fit}
-    parts += ["## Predicted vs measured\n",
-              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, used, options.algorithm),
-                                                       out_dir, "model_fit")),
+    all_points = calibration_points + run_points
+    fits = {"calibration": calibration_fit, "run": run_fit}
+    parts += ["## The fitted points\n",
+              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, options.algorithm), out_dir,
+                                                       "model_fit")),
               _prediction_table(all_points, fits, options.algorithm)]
-    if reference is not None:
-        extrapolation = Extrapolation(reference, intra, inter, options.algorithm, options.ranks_per_node)
-        parts += [_algorithms_section(reference, intra), extrapolation_section(extrapolation, out_dir)]
+    reference = next((run for run in runs if run.nprocs > 1), runs[0] if runs else None)
+    extrapolated = reference is not None and usable
+    if extrapolated:
+        closed = options.algorithm if options.algorithm in CLOSED_FORM_ALGORITHMS else "bruck"
+        intra = Params(network.intra.alpha, network.intra.beta, gamma)
+        inter = Params(network.inter.alpha, network.inter.beta, gamma)
+        parts += [_algorithms_section(reference, intra),
+                  "The extrapolation below uses the closed forms (Allgatherv as "
+                  f"{closed}" + ("" if closed == options.algorithm else
+                                 ": a closed form cannot follow the library's choice per P and n") +
+                  "), not the message schedules of the per-layer predictions above.\n",
+                  extrapolation_section(Extrapolation(reference, intra, inter, closed, options.ranks_per_node),
+                                        out_dir)]
     report = out_dir / "model.md"
     report.write_text("\n".join(parts))
-    (out_dir / "model.json").write_text(json.dumps(
-        {"algorithm": options.algorithm, "used": used_name,
-         "fits": {name: _fit_json(fit) for name, fit in fits.items()},
-         "intra": asdict(intra), "inter": asdict(inter), "ranks_per_node": options.ranks_per_node}, indent=2) + "\n")
+    (out_dir / "model.json").write_text(json.dumps(_finite({
+        "algorithm": options.algorithm, "used": used_name,
+        "fits": {name: _fit_json(fit) for name, fit in fits.items()},
+        "intra": {"alpha": network.intra.alpha, "beta": network.intra.beta, "gamma": gamma,
+                  "source": sources["intra"]},
+        "inter": {"alpha": network.inter.alpha, "beta": network.inter.beta, "gamma": gamma,
+                  "source": sources["inter"]},
+        "ranks_per_node": options.ranks_per_node, "problems": findings.problems, "warnings": findings.warnings,
+        "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
 
 
-def _run_points(runs: list[Run]) -> tuple[list[Point], list[str]]:
-    """Every consolidation that is one MPI collective. Runs with more ranks than CPUs on a node are shown but
-    left out of the fit (their transfers include descheduled time) unless every run is like that."""
-    points, notes, eligible = [], [], []
+def _finite(value):
+    """A copy with every non-finite float as None: JSON has no NaN (a boundary that moves nothing has no error)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------- the points
+
+def _run_points(runs: list[Run], findings: Findings) -> tuple[list[Point], list[str]]:
+    """Every boundary that is one MPI Allgatherv or Allreduce of a run (the fallback fit's points). Runs with more
+    ranks than CPUs on a node are flagged and left out of the fit unless every run is like that."""
+    notes, eligible = [], []
     for run in runs:
         if run.nprocs == 1:
             notes.append(f"{run.label} (P = 1, nothing moved)")
@@ -98,54 +186,356 @@ def _run_points(runs: list[Run]) -> tuple[list[Point], list[str]]:
             notes.append(f"{run.label} ({run.consolidation} consolidation is not one MPI collective)")
         else:
             eligible.append(run)
-    # by position, not label: files of the same name in different directories have the same label
     crowded = {index: stats.oversubscription(run) for index, run in enumerate(eligible)
                if stats.oversubscription(run)}
     fit_crowded = len(crowded) == len(eligible)
-    for index, (ranks, cpus) in crowded.items():
-        notes.append(f"{eligible[index].label} ({ranks} ranks on {cpus} CPUs: oversubscribed, "
-                     + ("fitted anyway as no other run is available)" if fit_crowded else "shown, not fitted)"))
+    points = []
     for index, run in enumerate(eligible):
         transfer = stats.transfer_time(run)
-        fitted = fit_crowded or index not in crowded
         sizes = stats.boundary_bytes(run)
+        fitted = fit_crowded or index not in crowded
+        why = "" if fitted else "oversubscribed"
         for layer, name in enumerate(run.layers):
             # an exchange boundary (rows, sample) is point to point, not one collective: not fitted
             if run.boundary[layer] in COLLECTIVE_OF_BOUNDARY and run.bytes_received[layer].sum() > 0:
-                points.append(Point(run.label, name, COLLECTIVE_OF_BOUNDARY[run.boundary[layer]], run.nprocs,
-                                    float(sizes[layer]), float(transfer[layer]), fitted))
+                collective = COLLECTIVE_OF_BOUNDARY[run.boundary[layer]]
+                counts = (tuple(float(c) for c in run.count[layer] * run.item_bytes[layer])
+                          if collective == "allgatherv" else None)
+                points.append(Point(run.label, name, collective, run.nprocs, float(sizes[layer]),
+                                    float(transfer[layer]), tuple(int(v) for v in run.nodes), counts, False,
+                                    fitted, why))
+    for index, (ranks, cpus) in crowded.items():
+        findings.warnings.append(
+            f"{eligible[index].label} is oversubscribed ({ranks} ranks on {cpus} CPUs of one node): its times "
+            "include descheduled ranks, not only communication — "
+            + ("fitted anyway, as no other run is available" if fit_crowded else "shown, not fitted"))
     return points, notes
 
 
-def _calibration_points(calibrations: list[Calibration]) -> tuple[list[Point], list[str]]:
-    points, notes = [], []
-    for calibration in calibrations:
+def _calibration_points(files, findings: Findings) -> tuple[list[Point], list[str]]:
+    """The medians of every /calibration (collective, size). Allgatherv is priced by its schedule; Bcast and
+    Allreduce by their closed forms where those hold (every rank on one node, or two ranks), else left out."""
+    points, notes, groups = [], [], []
+    for f in files:
+        calibration = f.calibration
+        if calibration is None:
+            continue
         if calibration.nprocs == 1:
             notes.append(f"{calibration.label} /calibration (P = 1)")
             continue
+        run = f.runs[0] if f.runs else None
+        node = (tuple(int(v) for v in run.nodes) if run is not None and run.nprocs == calibration.nprocs
+                else tuple(int(v) for v in schedule.consecutive_nodes(
+                    calibration.nprocs, -(-calibration.nprocs // max(1, calibration.nodes)))))
+        crowded = stats.oversubscription(run) if run is not None else None
+        groups.append((calibration, node, crowded))
+    fit_crowded = bool(groups) and all(crowded for _, _, crowded in groups)
+    for calibration, node, crowded in groups:
+        if crowded:
+            findings.warnings.append(
+                f"{calibration.label} /calibration ran oversubscribed ({crowded[0]} ranks on {crowded[1]} CPUs of "
+                "one node): a rank can lose its core in the middle of a call — "
+                + ("fitted anyway, as no other calibration is available" if fit_crowded else "shown, not fitted"))
         for k, collective in enumerate(calibration.collectives):
-            if collective.lower() not in costmodel.COLLECTIVES:
+            collective = collective.lower()
+            if collective not in costmodel.COLLECTIVES:
                 notes.append(f"{calibration.label} /calibration '{collective}' (no cost model)")
                 continue
+            # Allgatherv has its schedule; an Allreduce of two ranks is one exchange whatever the algorithm (its
+            # closed form holds, and it gives γ). Beyond two ranks Open MPI's Bcast and Allreduce change algorithm
+            # with P and n (knomial, pipelined, split binary tree, ring, ...), which the closed forms do not follow,
+            # and no gather boundary uses them: shown, not fitted.
+            model_holds = collective in ("allgatherv", "allgather") or (
+                collective == "allreduce" and calibration.nprocs == 2)
             for s, n in enumerate(calibration.bytes):
-                points.append(Point(f"{calibration.label} /calibration", f"{int(n):,} B", collective.lower(),
-                                    calibration.nprocs, float(n), float(np.median(calibration.time_s[k, s]))))
+                label = f"{int(n):,} B"
+                if calibration.boundaries and calibration.boundaries[s]:
+                    label += f" ({calibration.boundaries[s]})"
+                counts = (tuple(float(c) for c in schedule.even_counts(n, calibration.nprocs))
+                          if collective in ("allgatherv", "allgather") else None)
+                fitted = model_holds and (fit_crowded or not crowded)
+                why = ("" if fitted else "oversubscribed" if model_holds
+                       else f"{collective} at P = {calibration.nprocs}: the library's algorithm is not modelled")
+                points.append(Point(f"{calibration.label} /calibration", label, collective, calibration.nprocs,
+                                    float(n), float(np.median(calibration.time_s[k, s])), node, counts, True,
+                                    fitted, why))
+        notes.append(f"{calibration.label} /calibration Bcast" + (" and Allreduce" if calibration.nprocs > 2 else "")
+                     + " (shown: no schedule of the algorithms Open MPI picks for them; Allgatherv is fitted)")
     return points, notes
 
 
-def _fit(points: list[Point], algorithm: str) -> Fit | None:
-    """The fit of the points marked fitted with a positive time, or None when there are none."""
+# ---------------------------------------------------------------------------------------------------- the fit
+
+def _point_row(point: Point, network: schedule.Network, algorithm: str) -> np.ndarray:
+    """[5] coefficients of the point's modelled time on (α_intra, β_intra, α_inter, β_inter, γ) at `network`."""
+    row = np.zeros(5)
+    if point.counts is not None:
+        chosen = schedule.resolve(algorithm, point.p, point.n)
+        ops = schedule.programs(chosen, np.array(point.counts))
+        if point.calibration:
+            _, coefficients = schedule.calibration_time(ops, np.array(point.node), network)
+        else:
+            coefficients = schedule.evaluate(ops, np.array(point.node), network).coefficients
+        row[:4] = coefficients
+        return row
+    closed = costmodel.design_row(point.collective, point.p, point.n)
+    offset = 0 if len(set(point.node)) == 1 else 2
+    row[offset:offset + 2] = closed[:2]
+    row[4] = closed[2]
+    return row
+
+
+def _network_of(theta: np.ndarray) -> schedule.Network:
+    return schedule.Network(Params(theta[0], theta[1]), Params(theta[2], theta[3]))
+
+
+# Where the fit starts: a shared-memory and a 100 Gb/s fabric's order of magnitude. Only which message of each step
+# is the slowest depends on it; the fit iterates until that no longer changes.
+START = np.array([0.5e-6, 1 / 10e9, costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA, 0.0])
+
+
+def _fit(points: list[Point], algorithm: str) -> NetworkFit | None:
+    """Relative non-negative least squares on the points marked fitted with a positive time. Each point's row
+    depends on which messages are the slowest, which depends on the parameters, so: rows at the current
+    parameters, fit, again, until the parameters stop changing (a few rounds)."""
     points = [p for p in points if p.fitted and p.measured > 0]
     if not points:
         return None
-    rows = np.array([costmodel.design_row(p.collective, p.p, p.n, algorithm) for p in points])
-    return costmodel.fit(rows, np.array([p.measured for p in points]),
-                         fit_gamma=any(p.collective == "allreduce" for p in points))
+    times = np.array([p.measured for p in points])
+    theta = START.copy()
+    for iteration in range(1, 11):
+        rows = np.array([_point_row(p, _network_of(theta), algorithm) for p in points])
+        measured_columns = [c for c in range(5) if np.any(rows[:, c] != 0)]
+        if not any(p.collective == "allreduce" for p in points):
+            measured_columns = [c for c in measured_columns if c != 4]
+        solution, rms = costmodel.nnls_relative(rows[:, measured_columns], times)
+        new = theta.copy()
+        new[measured_columns] = solution
+        converged = np.allclose(new, theta, rtol=1e-6, atol=1e-15)
+        theta = new
+        if converged:
+            break
+    columns = set(measured_columns)
+    intra = Params(theta[0], theta[1]) if {0, 1} & columns else None
+    inter = Params(theta[2], theta[3]) if {2, 3} & columns else None
+    return NetworkFit(intra, inter, theta[4] if 4 in columns else None, len(points), rms, iteration)
 
 
-def _fit_json(fit: Fit | None):
-    return None if fit is None else {**asdict(fit.params), "points": fit.points,
-                                     "rms_relative_error": fit.rms_relative_error, "fitted_gamma": fit.fitted_gamma}
+def _network(fit: NetworkFit, name: str, options: ModelOptions, findings: Findings):
+    """The parameters the predictions use, and where each class came from."""
+    sources = {}
+    if options.inter_alpha is not None or options.inter_beta is not None:
+        measured = fit.inter or Params(costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA)
+        inter = Params(options.inter_alpha if options.inter_alpha is not None else measured.alpha,
+                       options.inter_beta if options.inter_beta is not None else measured.beta)
+        sources["inter"] = "given (--inter-alpha/--inter-beta)" + (
+            f", replacing the {name} fit's" if fit.inter is not None else "")
+    elif fit.inter is not None:
+        inter, sources["inter"] = fit.inter, f"{name} fit"
+    else:
+        inter = Params(costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA)
+        sources["inter"] = "assumed (default; nothing measured across nodes)"
+        findings.warnings.append(
+            f"no input measured messages between nodes: inter-node α = {inter.alpha * 1e6:.1f} µs and 1/β = "
+            f"{1 / inter.beta / 1e9:.0f} GB/s are assumptions (a 100 Gb/s fabric), not measurements; give a "
+            "--calibrate run over two nodes, or --inter-alpha/--inter-beta")
+    if fit.intra is not None:
+        intra, sources["intra"] = fit.intra, f"{name} fit"
+    else:
+        intra, sources["intra"] = inter, "not measured: priced as inter-node"
+        findings.warnings.append(
+            "no input measured messages within a node (every calibration spans nodes with one rank each or all its "
+            "steps cross nodes): intra-node messages are priced with the inter-node parameters; add a one-node "
+            "--calibrate run")
+    return schedule.Network(intra, inter), sources
+
+
+def _sanity(fit: NetworkFit, name: str, network: schedule.Network, sources: dict, findings: Findings) -> None:
+    """Problems (zero or negative parameters, inter-node faster than intra-node) and warnings (a poor fit, one
+    parameter of the inter-node link better than the intra-node one)."""
+    for where, params in (("intra", network.intra), ("inter", network.inter)):
+        if sources[where].startswith("not measured"):
+            continue
+        for symbol, value, meaning in (("α", params.alpha, "latency"), ("β", params.beta, "time per byte")):
+            if not value > 0:
+                findings.problems.append(
+                    f"{where}-node {symbol} ({meaning}) is {value:.3g} ({sources[where]}): the points cannot pin it "
+                    f"down (all {'bandwidth' if symbol == 'α' else 'latency'}-bound?) and every prediction that "
+                    "needs it would be wrong by that term")
+    if fit.gamma is not None and not fit.gamma > 0:
+        findings.warnings.append(f"γ (reduction time per byte) fitted as {fit.gamma:.3g}: reductions cost nothing "
+                                 "in the predictions")
+    intra, inter = network.intra, network.inter
+    if not sources["intra"].startswith("not measured"):
+        if inter.alpha < intra.alpha and inter.beta < intra.beta:
+            findings.problems.append(
+                f"the inter-node link is faster than the intra-node one: α {inter.alpha * 1e6:.3f} µs < "
+                f"{intra.alpha * 1e6:.3f} µs and 1/β {1 / inter.beta / 1e9:.2f} GB/s > "
+                f"{1 / intra.beta / 1e9:.2f} GB/s (inter: {sources['inter']}; intra: {sources['intra']}). Leaving "
+                "the node would make passes faster. Usually the intra-node fit is wrong (an oversubscribed or noisy "
+                "input) or the inter-node values are not this machine's")
+        elif inter.alpha < intra.alpha or inter.beta < intra.beta:
+            which = "α" if inter.alpha < intra.alpha else "β"
+            findings.warnings.append(
+                f"the inter-node {which} is better than the intra-node one (inter α {inter.alpha * 1e6:.3f} µs, "
+                f"1/β {1 / inter.beta / 1e9:.2f} GB/s; intra α {intra.alpha * 1e6:.3f} µs, 1/β "
+                f"{1 / intra.beta / 1e9:.2f} GB/s): possible (a fast fabric beside a copy-based shared-memory "
+                "transport), but check it")
+    if fit.rms_relative_error > RMS_WARNING:
+        findings.warnings.append(
+            f"the {name} fit describes its {fit.points} points with an rms relative error of "
+            f"{100 * fit.rms_relative_error:.0f}% (> {100 * RMS_WARNING:.0f}%): predictions inherit that")
+
+
+# ---------------------------------------------------------------------------------------------------- predictions
+
+def _predict_run(run: Run, network: schedule.Network, gamma: float, options: ModelOptions) -> list[dict]:
+    """Each layer of one run, predicted in the run's terms and set against its measurement (rows for model.json
+    and the per-layer table); [] when the run moves nothing or its boundaries have no model."""
+    if run.nprocs == 1:
+        return []
+    if run.consolidation not in ("allgatherv", "hierarchical") or any(run.exchanges):
+        return [{"run": run.label, "p": run.nprocs, "nodes": run.node_count, "layer": "—",
+                 "skipped": f"{run.consolidation} consolidation"
+                 + (" with exchange boundaries" if any(run.exchanges) else "") + ": no schedule model"}]
+    crowded = stats.oversubscription(run)
+    compute, compute_source = _compute(run, options.compute)
+    boundaries = []
+    for layer in range(len(run.layers)):
+        kind = run.boundary[layer]
+        if kind == "none":
+            boundaries.append(None)
+        elif kind == "allreduce":
+            one_node = run.node_count == 1
+            if not one_node:
+                return [{"run": run.label, "p": run.nprocs, "nodes": run.node_count, "layer": "—",
+                         "skipped": "Allreduce across nodes: no schedule model"}]
+            seconds = costmodel.predict("allreduce", run.nprocs, float(run.output_bytes[layer]),
+                                        Params(network.intra.alpha, network.intra.beta, gamma))
+            boundaries.append(("fixed", seconds))
+        else:
+            boundaries.append((run.consolidation, run.count[layer] * run.item_bytes[layer]))
+    predicted, forward = schedule.predict_pass(
+        compute, boundaries, run.nodes, network, options.algorithm,
+        broadcast=(run.consolidation, float(run.input_bytes_received.max())))
+    transfer, wait = stats.transfer_time(run), stats.slowest_rank_median(run.wait)
+    layer_time = stats.layer_parallel_time(run)
+    rows = []
+    for layer, name in enumerate(run.layers):
+        q = predicted[layer]
+        rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
+                     "layer": name, "algorithm": q.algorithm, "oversubscribed": bool(crowded),
+                     "compute_source": compute_source,
+                     "predicted_compute_s": q.compute, "predicted_wait_s": q.wait,
+                     "predicted_transfer_s": q.transfer, "measured_transfer_s": float(transfer[layer]),
+                     "transfer_error": _error(q.transfer, transfer[layer]),
+                     "measured_wait_s": float(wait[layer]),
+                     "predicted_layer_s": q.layer, "measured_layer_s": float(layer_time[layer]),
+                     "layer_error": _error(q.layer, layer_time[layer])})
+    measured_forward = stats.forward_parallel_time(run)
+    rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
+                 "layer": "whole pass", "algorithm": "", "oversubscribed": bool(crowded),
+                 "compute_source": compute_source, "predicted_layer_s": forward,
+                 "measured_layer_s": measured_forward, "layer_error": _error(forward, measured_forward)})
+    return rows
+
+
+def _compute(run: Run, how: str) -> tuple[np.ndarray, str]:
+    """[L, P] seconds of each rank's kernel: the serial layer time times the rank's share of the layer's operations
+    (/work/ops; a replicated layer is the whole layer on every rank), else — or with how = "measured" — each rank's
+    measured median (then only the boundaries are predicted)."""
+    ops = stats.layer_ops(run)
+    if how != "measured" and ops is not None and np.all(ops > 0):
+        share = run.ops / ops[:, None]
+        return run.serial_layer[:, None] * share, "serial layer time × the rank's share of /work/ops"
+    why = "--compute measured" if how == "measured" else "the file has no /work/ops"
+    return stats.median_per_rank(run, "compute"), f"each rank's measured compute median ({why})"
+
+
+def _error(predicted: float, measured: float) -> float:
+    return (predicted - measured) / measured if measured > 0 else math.nan
+
+
+def per_layer_rows(rows: list[dict]) -> list[list[str]]:
+    """The per-layer table's cells (also used by the tests)."""
+    cells = []
+    for row in rows:
+        if "skipped" in row:
+            cells.append([row["run"], str(row["p"]), str(row["nodes"]), "—", row["skipped"], *["—"] * 7])
+            continue
+        whole = row["layer"] == "whole pass"
+        cells.append([row["run"] + (" (oversubscribed)" if row["oversubscribed"] else ""), str(row["p"]),
+                      str(row["nodes"]), row["layer"], row["algorithm"] or "—",
+                      "—" if whole else markdown.us(row["measured_transfer_s"]),
+                      "—" if whole else markdown.us(row["predicted_transfer_s"]),
+                      "—" if whole else _percent(row["transfer_error"]),
+                      "—" if whole else markdown.us(row["predicted_compute_s"]),
+                      markdown.us(row["measured_layer_s"]), markdown.us(row["predicted_layer_s"]),
+                      _percent(row["layer_error"])])
+    return cells
+
+
+def _percent(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{100 * value:+.1f}%"
+
+
+def _per_layer_section(rows: list[dict]) -> str:
+    if not rows:
+        return "## Per-layer predictions\n\nNo run with P > 1 among the inputs: nothing to predict.\n"
+    summary = []
+    for label in dict.fromkeys(row["run"] for row in rows):
+        mine = [r for r in rows if r["run"] == label and "skipped" not in r and r["layer"] != "whole pass"]
+        if mine:
+            boundary = [r["transfer_error"] for r in mine if math.isfinite(r["transfer_error"])]
+            layer = [r["layer_error"] for r in mine if math.isfinite(r["layer_error"])]
+            summary.append((label, _percent(max(boundary, key=abs)) if boundary else "—",
+                            _percent(max(layer, key=abs)) if layer else "—"))
+    return "\n".join([
+        "## Per-layer predictions\n",
+        "Each run's pass played by the model (`schedule.predict_pass`): every rank computes its layer for "
+        f"{rows[0]['compute_source'] if 'compute_source' in rows[0] else 'its predicted compute'}, enters its "
+        "boundary, and the "
+        "boundary's messages are played as the library runs them (algorithm by Open MPI 4.1's rules for that P "
+        "and n, the run's own block sizes `/partition/count` × `item_bytes` and nodes `/ranks/node`), starting "
+        "on each rank when it entered; the input broadcast (knomial tree) starts the pass. Measured and predicted "
+        "in the same terms (records.hpp): *transfer* = from the last rank's entry to a rank's exit, *layer* = a "
+        "rank's compute + wait + transfer, each the slowest rank's (median over iterations for the measurement); "
+        "the whole pass is the slowest rank's forward time (its broadcast included). Error = predicted / measured "
+        "− 1.\n",
+        markdown.table(["run", "P", "nodes", "layer", "algorithm", "measured transfer µs", "predicted µs",
+                        "error", "predicted compute µs", "measured layer µs", "predicted µs", "error"],
+                       per_layer_rows(rows)),
+        "Largest error per run (by magnitude, over its layers):\n",
+        markdown.table(["run", "transfer", "layer"], summary)])
+
+
+# ---------------------------------------------------------------------------------------------------- the report
+
+def _findings_section(findings: Findings, options: ModelOptions) -> str:
+    lines = []
+    if findings.problems:
+        lines.append("## ⚠ Problems: the parameters failed their checks\n")
+        lines += [f"- **{text}**" for text in findings.problems]
+        lines.append("\n" + ("Predictions and extrapolation are shown anyway (`--accept-suspect-parameters`)."
+                             if options.accept_suspect else
+                             "Per-layer predictions and the extrapolation are therefore withheld "
+                             "(`--accept-suspect-parameters` shows them anyway).") + "\n")
+    if findings.warnings:
+        lines.append("## Warnings\n")
+        lines += [f"- {text}" for text in findings.warnings]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fit_json(fit: NetworkFit | None):
+    if fit is None:
+        return None
+    out = {"points": fit.points, "rms_relative_error": fit.rms_relative_error, "iterations": fit.iterations,
+           "fitted_gamma": fit.gamma is not None, "gamma": fit.gamma}
+    for where, params in (("intra", fit.intra), ("inter", fit.inter)):
+        out[f"alpha_{where}"] = params.alpha if params is not None else None
+        out[f"beta_{where}"] = params.beta if params is not None else None
+    return out
 
 
 def _params_text(params: Params) -> str:
@@ -153,85 +543,106 @@ def _params_text(params: Params) -> str:
     return f"α = {params.alpha * 1e6:.3f} µs, β = {params.beta * 1e9:.4f} ns/B ({bandwidth})"
 
 
-def _parameters_section(run_fit, calibration_fit, used_name, used, intra, inter, options) -> str:
+def _cells(params: Params | None) -> list[str]:
+    if params is None:
+        return ["not measured"] * 3
+    return [f"{params.alpha * 1e6:.3f}", f"{params.beta * 1e9:.4f}",
+            f"{1 / params.beta / 1e9:.2f}" if params.beta > 0 else "∞"]
+
+
+def _parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options) -> str:
     rows = []
-    for name, fit in (("run (layer consolidations)", run_fit), ("calibration", calibration_fit)):
+    for name, fit in (("calibration", calibration_fit), ("run (layer boundaries)", run_fit)):
         if fit is not None:
-            gamma = f"{fit.params.gamma * 1e9:.4f}" if fit.fitted_gamma else "not fitted"
-            rows.append((name, f"{fit.params.alpha * 1e6:.3f}", f"{fit.params.beta * 1e9:.4f}",
-                         f"{1 / fit.params.beta / 1e9:.2f}" if fit.params.beta > 0 else "∞", gamma, fit.points,
+            rows.append((name, *_cells(fit.intra), *_cells(fit.inter),
+                         f"{fit.gamma * 1e9:.4f}" if fit.gamma is not None else "not fitted", fit.points,
                          f"{100 * fit.rms_relative_error:.1f}%"))
+    algorithm = ("the library's own choice per P and n (Open MPI 4.1's decision rules: gather + broadcast, Bruck, "
+                 "ring, neighbour exchange, pairwise)" if options.algorithm == "auto" else f"**{options.algorithm}**")
     return "\n".join([
-        f"Allgatherv assumed to run as **{options.algorithm}** (`--algorithm`): T = a(p)·α + (p−1)/p·n·β with "
-        "a(p) = ⌈lg p⌉ (Bruck), lg p (recursive doubling) or p − 1 (ring); Bcast ⌈lg p⌉·(α + n·β); Allreduce "
-        "(Rabenseifner) 2·⌈lg p⌉·α + 2·(p−1)/p·n·β + (p−1)/p·n·γ (Thakur, Rabenseifner & Gropp 2005). n is the "
-        "whole gathered tensor / reduced vector / message. Fitted by non-negative least squares of the relative "
-        "error; each measurement is the wait-free transfer time, slowest rank, median over iterations (runs) or "
-        "the median over repetitions of the slowest rank (calibration).\n",
-        markdown.table(["fit", "α µs", "β ns/B", "1/β GB/s", "γ ns/B", "points", "rms rel. error"], rows),
-        f"Used below: the **{used_name}** fit, intra-node {_params_text(intra)}, γ = {intra.gamma * 1e9:.4f} ns/B"
-        + ("" if used.fitted_gamma else " (not measured: `--gamma`, default 10 GB/s of "
-           "reduced data, the order of the memcpy bandwidth measured on the development VM)") + ".",
-        f"Inter-node: {_params_text(inter)} (`--inter-alpha`, `--inter-beta`; defaults assume a 100 Gb/s fabric, "
-        "InfiniBand EDR / 100 GbE class, whose MPI latency is typically 1–2 µs and achievable bandwidth 10–12 GB/s "
-        f"— assumptions, not measurements), {options.ranks_per_node} ranks per node (`--ranks-per-node`).\n"])
+        "## Parameters\n",
+        f"Allgatherv is priced as it runs: {algorithm} (`--algorithm`), its messages played on the ranks' nodes, "
+        "each message α + b·β of its link, a node's inter-node messages of one step sharing its link "
+        "(`analysis/schedule.py`); a calibration point also carries the skew of the barrier before it. Bcast "
+        "(binomial) and Allreduce (Rabenseifner) use the closed forms of `costmodel`, where they hold (one node, or "
+        "P = 2). Fitted by non-negative least squares of the relative error (medians over repetitions or "
+        "iterations, slowest rank).\n",
+        markdown.table(["fit", "intra α µs", "intra β ns/B", "intra 1/β GB/s", "inter α µs", "inter β ns/B",
+                        "inter 1/β GB/s", "γ ns/B", "points", "rms rel. error"], rows),
+        f"Used below: the **{used_name}** fit.\n",
+        f"- Intra-node: {_params_text(network.intra)} — {sources['intra']}.",
+        f"- Inter-node: {_params_text(network.inter)} — {sources['inter']}.",
+        f"- γ = {gamma * 1e9:.4f} ns/B" + ("" if (calibration_fit if used_name == "calibration" else run_fit).gamma
+                                          is not None else " (not measured: `--gamma`, default 10 GB/s of reduced "
+                                          "data, the order of the memcpy bandwidth measured on the development VM)")
+        + f"; {options.ranks_per_node} ranks per node in the extrapolation (`--ranks-per-node`).\n"])
+
+
+def _predict_point(point: Point, fit: NetworkFit | None, algorithm: str) -> float:
+    if fit is None:
+        return math.nan
+    intra = fit.intra or fit.inter
+    inter = fit.inter or Params(costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA)
+    theta = np.array([intra.alpha, intra.beta, inter.alpha, inter.beta, fit.gamma or 0.0])
+    network = _network_of(theta)
+    return float(_point_row(point, network, algorithm) @ theta)
 
 
 def _prediction_table(points: list[Point], fits: dict, algorithm: str) -> str:
     available = [(name, fit) for name, fit in fits.items() if fit is not None]
     rows = []
     for point in points:
-        row = [point.source + ("" if point.fitted else " (not fitted)"), point.what, point.collective, point.p,
-               markdown.count(point.n), markdown.us(point.measured)]
+        chosen = (schedule.resolve(algorithm, point.p, point.n) if point.counts is not None else "closed form")
+        row = [point.source + ("" if point.fitted else f" (not fitted: {point.why_not})"), point.what,
+               point.collective, chosen, point.p, len(set(point.node)), markdown.count(point.n),
+               markdown.us(point.measured)]
         for _, fit in available:
-            predicted = costmodel.predict(point.collective, point.p, point.n, fit.params, algorithm)
-            error = (predicted - point.measured) / point.measured if point.measured > 0 else float("nan")
-            row += [markdown.us(predicted), markdown.ratio(100 * error, 0, "%")]
+            predicted = _predict_point(point, fit, algorithm)
+            row += [markdown.us(predicted), _percent(_error(predicted, point.measured))]
         rows.append(row)
-    headers = ["source", "layer / size", "collective", "P", "n (B)", "measured µs"]
+    headers = ["source", "layer / size", "collective", "algorithm", "P", "nodes", "n (B)", "measured µs"]
     for name, _ in available:
-        headers += [f"{name} fit µs", "rel. error"]
+        headers += [f"{name} fit µs", "error"]
     return markdown.table(headers, rows)
 
 
-def _fit_figure(points: list[Point], fits: dict, used: Fit, algorithm: str):
-    """Parity plot, and the points against n with each fit's model curve (a source without its own fit, e.g. runs
-    whose every point was left out, is drawn against the fit used for the predictions)."""
-    fig, (parity, curves) = plt.subplots(1, 2, figsize=(12, 4.6))
+def _fit_figure(points: list[Point], fits: dict, algorithm: str):
+    """Parity plot of every point against the fit of its kind (calibration points against the calibration fit,
+    run points against the run fit, or the other when theirs is missing), and the points against n."""
+    fig, (parity, sizes) = plt.subplots(1, 2, figsize=(12, 4.6))
     markers = {"allgatherv": "o", "allgather": "o", "allreduce": "s", "bcast": "^"}
     sources = sorted({p.source for p in points})
     colors = {source: figures.layer_color(i) for i, source in enumerate(sources)}
     for source in sources:
         mine = [p for p in points if p.source == source]
-        fit = (fits["calibration"] if source.endswith("/calibration") else fits["run"]) or used
+        fit = (fits["calibration"] if mine[0].calibration else fits["run"]) or fits["calibration"] or fits["run"]
         for collective in sorted({p.collective for p in mine}):
             chosen = [p for p in mine if p.collective == collective]
             measured = np.array([p.measured for p in chosen]) * 1e6
-            predicted = np.array([costmodel.predict(p.collective, p.p, p.n, fit.params, algorithm)
-                                  for p in chosen]) * 1e6
-            label = f"{source}: {collective} (P = {chosen[0].p})" + ("" if chosen[0].fitted else ", not fitted")
-            face = colors[source] if chosen[0].fitted else "none"
-            for ax, x in ((parity, measured), (curves, [p.n for p in chosen])):
-                ax.plot(x, measured if ax is curves else predicted, markers[collective], color=colors[source],
-                        markerfacecolor=face, label=label, alpha=0.8)
-            sizes = np.geomspace(max(1, min(p.n for p in chosen) / 2), max(p.n for p in chosen) * 2, 100)
-            for p_ranks in sorted({p.p for p in chosen}):
-                model = [costmodel.predict(collective, p_ranks, n, fit.params, algorithm) * 1e6 for n in sizes]
-                curves.plot(sizes, model, "-", color=colors[source], linewidth=0.9)
-    positive = [v for p in points for v in (p.measured * 1e6,) if v > 0]
+            predicted = np.array([_predict_point(p, fit, algorithm) for p in chosen]) * 1e6
+            label = f"{source}: {collective} (P = {chosen[0].p})"
+            face = [colors[source] if p.fitted else "none" for p in chosen]
+            parity.scatter(measured, predicted, marker=markers[collective], edgecolors=colors[source],
+                           facecolors=face, label=label, alpha=0.8)
+            order = np.argsort([p.n for p in chosen])
+            n = np.array([p.n for p in chosen])[order]
+            sizes.plot(n, measured[order], markers[collective], color=colors[source], label=f"{label}, measured",
+                       alpha=0.8)
+            sizes.plot(n, predicted[order], "-", color=colors[source], linewidth=0.9)
+    positive = [p.measured * 1e6 for p in points if p.measured > 0]
     if positive:
         span = [min(positive) / 2, max(positive) * 2]
         parity.plot(span, span, "--", color="gray", linewidth=0.8, label="predicted = measured")
-    for ax in (parity, curves):
+    for ax in (parity, sizes):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.legend(fontsize=6)
     parity.set_xlabel("measured (µs)")
     parity.set_ylabel("predicted by its fit (µs)")
-    parity.set_title("Predicted vs measured")
-    curves.set_xlabel("n: bytes of the whole gathered tensor / reduced vector (B)")
-    curves.set_ylabel("transfer time (µs, slowest rank, median)")
-    curves.set_title(f"Measured points and fitted model (lines), Allgatherv as {algorithm}")
+    parity.set_title("Predicted vs measured (open markers: not fitted)")
+    sizes.set_xlabel("n: bytes of the whole gathered tensor / reduced vector / message (B)")
+    sizes.set_ylabel("time (µs, slowest rank, median)")
+    sizes.set_title("Measured (markers) and predicted (lines) against n")
     fig.tight_layout()
     return fig
 
@@ -241,21 +652,25 @@ def _algorithms_section(run: Run, intra: Params) -> str:
     sizes = stats.boundary_bytes(run)
     for layer, name in enumerate(run.layers):
         if run.boundary[layer] == "none":
-            rows.append((name, "none", "0", "—", "—", "—"))
+            rows.append((name, "none", "0", "—", "—", "—", "—"))
             continue
         if run.boundary[layer] not in COLLECTIVE_OF_BOUNDARY:  # exchange: point to point, no collective model
             rows.append((name, f"{run.boundary[layer]} (point to point, not modelled)", markdown.count(sizes[layer]),
-                         "—", "—", "—"))
+                         "—", "—", "—", "—"))
             continue
         collective, n = COLLECTIVE_OF_BOUNDARY[run.boundary[layer]], float(sizes[layer])
         if collective == "allreduce":
             cells = [markdown.us(costmodel.predict("allreduce", run.nprocs, n, intra))] * 3
+            library = "—"
         else:
             cells = [markdown.us(costmodel.predict(collective, run.nprocs, n, intra, algorithm))
                      for algorithm in ("ring", "recursive-doubling", "bruck")]
-        rows.append((name, collective, markdown.count(n), *cells))
-    rows.append(("input broadcast (binomial)", "bcast", markdown.count(run.input_bytes_received.max()),
+            library = schedule.ompi_allgatherv_algorithm(run.nprocs, n)
+        rows.append((name, collective, markdown.count(n), library, *cells))
+    rows.append(("input broadcast (binomial)", "bcast", markdown.count(run.input_bytes_received.max()), "—",
                  *[markdown.us(costmodel.predict("bcast", run.nprocs, run.input_bytes_received.max(), intra))] * 3))
     return "\n".join([f"## Algorithms at the measured P = {run.nprocs} ({run.label})\n",
-                      "Predicted time of one call with the parameters used above (µs):\n",
-                      markdown.table(["layer", "collective", "n (B)", "ring", "recursive doubling", "Bruck"], rows)])
+                      "Closed forms of one call on one node with the intra-node parameters (µs), beside the algorithm "
+                      "the library's rules pick for this P and n:\n",
+                      markdown.table(["layer", "collective", "n (B)", "library's choice", "ring",
+                                      "recursive doubling", "Bruck"], rows)])

@@ -197,6 +197,8 @@ class Calibration:
     time_s: np.ndarray  # [K, S, R]
     nprocs: int
     nodes: int
+    # [S] per size the layers whose boundary moves exactly that n ("" for the grid); () in files without it
+    boundaries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -399,5 +401,8 @@ def _read_calibration(path, g: h5py.Group) -> Calibration:
                            f"({len(collectives)} collectives, {len(sizes)} sizes, repetitions)")
     if "nprocs" not in g.attrs:
         raise ResultsError(f"{path}: /calibration has no nprocs attribute")
+    boundaries = _strings(path, g, "boundary") if "boundary" in g else ()
+    if boundaries and len(boundaries) != len(sizes):
+        raise ResultsError(f"{path}: /calibration/boundary has {len(boundaries)} entries for {len(sizes)} sizes")
     return Calibration(label=path.name, collectives=collectives, bytes=sizes, time_s=times,
-                       nprocs=int(g.attrs["nprocs"]), nodes=int(g.attrs.get("nodes", 1)))
+                       nprocs=int(g.attrs["nprocs"]), nodes=int(g.attrs.get("nodes", 1)), boundaries=boundaries)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "cnnpar/distributed.hpp"
@@ -292,9 +293,30 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     result.runs.push_back(std::move(report));
   }
   if (setup.calibrate) {
-    std::vector<std::uint64_t> sizes;
-    for (std::uint64_t n = 64; n <= (std::uint64_t{4} << 20); n *= 4) sizes.push_back(n);
-    CollectiveTimings timings = time_collectives(rt.comm(), sizes, 20, 3, &steady_seconds);
+    // The grid (64 B .. 4 MiB) spans the sizes a fit needs for alpha and beta; the sizes the runs' boundaries
+    // actually move (n of each gather or reduction) are added so the fit has points exactly where the model's
+    // predictions are used. Each size is labelled with the layers whose boundary moves it ("" for the grid).
+    std::map<std::uint64_t, std::string> sizes;
+    for (std::uint64_t n = 64; n <= (std::uint64_t{4} << 20); n *= 4) sizes[n];
+    for (const auto& run : runs)
+      for (std::size_t s = 0; s < run->steps.size(); ++s) {
+        const PlanStep& step = run->steps[s];
+        const std::size_t floats = step.action == BoundaryAction::allgather   ? step.layout.total_elems()
+                                   : step.action == BoundaryAction::allreduce ? step.reduce_elems
+                                                                              : 0;
+        if (floats == 0) continue;
+        std::string& names = sizes[floats * sizeof(float)];
+        const std::string& name = layers[s].name;
+        if (names.find(name) == std::string::npos) names += (names.empty() ? "" : ",") + name;
+      }
+    std::vector<std::uint64_t> bytes;
+    std::vector<std::string> boundaries;
+    for (const auto& [n, names] : sizes) {
+      bytes.push_back(n);
+      boundaries.push_back(names);
+    }
+    CollectiveTimings timings = time_collectives(rt.comm(), bytes, 20, 3, &steady_seconds);
+    timings.boundaries = std::move(boundaries);
     if (root) result.calibration = std::move(timings);
   }
   return result;

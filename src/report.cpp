@@ -352,6 +352,7 @@ void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t
       const double sec = t.median_s(k, s);
       os << pad(us(sec) + " (" + fmt("%.2f", sec > 0 ? double(t.bytes[s]) / sec / 1e9 : 0) + ")", 22);
     }
+    if (s < t.boundaries.size() && !t.boundaries[s].empty()) os << "  boundary of " << t.boundaries[s];
     os << "\n";
   }
 }

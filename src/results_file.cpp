@@ -351,6 +351,10 @@ void write_calibration(const h5::Location& where, const CollectiveTimings& t, st
   put(where, "calibration/bytes", t.bytes, {t.bytes.size()}, "B", "size", "n: the whole message");
   put(where, "calibration/time_s", t.time_s, {t.collectives.size(), t.bytes.size(), t.repetitions}, "s",
       "collective,size,repetition", "time of one call, slowest rank");
+  if (!t.boundaries.empty())
+    where.write("calibration/boundary", t.boundaries)
+        .attr("dims", "size")
+        .attr("description", "layers whose boundary moves exactly this n in the run (\"\" for the 64 B .. 4 MiB grid)");
 }
 
 void write_compare_file(const std::filesystem::path& path, bool force, const std::vector<RunReport>& runs) {

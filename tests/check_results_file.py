@@ -35,6 +35,40 @@ def schema_rows(path):
     return rows
 
 
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check_calibration_boundaries(c, groups, failures):
+    """/calibration/boundary [S] names, per size, the layers whose boundary moves exactly that n; every gather and
+    reduction of every run must be among the sizes, labelled with its layer, and no label may name another size."""
+    sizes = [int(n) for n in c["bytes"][...]]
+    labels = [text(v) for v in c["boundary"][...]]
+    if len(labels) != len(sizes):
+        failures.append(f"/calibration/boundary has {len(labels)} entries for {len(sizes)} sizes")
+        return
+    expected = {}
+    for g in groups:
+        names = [text(v) for v in g["layers/name"][...]]
+        boundary = [text(v) for v in g["layers/boundary"][...]]
+        items, item_bytes = g["layers/items"][...], g["layers/item_bytes"][...]
+        out = g["layers/out_shape"][...]
+        batch = int(g["meta"].attrs["batch"])
+        for l, name in enumerate(names):
+            if boundary[l] == "allgather":
+                expected.setdefault(int(items[l]) * int(item_bytes[l]), set()).add(name)
+            elif boundary[l] == "allreduce":
+                expected.setdefault(int(np.prod(out[l])) * batch * 4, set()).add(name)
+    found = {n: set(filter(None, label.split(","))) for n, label in zip(sizes, labels)}
+    for n, names in expected.items():
+        if found.get(n, set()) != names:
+            failures.append(f"/calibration/boundary: n = {n} B is the boundary of {sorted(names)}, "
+                            f"labelled {sorted(found.get(n, set()))}")
+    for n, names in found.items():
+        if names and n not in expected:
+            failures.append(f"/calibration/boundary: n = {n} B labelled {sorted(names)} is no run's boundary")
+
+
 def check_run(g, args, failures):
     """Checks one run's schema inside group g (the file root, or /compare/<combination>)."""
 
@@ -234,6 +268,8 @@ def main():
             t = c["time_s"][...]
             if not (np.isfinite(t).all() and (t > 0).all()):
                 failures.append("/calibration: non-finite or non-positive times")
+            if "boundary" in c:
+                check_calibration_boundaries(c, groups, failures)
 
     if failures:
         print(f"FAIL: {args.results}: {len(failures)} problem(s)")

@@ -109,6 +109,8 @@ struct RankRecord {
 struct CollectiveTimings {
   std::vector<std::string> collectives;  // "allgatherv", "allreduce", "bcast"
   std::vector<std::uint64_t> bytes;      // n: the whole gathered / reduced / broadcast message
+  // Per size: the layers whose boundary moves exactly n bytes in this run ("conv", "pool,gelu"), "" for the grid.
+  std::vector<std::string> boundaries;
   std::size_t repetitions = 0;
   std::vector<double> time_s;
   double median_s(std::size_t collective, std::size_t size) const;

@@ -76,6 +76,8 @@ def test_sweep_and_model_read_letters(plan_runs, tmp_path):
     analysis("sweep", *files, "--out", tmp_path / "sweep")
     sweep = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "fc3" in sweep and "seed text's claims" not in sweep  # the claims are about the seed network
-    analysis("model", *files, "--out", tmp_path / "model")
+    # P = 3 on this 2-core machine is oversubscribed: its noisy fit can fail the parameter checks, which would
+    # withhold the extrapolation whose plan boundaries this checks
+    analysis("model", *files, "--out", tmp_path / "model", "--accept-suspect-parameters")
     model = (tmp_path / "model" / "model.md").read_text()
     assert "fused – – G – – G – – – R – – – R –" in model
