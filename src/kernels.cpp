@@ -438,11 +438,20 @@ HWY_INLINE V Gelu(D d, V x) {
   return kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x);
 }
 
+// Two vectors per iteration: their chains (each with a division) are independent, which keeps the divider and the
+// FMA units a little busier (3-5% on AVX-512 at B = 64; four vectors measured the same). Every element goes through
+// the same Gelu, whichever loop or lane holds it.
 template <GeluForm kForm>
 void GeluLoop(float* out, const float* in, std::size_t count) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
+  for (; i + 2 * N <= count; i += 2 * N) {
+    const V y0 = Gelu<kForm>(d, hn::LoadU(d, in + i));
+    const V y1 = Gelu<kForm>(d, hn::LoadU(d, in + i + N));
+    hn::StoreU(y0, d, out + i);
+    hn::StoreU(y1, d, out + i + N);
+  }
   for (; i + N <= count; i += N) hn::StoreU(Gelu<kForm>(d, hn::LoadU(d, in + i)), d, out + i);
   if (i < count) {
     const auto m = hn::FirstN(d, count - i);
