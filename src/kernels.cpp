@@ -388,43 +388,45 @@ void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// GELU. Both forms are written as x - x*s (x >= 0) or x*s (x < 0), s the small side of the sigmoid / erfc, so the
-// result's error stays within about one rounding of x (docs/kernels.md gives the bound and the test):
-//   tanh: 0.5x(1 + tanh u) = x*sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3); s = e/(1+e), e = exp(-2|u|).
-//   erf:  0.5x(1 + erf z), z = x/sqrt2;      s = erfc(|z|)/2, erfc from Numerical Recipes' erfcc (relative
-//         error < 1.2e-7): t = 1/(1+|z|/2), erfc = t*exp(-z^2 - 1.26551223 + t*(1.00002368 + ...)).
-// The product takes x clamped to +-1e4 (where s < 1e-30), so +-inf give +inf and -0 rather than inf*0.
-// NaN propagates: on x86 max/min return their second operand when either is NaN, so a NaN x passes the clamp and
-// the products; other targets select it back explicitly.
+// GELU. Both forms are computed as relu(x) - |x|*s, s in [0, 1/2] the small side of the sigmoid (tanh form) or of
+// erfc/2 (erf form): x - x*s for x >= 0 and x*s for x < 0, one fused multiply-add on the FMA targets, so the
+// result's error is about one rounding of the result plus |x| times s's error (docs/kernels.md gives the bound and
+// the test):
+//   tanh: 0.5x(1 + tanh u) = x*sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3); s = e/(1+e), e = exp(-2|u|), with
+//         -2|u| taken as |x| * (-2c - 2c*0.044715*x^2), c = sqrt(2/pi).
+//   erf:  0.5x(1 + erf z), z = x/sqrt2; s = erfc(|z|)/2 = exp(-x^2/2) * t*P(t), t = 1/(1 + p|x|), P of degree 4
+//         fitted (minimax, for the result's absolute error: <= 4.4e-8 before roundings).
+// One division per element in either form. The constants come from the script in docs/kernels.md (GELU).
+// Special values, on every target: NaN gives NaN; +inf gives +inf; -inf gives -0; +0 and -0 give +0; an x < 0
+// whose s is 0 (below about -10.02 in the tanh form, -13.24 in the erf form) gives -0.
 
-// exp(m) for m <= 0 (larger m is clamped to 0; below -87, near the smallest normal float, it returns 0; NaN stays
-// NaN on x86): m = n*ln2 + r with n = round(m/ln2) and |r| <= ln2/2
-// (ln2 split in two so n*ln2 is exact), e^r by its Taylor polynomial to degree 7 (truncation < 6e-9 relative), times
-// 2^n built in the exponent bits. About 16 operations, against ~24 for the general hwy::Exp.
-HWY_INLINE V ExpNonPositive(D d, V m_in) {
-  const hn::RebindToSigned<D> di;
-  const V m = hn::Min(hn::Set(d, 0.0f), hn::Max(hn::Set(d, -87.0f), m_in));
-  const V magic = hn::Set(d, 12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const V n = hn::Sub(hn::MulAdd(m, hn::Set(d, 1.44269504088896341f), magic), magic);
-  V r = hn::NegMulAdd(n, hn::Set(d, 0.693145751953125f), m);  // ln2 high part: 16 bits, n*hi exact
-  r = hn::NegMulAdd(n, hn::Set(d, 1.428606765330187e-06f), r);
-  V p = hn::Set(d, 1.0f / 5040);
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 720));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 120));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 24));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f / 6));
-  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
+// exp(m) for m <= 0 (or NaN) in 12 operations. m is clamped to >= -88 (the constant first: a NaN m comes through
+// on x86); n = round(m/ln2) by adding 1.5*2^23 + 127, which leaves n + 127 in the low mantissa bits;
+// r = m - n*ln2 in one MulAdd (|r| <= ln2/2); e^r by a degree-5 minimax polynomial (relative error 1e-7); times
+// 2^n, made by shifting those low bits into the exponent field. At the clamp n = -127 and 2^n comes out as +0, so
+// the result is exactly 0 for m below about -87.7.
+HWY_INLINE V GeluExp(D d, V m) {
+  const hn::RebindToUnsigned<D> du;
+  const V mc = hn::Max(hn::Set(d, -88.0f), m);
+  const V magic = hn::Set(d, 12583039.0f);  // 1.5 * 2^23 + 127
+  const V nm = hn::MulAdd(mc, hn::Set(d, 1.44269504088896341f), magic);
+  const V r = hn::NegMulAdd(hn::Sub(nm, magic), hn::Set(d, 6.931471825e-01f), mc);
+  V p = hn::Set(d, 8.290305734e-03f);
+  p = hn::MulAdd(p, r, hn::Set(d, 4.189797491e-02f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.666763723e-01f));
+  p = hn::MulAdd(p, r, hn::Set(d, 4.999915063e-01f));
+  p = hn::MulAdd(p, r, hn::Set(d, 9.999997020e-01f));
   p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  const auto bits = hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127)));
-  return hn::IfThenZeroElse(hn::Lt(m_in, hn::Set(d, -87.0f)), hn::Mul(p, hn::BitCast(d, bits)));
+  return hn::Mul(p, hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(du, nm))));
 }
 
-HWY_INLINE V GeluFinish(D d, V x, V s) {
-  const V big = hn::Set(d, 1e4f);
-  const V xc = hn::Min(big, hn::Max(hn::Neg(big), x));  // constant first: a NaN x comes through on x86
-  const V r = hn::Mul(xc, s);
-  const V res = hn::IfThenElse(hn::Ge(x, hn::Zero(d)), hn::Sub(x, r), r);
+// relu(x) - min(|x|, 1e4)*s, relu(x) being x for x >= 0 (+0 for -0) and -0 for x < 0, so that an x < 0 whose
+// product is 0 gives -0. |x| is clamped where s is already 0, so +-inf never meet 0 in the product. The constants
+// come first in Max and Min: on x86 they return their second operand when either is NaN, so a NaN x comes
+// through; other targets select it back explicitly.
+HWY_INLINE V GeluFinish(D d, V x, V ax, V s) {
+  const V relu = hn::Max(hn::Set(d, -0.0f), hn::Add(x, hn::Zero(d)));  // x + 0: -0 becomes +0
+  const V res = hn::NegMulAdd(hn::Min(hn::Set(d, 1e4f), ax), s, relu);
 #if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
   return res;
 #else
@@ -433,44 +435,47 @@ HWY_INLINE V GeluFinish(D d, V x, V s) {
 }
 
 HWY_INLINE V GeluTanh(D d, V x) {
-  const V x3 = hn::Mul(hn::Mul(x, x), x);
-  const V inner = hn::MulAdd(hn::Set(d, 0.044715f), x3, x);
-  // -2|u| = -2 sqrt(2/pi) |inner|, one multiply (scaling by 2 is exact, so the bits equal -2 * (c * |inner|)).
-  const V e = ExpNonPositive(d, hn::Mul(hn::Set(d, -2.0f * 0.7978845608028654f), hn::Abs(inner)));
-  const V s = hn::Div(e, hn::Add(hn::Set(d, 1.0f), e));
-  return GeluFinish(d, x, s);
+  const V ax = hn::Abs(x);
+  const V k = hn::MulAdd(hn::Mul(x, x), hn::Set(d, -7.135481387e-02f), hn::Set(d, -1.595769167e+00f));
+  const V e = GeluExp(d, hn::Mul(ax, k));
+  return GeluFinish(d, x, ax, hn::Div(e, hn::Add(hn::Set(d, 1.0f), e)));
 }
 
 HWY_INLINE V GeluErf(D d, V x) {
-  const V z = hn::Mul(hn::Abs(x), hn::Set(d, 0.7071067811865476f));
-  const V t = hn::Div(hn::Set(d, 1.0f), hn::MulAdd(hn::Set(d, 0.5f), z, hn::Set(d, 1.0f)));
-  V p = hn::Set(d, 0.17087277f);
-  p = hn::MulAdd(p, t, hn::Set(d, -0.82215223f));
-  p = hn::MulAdd(p, t, hn::Set(d, 1.48851587f));
-  p = hn::MulAdd(p, t, hn::Set(d, -1.13520398f));
-  p = hn::MulAdd(p, t, hn::Set(d, 0.27886807f));
-  p = hn::MulAdd(p, t, hn::Set(d, -0.18628806f));
-  p = hn::MulAdd(p, t, hn::Set(d, 0.09678418f));
-  p = hn::MulAdd(p, t, hn::Set(d, 0.37409196f));
-  p = hn::MulAdd(p, t, hn::Set(d, 1.00002368f));
-  p = hn::MulAdd(p, t, hn::Set(d, -1.26551223f));
-  const V erfc = hn::Mul(t, ExpNonPositive(d, hn::Sub(p, hn::Mul(z, z))));
-  return GeluFinish(d, x, hn::Mul(hn::Set(d, 0.5f), erfc));
+  const V ax = hn::Abs(x);
+  const V t = hn::Div(hn::Set(d, 1.0f), hn::MulAdd(ax, hn::Set(d, 3.386774659e-01f), hn::Set(d, 1.0f)));
+  V q = hn::Set(d, -1.071461588e-01f);
+  q = hn::MulAdd(q, t, hn::Set(d, 3.375687599e-01f));
+  q = hn::MulAdd(q, t, hn::Set(d, -4.754334316e-02f));
+  q = hn::MulAdd(q, t, hn::Set(d, 1.888152808e-01f));
+  q = hn::MulAdd(q, t, hn::Set(d, 1.283034980e-01f));
+  const V e = GeluExp(d, hn::Mul(x, hn::Mul(x, hn::Set(d, -0.5f))));  // -x^2/2, one rounding
+  return GeluFinish(d, x, ax, hn::Mul(hn::Mul(q, t), e));
 }
 
+template <GeluForm kForm>
+HWY_INLINE V Gelu(D d, V x) {
+  return kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x);
+}
+
+// Two vectors per iteration: their chains (each with a division) are independent, which keeps the divider and the
+// FMA units a little busier (3-5% on AVX-512 at B = 64; four vectors measured the same). Every element goes through
+// the same Gelu, whichever loop or lane holds it.
 template <GeluForm kForm>
 void GeluLoop(float* out, const float* in, std::size_t count) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   std::size_t i = 0;
-  for (; i + N <= count; i += N) {
-    const V x = hn::LoadU(d, in + i);
-    hn::StoreU(kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x), d, out + i);
+  for (; i + 2 * N <= count; i += 2 * N) {
+    const V y0 = Gelu<kForm>(d, hn::LoadU(d, in + i));
+    const V y1 = Gelu<kForm>(d, hn::LoadU(d, in + i + N));
+    hn::StoreU(y0, d, out + i);
+    hn::StoreU(y1, d, out + i + N);
   }
+  for (; i + N <= count; i += N) hn::StoreU(Gelu<kForm>(d, hn::LoadU(d, in + i)), d, out + i);
   if (i < count) {
     const auto m = hn::FirstN(d, count - i);
-    const V x = LoadFirst(d, in + i, m, count - i);
-    hn::BlendedStore(kForm == GeluForm::tanh ? GeluTanh(d, x) : GeluErf(d, x), m, d, out + i);
+    hn::BlendedStore(Gelu<kForm>(d, LoadFirst(d, in + i, m, count - i)), m, d, out + i);
   }
 }
 
