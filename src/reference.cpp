@@ -91,8 +91,12 @@ FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& po
     const ConvPoolPart part = conv2d_maxpool2d_part(args, p);
     const std::size_t run = part.rows * pool.out.w * batch;  // the part's pooled rows of one channel
     const GeluForm form = std::get<GeluSpec>(gelu->spec).form;
-    for (std::size_t j = 0; j < part.channels; ++j)
-      gelu_forward(out + (part.channel + j) * plane + part.row * pool.out.w * batch, pooled + j * run, run, form);
+    if (part.rows == pool.out.h) {  // whole planes: the part's channels are one run of the output (one call)
+      gelu_forward(out + part.channel * plane, pooled, part.channels * run, form);
+    } else {
+      for (std::size_t j = 0; j < part.channels; ++j)
+        gelu_forward(out + (part.channel + j) * plane + part.row * pool.out.w * batch, pooled + j * run, run, form);
+    }
     const double p2 = layer_clock();
     t.pool += p1 - p0;
     t.gelu += p2 - p1;
