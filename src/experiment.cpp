@@ -268,6 +268,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
     report.kernels = std::string(kernel_target());
     report.fusion = setup.fuse;
     for (std::size_t s = 0; s < run->steps.size(); ++s) report.fused_with_next.push_back(run->forward->fused(s));
+    for (std::size_t l = 0; l < layers.size(); ++l) report.serial_fused_with_next.push_back(serial->fused(l));
     report.consolidation = std::string(to_string(run->combination.consolidation));
     report.plan = std::string(to_string(run->combination.plan));
     for (const PlanStep& s : run->steps) {

@@ -176,10 +176,11 @@ bool bytes_match_model(const RunReport& r) {
   return true;
 }
 
-// "conv1 + pool1 + gelu1, conv2 + pool2": the chains of steps computed by one kernel call, or "".
-std::string fused_chains(const RunReport& r) {
+// "conv1 + pool1 + gelu1, conv2 + pool2": the chains of steps computed by one kernel call (`with_next` per step:
+// the run's or the serial reference's), or "".
+std::string fused_chains(const RunReport& r, const std::vector<bool>& with_next) {
   std::string out;
-  const auto fused = [&](std::size_t s) { return s < r.fused_with_next.size() && r.fused_with_next[s]; };
+  const auto fused = [&](std::size_t s) { return s < with_next.size() && with_next[s]; };
   for (std::size_t s = 0; s + 1 < r.steps.size(); ++s) {
     if (!fused(s) || (s > 0 && fused(s - 1))) continue;  // not the start of a chain
     out += (out.empty() ? "" : ", ") + r.layers[r.steps[s].layer].name;
@@ -316,9 +317,12 @@ void print_summary(std::ostream& os, const RunReport& r) {
           "row sums the layers' and the input's)\n";
   os << "Bytes: every rank's measured bytes " << (bytes_match_model(r) ? "equal" : "DIFFER FROM")
      << " the model (plan.hpp) at every boundary\n";
-  if (const std::string chains = fused_chains(r); !chains.empty())
+  if (const std::string chains = fused_chains(r, r.fused_with_next); !chains.empty())
     os << "Fused: " << chains << " run as one kernel call (only the last layer's output goes to memory), here and in "
        << "the serial reference; each layer's time is measured apart, part by part (--fusion off runs them one by one)\n";
+  else if (const std::string serial = fused_chains(r, r.serial_fused_with_next); !serial.empty())
+    os << "Fused in the serial reference only: " << serial << " (this plan moves data between them, so here they run "
+       << "one by one, their outputs written to memory; --fusion off runs the serial reference layer by layer too)\n";
 
   os << "\nAcross ranks per layer: min (rank) / avg / max (rank) of the per-rank medians, efficiency = avg/max\n";
   os << pad("layer", 11, false) << pad("phase", 10, false) << pad("min us", 16) << pad("avg us", 10)

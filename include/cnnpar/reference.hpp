@@ -83,6 +83,7 @@ class SerialReference {
   // One pass over `input` (the activation layout); when layer_seconds is given, each layer's kernel time. Returns
   // the final activation, valid until the next run.
   std::span<const float> run(std::span<const float> input, std::vector<double>* layer_seconds = nullptr);
+  bool fused(std::size_t layer) const { return fused_.at(layer); }  // computed with the next layer by one call
 
  private:
   const std::vector<LayerInfo>& layers_;

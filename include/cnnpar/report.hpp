@@ -25,6 +25,7 @@ struct RunReport {
   bool fusion = true;    // --fusion
   // [step] computed with the next step by one kernel (a conv and its max-pool: plan.hpp fuses_with_next)
   std::vector<bool> fused_with_next;
+  std::vector<bool> serial_fused_with_next;  // [layer] the same for the serial reference (the plan of one rank)
   std::string created_utc;  // ISO 8601, when the run started
   std::uint64_t seed = 0;
   std::string weights_file;  // empty: initialised from the seed
