@@ -76,9 +76,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "pin one, e.g. to reproduce a checksum made on another machine (results are bit for bit per instruction set; "
        "docs/kernels.md)")
       ("fusion", po::value<std::string>()->default_value("on"),
-       "on: a convolution and the max-pooling after it run as one kernel when nothing moves between them (one rank, "
-       "or the fused plans), so the conv output never goes through memory; their times are still measured apart. "
-       "off: every layer on its own, its output written (docs/kernels.md)")
+       "on: a convolution, the max-pooling after it and a GELU after that run as one kernel call when nothing moves "
+       "between them (one rank, or the fused plans; the serial reference always), so only the last one's output goes "
+       "through memory; each layer's time is still measured apart. off: every layer on its own, its output written "
+       "(docs/kernels.md)")
       ("warmup", po::value<long long>()->default_value(10), "untimed forward passes before them")
       ("consolidation", po::value<std::string>()->default_value("allgatherv"),
        "how slices become whole tensors at each layer boundary: allgatherv (MPI_Allgatherv, private copies), shared "
