@@ -491,7 +491,8 @@ void GeluImpl(float* out, const float* in, std::size_t count, GeluForm form) {
 // Linear layer, lanes over images: out[o][b] = ((0 + p_0) + p_1 + ...) + bias[o], p_i the MulAdd chain over block i
 // of kLinearSumBlock features, in feature order. Loops: feature block (its x rows stay in L2), RO output rows (their
 // weights stay in L1), NV vectors of images held in registers.
-constexpr std::size_t kLinearPrefetchRows = 16, kLinearPrefetchFeatures = 128;
+constexpr std::size_t kLinearPrefetchRows = 16;
+[[maybe_unused]] constexpr std::size_t kLinearPrefetchFeatures = 128;  // the one-image path (AVX-512 only)
 
 struct LinearGeometry {
   std::size_t f;      // row length of the weight matrix (features summed)
