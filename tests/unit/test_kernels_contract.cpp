@@ -37,7 +37,10 @@ std::vector<float> random_floats(std::size_t n, unsigned seed, float lo = -1.0f,
   return v;
 }
 
-bool bitwise_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+// Nothing to compare is equal (an empty slice's vectors may hold null pointers, which memcmp must not be given).
+bool bitwise_equal(const float* a, const float* b, std::size_t n) {
+  return n == 0 || std::memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 // The slices a test cuts `items` into: block partitions for P = 2, 3, 5, 7 (uneven) and a hand-made uneven one.
 std::vector<std::vector<Slice>> splits(std::size_t items) {
