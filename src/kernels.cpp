@@ -343,8 +343,7 @@ struct FusedGeometry {
   ConvGeometry conv;
   PoolGeometry pool;
   std::size_t s, ow, batch, ph;
-  std::size_t conv_rows;        // conv rows per channel the workspace holds: OH, or the pool's K
-  std::size_t parts_per_group;  // 1 (whole planes) or PH
+  std::size_t conv_rows;  // conv rows per channel the workspace holds: OH, or the pool's K
 };
 
 FusedGeometry Fused(const ConvPoolArgs& a) {
@@ -357,31 +356,29 @@ FusedGeometry Fused(const ConvPoolArgs& a) {
   const std::size_t rows = whole ? OH : PK;  // conv rows the workspace holds per channel
   return FusedGeometry{ConvGeometry{C_in, K, H * W * B, W * B, B, rows * OW * B, C_in * K * K},
                        PoolGeometry{PK, PS, rows * OW * B, OW * B, PH * PW * B, PW, B},
-                       S, OW, B, PH, rows, whole ? 1 : PH};
+                       S, OW, B, PH, rows};
 }
 
+// Which channels and pooled rows a part covers is conv2d_maxpool2d_part's (the public, target-independent answer).
 void Conv2dMaxPool2dConvPartImpl(const ConvPoolArgs& a, std::size_t part, float* workspace) {
   const FusedGeometry g = Fused(a);
-  const std::size_t j0 = part / g.parts_per_group * kFusedConvChannels, ph = part % g.parts_per_group;
-  const std::size_t n = std::min(kFusedConvChannels, a.channels.count - j0);
-  const std::size_t oh0 = g.parts_per_group == 1 ? 0 : ph * a.pool.stride, oh1 = oh0 + g.conv_rows;
-  ConvRows(g.conv, workspace, a.in, a.weight + j0 * g.conv.w_channel, a.bias + j0, n, g.s, g.ow, g.batch, oh0, oh1);
+  const ConvPoolPart p = conv2d_maxpool2d_part(a, part);
+  const std::size_t oh0 = p.row * a.pool.stride;
+  ConvRows(g.conv, workspace, a.in, a.weight + p.channel * g.conv.w_channel, a.bias + p.channel, p.channels, g.s, g.ow,
+           g.batch, oh0, oh0 + g.conv_rows);
 }
 
 void Conv2dMaxPool2dPoolPartImpl(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out,
                                  bool compact) {
   FusedGeometry g = Fused(a);
-  const std::size_t j0 = part / g.parts_per_group * kFusedConvChannels, ph = part % g.parts_per_group;
-  const std::size_t n = std::min(kFusedConvChannels, a.channels.count - j0);
-  const std::size_t rows = g.parts_per_group == 1 ? g.ph : 1;
-  if (compact) g.pool.out_channel = rows * g.pool.ow * g.batch;
-  PoolRows(g.pool, compact ? out : out + (j0 * g.ph + ph) * g.pool.ow * g.batch, workspace, n, 0, rows);
+  const ConvPoolPart p = conv2d_maxpool2d_part(a, part);
+  if (compact) g.pool.out_channel = p.rows * g.pool.ow * g.batch;
+  PoolRows(g.pool, compact ? out : out + (p.channel * g.ph + p.row) * g.pool.ow * g.batch, workspace, p.channels, 0,
+           p.rows);
 }
 
 void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
-  const FusedGeometry g = Fused(a);
-  const std::size_t parts = (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels * g.parts_per_group;
-  for (std::size_t p = 0; p < parts; ++p) {
+  for (std::size_t p = 0, parts = conv2d_maxpool2d_parts(a); p < parts; ++p) {
     Conv2dMaxPool2dConvPartImpl(a, p, workspace);
     Conv2dMaxPool2dPoolPartImpl(a, p, workspace, out, false);
   }
@@ -754,11 +751,21 @@ void conv2d_maxpool2d_forward(float* out, const float* in, const float* weight, 
                                             workspace);
 }
 
-std::size_t conv2d_maxpool2d_parts(const ConvPoolArgs& a) {
-  const std::size_t groups = (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels;
-  if (a.batch < kFusedWholePlanesBelow) return groups;
+namespace {
+// Pooled rows of the fused layer, and how many parts each group of kFusedConvChannels channels is cut into (1: its
+// whole planes, below kFusedWholePlanesBelow images; else one per pooled row).
+struct FusedParts {
+  std::size_t pooled_rows, per_group;
+};
+FusedParts fused_parts(const ConvPoolArgs& a) {
   const std::size_t OH = (a.in_shape.h - a.conv.kernel) / a.conv.stride + 1;
-  return groups * ((OH - a.pool.kernel) / a.pool.stride + 1);
+  const std::size_t PH = (OH - a.pool.kernel) / a.pool.stride + 1;
+  return FusedParts{PH, a.batch < kFusedWholePlanesBelow ? 1 : PH};
+}
+}  // namespace
+
+std::size_t conv2d_maxpool2d_parts(const ConvPoolArgs& a) {
+  return (a.channels.count + kFusedConvChannels - 1) / kFusedConvChannels * fused_parts(a).per_group;
 }
 
 void conv2d_maxpool2d_conv_part(const ConvPoolArgs& a, std::size_t part, float* workspace) {
@@ -771,9 +778,7 @@ void conv2d_maxpool2d_pool_part(const ConvPoolArgs& a, std::size_t part, const f
 }
 
 ConvPoolPart conv2d_maxpool2d_part(const ConvPoolArgs& a, std::size_t part) {
-  const std::size_t OH = (a.in_shape.h - a.conv.kernel) / a.conv.stride + 1;
-  const std::size_t PH = (OH - a.pool.kernel) / a.pool.stride + 1;
-  const std::size_t per_group = a.batch < kFusedWholePlanesBelow ? 1 : PH;
+  const auto [PH, per_group] = fused_parts(a);
   const std::size_t j0 = part / per_group * kFusedConvChannels;
   return ConvPoolPart{j0, std::min(kFusedConvChannels, a.channels.count - j0), per_group == 1 ? 0 : part % per_group,
                       per_group == 1 ? PH : 1};
