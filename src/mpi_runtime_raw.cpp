@@ -193,13 +193,4 @@ std::string Runtime::host_name() {
 
 std::string Runtime::cpu_binding() { return "simulated"; }
 
-std::string Runtime::library_version() {
-  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(version, &len);
-  std::string s(version, static_cast<std::size_t>(len));
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
-
 }  // namespace cnnpar
