@@ -226,7 +226,9 @@ def _conv_figure(run: Run):
             filters = channels
             block = (f"rows {first}{last}: {channels}×{count}×{ow} × B={run.batch}" if run.split[layer] == "rows"
                      else f"images {first}{last}: {channels}×{oh}×{ow} × {count}")
-            layout = "strided (packed for the kernel)"
+            # files written before the box kernels copied the block into a packed buffer (Run.packed); since, the
+            # kernel writes it where it lies
+            layout = "strided (packed for the kernel)" if run.packed[layer] else "strided (kernel writes it there)"
         _arrow(ax, (1.9, top / 2), (2.5, y + 0.35))
         _box(ax, 2.5, y, 3.1, 0.7, f"rank {rank}: {owned}\n{filters}×{c_in}×{kernel}×{kernel} weights + bias, "
                                    f"{_bytes(run.weight_bytes[layer, rank])}", color="white")

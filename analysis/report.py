@@ -3,9 +3,10 @@
 Four views answer the questions a run raises: where the time of one pass goes on each rank (timeline), whether a
 layer's compute outweighs its consolidation (breakdown), whether the bytes moved are the bytes the model predicts
 (bytes), and whether the split is balanced (imbalance). A `--compare` file gets one section per combination (a
-`--compare splits` file one per consolidation and decomposition, each labelled by its /meta@decomposition). On rows
-and sample steps the timeline and the breakdown show the pack and unpack of the kernel's packed region, which count
-in the parallel time.
+`--compare splits` file one per consolidation and decomposition, each labelled by its /meta@decomposition). In files
+written before the kernels computed boxes in place, a rows, sample, tiles or 2-D step copied its region into and out
+of a packed buffer around its kernel: there (Run.packed, from the recorded times) the timeline and the breakdown show
+that pack and unpack, which count in the parallel time. Newer files record them as 0, and nothing of them is shown.
 """
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def _section(run: Run, out_dir, prefix, heading, title) -> str:
               "Every column is the slowest rank per iteration, median over iterations (µs). Parallel = the "
               "slowest rank's " + ("pack + compute + unpack" if stats.packs(run) else "compute")
               + (" + halo" if stats.exchanges(run) else "") + " + wait + transfer; speedup = serial / parallel"
-              + ("; pack + unpack = copying a rows or sample step's region into and out of the kernel's packed "
-                 "buffers (the terminal's max pack)" if stats.packs(run) else "")
+              + ("; pack + unpack = copying a step's region into and out of the kernel's packed buffers, which "
+                 "only files written before the kernels computed boxes in place record (the terminal's max pack "
+                 "then)" if stats.packs(run) else "")
               + ("; halo = an exchange boundary's point-to-point time, entry to exit (the terminal's max halo; "
                  "consolidation = halo + wait + transfer)" if stats.exchanges(run) else "") + ".\n",
               _breakdown_table(run),
@@ -174,9 +176,10 @@ def _timeline_note(run: Run) -> str:
     if stats.timeline_source(run) == stats.TIMESTAMPS:
         return ("Timeline source: **timestamps** — every phase is drawn at its recorded time (`/timing/*_enter_s`, "
                 "`*_exit_s`, `forward_start_s` on rank 0's clock; compute began at `boundary_enter_s` − "
-                "`compute_s`, or on a rows or sample step − `unpack_s` − `compute_s`, pack just before it), from "
-                "the earliest rank's start of the pass, so the gaps between phases and the skew between ranks are "
-                "real.")
+                "`compute_s`" + (", or on a step with a pack and unpack (this file predates the box kernels) − "
+                                 "`unpack_s` − `compute_s`, pack just before it" if stats.packs(run) else "")
+                + "), from the earliest rank's start of the pass, so the gaps between phases and the skew between "
+                "ranks are real.")
     return ("Timeline source: **durations** — this file has no timestamps (it was written before they were "
             "recorded), so each rank's phases are laid end to end from the barrier that starts the pass; gaps "
             "between phases and skew between ranks are not shown.")
@@ -272,7 +275,9 @@ def _breakdown_table(run: Run) -> str:
     consolidation = stats.consolidation_time(run)
     parallel = stats.layer_parallel_time(run)
     speedup = stats.layer_speedup(run)
-    optional = []  # the terminal's "max pack" and "max halo" columns, where some step has them
+    # the terminal's "max halo" column where some boundary exchanges, and its former "max pack" where some step of a
+    # file written before the box kernels packed
+    optional = []
     if stats.packs(run):
         optional.append(("pack + unpack", stats.pack_time(run)))
     if stats.exchanges(run):

@@ -7,6 +7,7 @@ command line prints as its error.
 """
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 from dataclasses import dataclass
@@ -18,8 +19,6 @@ SCHEMA = "cnnpar-results"
 SCHEMA_VERSION = 1
 FLOAT_BYTES = 4
 BOUNDARIES = ("none", "allgather", "allreduce", "exchange")  # what a layer boundary does (/layers/boundary)
-# /layers/split values whose kernels run on a packed copy, so pack and unpack are timed (plan.hpp, PlanStep::packed)
-PACKED_SPLITS = ("rows", "samples", "tiles", "rows-channels", "samples-channels")
 
 
 LAYER_KINDS = ("conv", "pool", "gelu", "fc", "logsoftmax")  # as --split and the spec file name them
@@ -77,9 +76,11 @@ class Run:
     input_bytes_received: np.ndarray  # [P]
     input_bytes_expected: np.ndarray | None  # [P], in files that record it
     weight_bytes: np.ndarray  # [L, P]
-    pack: np.ndarray  # [I, L, P] rows and sample steps (zeros otherwise, and in files written before it existed)
+    pack: np.ndarray  # [I, L, P] zeros, except in files written before the kernels computed boxes in place: there
+    #                   a rows, sample, tiles or 2-D step's copy of its region into the kernel's buffer (see packed;
+    #                   zeros also in files written before rows and sample splits existed)
     compute: np.ndarray  # [I, L, P]
-    unpack: np.ndarray  # [I, L, P] as pack
+    unpack: np.ndarray  # [I, L, P] as pack (the copy of the kernel's output into the layer's tensor)
     halo: np.ndarray  # [I, L, P] an exchange boundary's point-to-point time, entry to exit (zeros elsewhere and in
     #                   files written before it existed); such a boundary's wait and transfer are 0
     wait: np.ndarray  # [I, L, P]
@@ -143,10 +144,17 @@ class Run:
             return self.decomposition
         return f"{self.plan} {self.splits_option}" if self.splits_option else self.plan
 
-    @property
+    @functools.cached_property
     def packed(self) -> tuple[bool, ...]:
-        """[L] whether each step runs on a packed region (rows, samples): its pack and unpack are timed."""
-        return tuple(split in PACKED_SPLITS for split in self.split)
+        """[L] whether each step copied its region into and out of a packed buffer around its kernel: its recorded
+        pack or unpack time is nonzero on some rank in some iteration. Decided from the data, not from the split:
+        files written before the kernels computed boxes in place have these copies on their rows, sample, tiles and
+        2-D steps, newer files have none on any step (their pack and unpack datasets are kept, all zeros), and the
+        split's name alone cannot tell the two apart. The one place that answers it: the timeline's phases, the
+        report's pack + unpack column and the trace's pack and unpack events all follow it (stats.step_phases,
+        stats.packs)."""
+        return tuple(bool(np.any(self.pack[:, layer, :] != 0) or np.any(self.unpack[:, layer, :] != 0))
+                     for layer in range(len(self.layers)))
 
     @property
     def exchanges(self) -> tuple[bool, ...]:
@@ -335,7 +343,9 @@ def _read_run(path, g: h5py.Group) -> Run:
     if n_layers != len(layers) or iterations == 0 or nprocs == 0:
         raise ResultsError(f"{path}: {g.name.rstrip('/')}/timing/compute_s has shape {arrays['compute'].shape}, "
                            f"expected (iterations >= 1, {len(layers)} layers, ranks >= 1)")
-    for name in ("pack", "unpack", "halo"):  # files written before rows and sample splits have none: zeros
+    # files written before rows and sample splits have none: zeros (as every file since the box kernels holds for
+    # pack and unpack)
+    for name in ("pack", "unpack", "halo"):
         dataset = f"timing/{name}_s"
         arrays[name] = (np.asarray(g[dataset][...], dtype=np.float64) if dataset in g
                         else np.zeros_like(arrays["compute"], dtype=np.float64))

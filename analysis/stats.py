@@ -3,7 +3,8 @@
 The convention is the terminal report's, defined in include/cnnpar/records.hpp (slowest_median,
 slowest_median_all, slowest_forward_median, median_per_rank) and documented in docs/design.md: an iteration's parallel
 time for a layer is its slowest rank's sum over every event, pack + compute + unpack + halo + wait + transfer (pack and
-unpack are 0 except on steps that run on a packed region — rows, samples, tiles, 2-D —, halo is 0 except at exchange
+unpack are 0 except in files written before the kernels computed boxes in place, where a rows, sample, tiles or 2-D
+step copied its region into and out of a packed buffer — Run.packed —, halo is 0 except at exchange
 boundaries, whose wait and transfer are 0 in turn, and all three are 0 in files written before they existed), and a
 run's figure is the median of that over the timed iterations. Other per-layer phases (compute alone, wait alone,
 pack + unpack, halo, ...) use the same
@@ -25,15 +26,17 @@ PHASES = ("pack", "compute", "unpack", "halo", "wait", "transfer")  # every time
 
 
 def step_phases(run: Run, layer: int) -> tuple[str, ...]:
-    """The phases a step has, in execution order: pack, compute, unpack on a step whose kernel runs on a packed copy
-    (else compute alone: its pack and unpack are 0 by construction), then halo at an exchange boundary (point to
-    point) or wait and transfer at any other (0 where nothing moves)."""
+    """The phases a step has, in execution order: pack, compute, unpack on a step whose kernel ran on a packed copy
+    (Run.packed: its recorded pack or unpack is nonzero, which only files written before the box kernels have; else
+    compute alone, its pack and unpack being 0), then halo at an exchange boundary (point to point) or wait and
+    transfer at any other (0 where nothing moves)."""
     work = ("pack", "compute", "unpack") if run.packed[layer] else ("compute",)
     return work + (("halo",) if run.exchanges[layer] else ("wait", "transfer"))
 
 
 def packs(run: Run) -> bool:
-    """Whether any step runs on a packed region (rows, samples, ...): the terminal's Summary then has "max pack"."""
+    """Whether any step ran on a packed region (Run.packed; only in files written before the box kernels, whose
+    terminal Summary then had a "max pack" column: the terminal no longer prints one)."""
     return any(run.packed)
 
 
@@ -54,8 +57,8 @@ def layer_parallel_time(run: Run) -> np.ndarray:
 
 
 def pack_time(run: Run) -> np.ndarray:
-    """[L] seconds: per iteration the slowest rank's pack + unpack, median over iterations (the Summary's
-    "max pack")."""
+    """[L] seconds: per iteration the slowest rank's pack + unpack, median over iterations (the "max pack" the
+    terminal's Summary printed before the box kernels; 0 in newer files)."""
     return slowest_rank_median(run.pack + run.unpack)
 
 
@@ -156,19 +159,19 @@ def consolidation_time(run: Run) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StageSums:
-    """The --compare ranking's columns: each stage's slowest-rank median of compute, pack + unpack and boundary
-    (halo + wait + transfer; the input broadcast's wait + transfer included), summed over the stages, and the most
-    parameter bytes any rank holds (over all steps)."""
+    """The --compare ranking's columns: each stage's slowest-rank median of compute and of boundary (halo + wait +
+    transfer; the input broadcast's wait + transfer included), summed over the stages, and the most parameter bytes
+    any rank holds (over all steps). The ranking's former "pack us" column is gone with the box kernels
+    (pack_time gives it for older files)."""
 
     compute: float
-    pack: float
     boundary: float
     weights: int
 
 
 def stage_sums(run: Run) -> StageSums:
     broadcast = float(slowest_rank_median(run.broadcast_wait + run.broadcast_transfer))
-    return StageSums(compute=float(phase_times(run)["compute"].sum()), pack=float(pack_time(run).sum()),
+    return StageSums(compute=float(phase_times(run)["compute"].sum()),
                      boundary=float(consolidation_time(run).sum()) + broadcast,
                      weights=int(run.weight_bytes.sum(axis=0).max()))
 
@@ -292,7 +295,7 @@ def pass_starts(run: Run, iteration: int) -> np.ndarray:
 
 def timeline(run: Run, iteration: int) -> list[Segment]:
     """One iteration, per rank: broadcast wait and transfer, then per layer its step_phases (pack, compute, unpack on
-    rows and sample steps; compute alone otherwise), wait, transfer; times from the
+    packed steps, which only older files have; compute alone otherwise), wait, transfer; times from the
     iteration's origin (iteration_starts). Exact when the file has timestamps (_timed_timeline), else rebuilt from
     the durations (_rebuilt_timeline)."""
     if run.timestamps is not None:
@@ -320,8 +323,8 @@ def _rebuilt_timeline(run: Run, iteration: int) -> list[Segment]:
 def _timed_timeline(run: Run, iteration: int) -> list[Segment]:
     """Every phase where the timestamps put it. A boundary (or the broadcast) runs from its enter to its exit stamp:
     its wait from the enter (until the last rank entered), its transfer up to the exit. Compute ends at the boundary's
-    enter and lasts compute_s; on a rows or sample step unpack ends there instead, compute just before it and pack
-    just before compute (the three are stamped back to back: src/distributed.cpp). An exchange boundary is one halo
+    enter and lasts compute_s; on a packed step (older files: Run.packed) unpack ends there instead, compute just
+    before it and pack just before compute (the three were stamped back to back). An exchange boundary is one halo
     segment from its enter to its exit (point to point: no wait/transfer split). Between a boundary's exit and the
     next step's first phase the stamps leave the unrecorded ~0.1-0.5 µs of bookkeeping, shown as a gap. A wait longer
     than the rank spent in the call is cut at the exit: the root of the input broadcast can leave before the last rank

@@ -59,7 +59,8 @@ def write_sweep(paths, out_dir: pathlib.Path, scaling: str = "auto") -> pathlib.
         efficiency_png = figures.save(_scaling_figure(strong, efficiency=True), out_dir, "efficiency")
         parts += ["## Strong scaling\n",
                   "Speedup of a layer = `/timing/serial_layer_s` / parallel layer time (per iteration the slowest "
-                  "rank's pack + compute + unpack + halo + wait + transfer, median over iterations); total = "
+                  "rank's compute + halo + wait + transfer, plus pack + unpack in files written before the kernels "
+                  "computed boxes in place, median over iterations); total = "
                   "`/meta@serial_forward_s` / median of the slowest rank's `/timing/forward_s`; efficiency = "
                   "speedup / P." + _claims_text(strong) + "\n",
                   markdown.image("speedup against P", speedup_png),

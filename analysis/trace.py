@@ -40,7 +40,7 @@ def write_trace(path, out: pathlib.Path) -> pathlib.Path:
 def trace_events(run: Run, pid: int) -> list[dict]:
     """Metadata naming the process and one track per rank, then one X event per rank, iteration and phase
     (broadcast wait and transfer, then per layer compute, wait, transfer, with pack before and unpack after compute
-    on rows and sample steps) plus an enclosing "forward" event."""
+    on the packed steps of files written before the box kernels: Run.packed) plus an enclosing "forward" event."""
     source = stats.timeline_source(run)
     events = [{"ph": "M", "pid": pid, "tid": 0, "name": "process_name",
                "args": {"name": f"cnnpar_mpi P={run.nprocs} {run.consolidation}/{run.scheme} ({run.label})"}},
