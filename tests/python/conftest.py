@@ -14,6 +14,7 @@ import sys
 
 import h5py
 import matplotlib.image
+import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -87,6 +88,33 @@ def compare_file(run3, runs_dir) -> pathlib.Path:
 def rows_run3(tmp_path_factory) -> pathlib.Path:
     """P = 3, B = 4, conv, pool and GELU split by rows (9/9/8 and 5/4/4 rows: a one-row halo), fc by feature."""
     return make_run(tmp_path_factory.mktemp("rows"), 3, "--split", "conv=rows,pool=rows,gelu=rows", "--batch", "4")
+
+
+PACK_SHARE, UNPACK_SHARE = 0.25, 0.125  # of a rows step's recorded compute, in the packed_rows_run3 fixture
+
+
+@pytest.fixture(scope="session")
+def packed_rows_run3(rows_run3, runs_dir) -> pathlib.Path:
+    """The rows run as a file written before the kernels computed boxes in place: there each rows step copied its
+    region into a packed buffer (pack), ran its kernel on it (compute) and copied the result back (unpack), stamped
+    back to back before the boundary. A fresh file records pack = unpack = 0, so this copy moves a share of each rows
+    step's compute into pack and unpack (PACK_SHARE, UNPACK_SHARE): their sum is unchanged, so the timestamps,
+    forward_s and every parallel time stay as consistent as the original's. Steps of other splits keep zeros."""
+    path = runs_dir / "packed_rows_np3.h5"
+    path.write_bytes(rows_run3.read_bytes())
+    with h5py.File(path, "r+") as f:
+        splits = [s.decode() for s in f["layers/split"][...]]
+        compute = f["timing/compute_s"][...]
+        pack, unpack = np.zeros_like(compute), np.zeros_like(compute)
+        for layer, split in enumerate(splits):
+            if split == "rows":
+                pack[:, layer, :] = compute[:, layer, :] * PACK_SHARE
+                unpack[:, layer, :] = compute[:, layer, :] * UNPACK_SHARE
+        assert pack.any(), "the rows run has rows steps"
+        f["timing/pack_s"][...] = pack
+        f["timing/unpack_s"][...] = unpack
+        f["timing/compute_s"][...] = compute - pack - unpack
+    return path
 
 
 @pytest.fixture(scope="session")

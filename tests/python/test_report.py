@@ -2,6 +2,8 @@
 import h5py
 import numpy as np
 
+from analysis import markdown, stats
+from analysis.results import load
 from conftest import analysis, assert_figure
 
 FIGURES = ("timeline", "breakdown", "bytes", "imbalance")
@@ -82,16 +84,41 @@ def test_report_without_timestamps(tmp_path, untimed_run3):
 
 
 def test_report_of_rows_run(tmp_path, rows_run3):
-    """A rows run: the timeline table has each rows step's pack and unpack, the breakdown a pack + unpack column,
-    and the parallel time counts them."""
+    """A rows run: its kernels compute their boxes in place, so no step packs. The timeline table has compute and
+    the halo exchange, no pack or unpack rows; the breakdown has no pack + unpack column, and the parallel time is
+    compute + halo + wait + transfer, as the terminal's Summary says."""
     analysis("report", rows_run3, "--out", tmp_path)
     report = (tmp_path / "report.md").read_text()
-    for row in ("| conv pack |", "| conv unpack |", "| gelu pack |"):
-        assert row in report
-    assert "| fc pack |" not in report  # fc is split by feature: nothing packed
-    assert "| pack + unpack |" in report and "pack + compute + unpack + halo + wait + transfer" in report
+    assert "| conv compute |" in report and "| gelu compute |" in report
+    assert "pack |" not in report and "unpack" not in report and "packed" not in report
+    assert "pack + unpack" not in report and "slowest rank's compute + halo + wait + transfer" in report
     assert "| conv halo |" in report and "| conv wait |" not in report  # conv's boundary is an exchange
     assert "`--split conv=rows,pool=rows,gelu=rows`" in report
+    for stem in FIGURES:
+        assert_figure(tmp_path, stem)
+
+
+def test_report_of_rows_file_from_before_box_kernels(tmp_path, packed_rows_run3):
+    """A rows file written when the rows steps still copied their region into a packed buffer (pack and unpack
+    recorded): the timeline table has each rows step's pack and unpack with the file's durations, the breakdown a
+    pack + unpack column with the slowest rank's median, and the parallel time counts them."""
+    analysis("report", packed_rows_run3, "--out", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    run = load(packed_rows_run3).runs[0]
+    iteration = stats.representative_iteration(run)
+    for layer in ("conv", "pool", "gelu"):
+        index = run.layers.index(layer)
+        for phase in ("pack", "unpack"):
+            values = " | ".join(markdown.us(v) for v in getattr(run, phase)[iteration, index])
+            assert f"| {layer} {phase} | {values} |" in report
+    assert "| fc pack |" not in report and "| fc unpack |" not in report  # fc is split by feature: nothing packed
+    assert "| pack + unpack |" in report and "pack + compute + unpack + halo + wait + transfer" in report
+    assert "predates the box kernels" in report  # the timeline note: compute began before unpack
+    conv = run.layers.index("conv")
+    assert (f"| conv | {markdown.us(run.serial_layer[conv])} | {markdown.us(stats.phase_times(run)['compute'][conv])}"
+            f" | {markdown.us(stats.pack_time(run)[conv])} | {markdown.us(stats.phase_times(run)['halo'][conv])} |"
+            in report)
+    assert "| conv halo |" in report and "| conv wait |" not in report
     for stem in FIGURES:
         assert_figure(tmp_path, stem)
 

@@ -2,9 +2,10 @@
 
 cnnpar_mpi prints its report from the records it gathered (src/report.cpp, with the statistics of
 include/cnnpar/records.hpp); analysis/stats.py computes the same figures from the results file the same run wrote. For
-seed and letters, per-layer and fused, rows and sample splits (whose pack and unpack count in the parallel time and
-have the Summary's "max pack" column), shared and hierarchical windows (whose "in place B" columns count the bytes
-ranks read of each other's data through the window), every figure of the terminal's breakdown (per-rank medians), Summary table
+seed and letters, per-layer and fused, rows and sample splits (whose kernels compute their boxes in place: no step
+records a pack or unpack time, so neither the terminal nor the analysis shows one), shared and hierarchical windows
+(whose "in place B" columns count the bytes ranks read of each other's data through the window), every figure of
+the terminal's breakdown (per-rank medians), Summary table
 (slowest rank per iteration, median over iterations), "Across ranks" table (every event) and, for --compare and
 --compare splits, every combination's table must equal the analysis's to the printed precision: 0.1 µs, speedups
 0.01, efficiencies 1 % (0.01 as a ratio), bytes and operation counts exactly.
@@ -74,7 +75,7 @@ def close(printed: float, value: float, tolerance: float, what: str) -> None:
 
 def summary_rows(stdout: str) -> dict[str, list[str]]:
     """The Summary table: layer name -> its columns as printed (the forward row has no phase columns). With a
-    "max pack" column (some step rows or sample) a layer row has one cell more, after max compute."""
+    "max halo" column (some boundary an exchange) a layer row has one cell more, after max compute."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Summary (")) + 2
     rows = {}
@@ -87,8 +88,9 @@ def summary_rows(stdout: str) -> dict[str, list[str]]:
 
 
 def breakdown_columns(header: str) -> list[str]:
-    """The per-rank time columns a step's breakdown prints, from its header: compute, pack and unpack (a packed
-    step), wait, transfer, halo (an exchange boundary)."""
+    """The per-rank time columns a step's breakdown prints, from its header: compute, wait, transfer, halo (an
+    exchange boundary); pack and unpack too should it print them (it printed them for rows and sample steps before
+    the box kernels)."""
     names = {"compute us": "compute", "pack us": "pack", "unpack us": "unpack", "wait us": "wait",
              "transfer us": "transfer", "halo us": "halo"}
     found = sorted((header.index(f"  {label}") if f"  {label}" in header else -1, phase)
@@ -139,15 +141,17 @@ def test_summary_table_agrees(terminal_run):
     stdout, run = terminal_run
     rows = summary_rows(stdout)
     assert list(rows) == [*run.layers, "forward"]
-    header = stdout.splitlines()[next(i for i, line in enumerate(stdout.splitlines())
-                                      if line.startswith("Summary (")) + 1]
-    assert ("max pack" in header) == stats.packs(run), "a max pack column exactly when some step is rows or sample"
+    title = next(line for line in stdout.splitlines() if line.startswith("Summary ("))
+    header = stdout.splitlines()[stdout.splitlines().index(title) + 1]
+    # the box kernels: no step records a pack or unpack time, whatever its split, and the terminal has no pack column
+    assert not stats.packs(run) and not stats.pack_time(run).any(), "a fresh run packs no step"
+    assert "pack" not in header and "pack" not in title
+    assert title.endswith("parallel = compute" + (" + halo" if stats.exchanges(run) else "") + " + wait + transfer)")
     assert ("max halo" in header) == stats.exchanges(run), "a max halo column exactly when some boundary exchanges"
     in_place = stats.reads_in_place(run)
     assert ("in place B/rank" in header) == in_place, "an in place column exactly for shared windows"
     phases = stats.phase_times(run)
     parallel = stats.layer_parallel_time(run)
-    packing = stats.pack_time(run)
     speedup = stats.layer_speedup(run)
     ops = stats.layer_ops(run)
     received = stats.received_max(run)
@@ -155,12 +159,9 @@ def test_summary_table_agrees(terminal_run):
         cells = list(rows[layer])
         if in_place:  # the last column
             assert number(cells.pop()) == stats.read_in_place_max(run)[i], f"{layer} in place B/rank"
-        if stats.exchanges(run):  # after max compute and max pack
-            halo = cells.pop(4 if stats.packs(run) else 3)
+        if stats.exchanges(run):  # after max compute
+            halo = cells.pop(3)
             close(number(halo), phases["halo"][i] * 1e6, US, f"{layer} max halo")
-        if stats.packs(run):
-            pack = cells.pop(3)
-            close(number(pack), packing[i] * 1e6, US, f"{layer} max pack")
         ops_cell, serial, compute, wait, transfer, par, up, eff, recv = cells
         assert number(ops_cell) == ops[i], f"{layer} ops"
         close(number(serial), run.serial_layer[i] * 1e6, US, f"{layer} serial us")
@@ -190,10 +191,10 @@ def test_breakdown_agrees(terminal_run):
     rows = breakdown_rows(stdout)
     assert list(rows) == list(run.layers)
     medians = {phase: stats.median_per_rank(run, phase) for phase in stats.PHASES}
+    assert run.packed == (False,) * len(run.layers), "the box kernels: no step packs, whatever its split"
     for i, layer in enumerate(run.layers):
         printed, per_rank = rows[layer]
-        expected = (["compute"] + (["pack", "unpack"] if run.packed[i] else []) + ["wait", "transfer"]
-                    + (["halo"] if run.exchanges[i] else []))
+        expected = ["compute", "wait", "transfer"] + (["halo"] if run.exchanges[i] else [])
         assert printed == expected, f"{layer}: the breakdown's columns"
         assert len(per_rank) == run.nprocs
         for rank, (ops, weights, sent, received, *times) in enumerate(per_rank):
@@ -223,7 +224,7 @@ def test_input_line_agrees(terminal_run):
 def test_across_ranks_agrees(terminal_run):
     stdout, run = terminal_run
     rows = across_rows(stdout)
-    assert len(rows) == len(run.layers) * len(stats.PHASES)  # every event of every step, pack, unpack, halo too
+    assert len(rows) == len(run.layers) * len(stats.PHASES)  # every event of every step, pack, unpack (0), halo too
     for phase in stats.PHASES:
         medians = stats.median_per_rank(run, phase)
         for i, layer in enumerate(run.layers):
@@ -241,16 +242,19 @@ def test_across_ranks_agrees(terminal_run):
 
 def ranking_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     """--compare's ranking: (consolidation, plan or decomposition) -> [forward us, speedup, efficiency, compute us,
-    pack us, boundary us, recv B/rank, weights B/rank]."""
+    boundary us, recv B/rank, weights B/rank] (no pack column since the box kernels: the header must not name one)."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Ranking by")) + 2
+    assert "pack" not in lines[start - 2] and "pack" not in lines[start - 1], lines[start - 1]
+    assert lines[start - 1].split()[:9] == ["combination", "forward", "us", "speedup", "efficiency", "compute", "us",
+                                            "boundary", "us"], lines[start - 1]
     rows = {}
     for line in lines[start:]:
         if not line.startswith("  "):
             break
         consolidation, slash, scheme, *cells = line.split()
         assert slash == "/", line
-        rows[(consolidation, scheme)] = cells[:8]
+        rows[(consolidation, scheme)] = cells[:7]
     return rows
 
 
@@ -278,8 +282,8 @@ def comparison_sections(stdout: str) -> dict[tuple[str, str], dict[str, list[str
                          ids=["letters-np2-compare", "seed-np3-compare-splits"])
 def test_comparison_agrees(tmp_path, nprocs, options):
     """--compare prints one table per combination; each must equal the analysis of its /compare group. With
-    --compare splits a group's label is its decomposition (/meta@decomposition), and its parallel time counts pack
-    and unpack."""
+    --compare splits a group's label is its decomposition (/meta@decomposition), and no group packs, rows, sample,
+    tiles and 2-D included (their kernels compute their boxes in place)."""
     stdout, path = run_terminal(tmp_path, "compare", nprocs, *options, iterations=10)
     sections = comparison_sections(stdout)
     ranking = ranking_rows(stdout)
@@ -288,7 +292,8 @@ def test_comparison_agrees(tmp_path, nprocs, options):
     assert len(runs) == len(sections) > 1
     if "splits" in options:
         assert {run.decomposition for run in runs} >= {"channel", "fused", "rows", "sample"}
-        assert any(stats.packs(run) for run in runs)
+        assert {"rows", "sample", "tiles"} <= {run.decomposition for run in runs}
+        assert not any(stats.packs(run) for run in runs), "no decomposition packs any more"
     for run in runs:
         rows = sections[(run.consolidation, run.decomposition or run.plan)]
         assert list(rows) == [*run.layers, "total"], run.label
@@ -305,14 +310,12 @@ def test_comparison_agrees(tmp_path, nprocs, options):
             close(number(par), parallel[i] * 1e6, US, f"{where} parallel")
             close(number(up), speedup[i], RATIO, f"{where} speedup")
             close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{where} efficiency")
-        forward, up, eff, compute, pack, boundary, recv, weights = ranking[(run.consolidation,
-                                                                            run.decomposition or run.plan)]
+        forward, up, eff, compute, boundary, recv, weights = ranking[(run.consolidation, run.decomposition or run.plan)]
         sums = stats.stage_sums(run)
         close(number(forward), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} ranking forward")
         close(number(up), stats.total_speedup(run), RATIO, f"{run.label} ranking speedup")
         close(number(eff), 100 * stats.efficiency(run, stats.total_speedup(run)), PERCENT, f"{run.label} ranking eff")
         close(number(compute), sums.compute * 1e6, US, f"{run.label} ranking compute")
-        close(number(pack), sums.pack * 1e6, US, f"{run.label} ranking pack")
         close(number(boundary), sums.boundary * 1e6, US, f"{run.label} ranking boundary")
         assert number(recv) == stats.forward_received_max(run), f"{run.label} ranking recv B/rank"
         assert number(weights) == sums.weights, f"{run.label} ranking weights B/rank"

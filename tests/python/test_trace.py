@@ -116,22 +116,29 @@ def test_trace_rebuilt_from_durations(tmp_path, untimed_run3):
                                        + timing["broadcast_transfer_s"][iteration, rank]) * 1e6, abs=0.05)
 
 
-def test_trace_shows_pack_unpack_and_halo(tmp_path, rows_run3):
-    """Rows steps run their kernel on a packed copy: the trace has pack, compute, unpack in that order, back to back,
-    as long as the file's durations, and an exchange boundary is one halo event (point to point, no wait/transfer
-    split) as long as /timing/halo_s; where a boundary is not an exchange, unpack ends at its enter stamp. The fc
-    step (by feature, gathered) has neither pack nor halo."""
-    events = _trace(tmp_path, rows_run3)["traceEvents"]
-    timing, _, layers = _read(rows_run3)
+@pytest.mark.parametrize("which", ["rows_run3", "packed_rows_run3"])
+def test_trace_of_rows_run_pack_unpack_and_halo(tmp_path, request, which):
+    """A fresh rows run computes its boxes in place: each rows step is compute alone, then its boundary. A rows file
+    from before the box kernels (packed_rows_run3: pack and unpack recorded) has pack, compute, unpack in that
+    order on its rows steps, back to back, as long as the file's durations. Either way an exchange boundary is one
+    halo event (point to point, no wait/transfer split) as long as /timing/halo_s, and where a boundary is not an
+    exchange the step's last phase ends at its enter stamp. The fc step (by feature, gathered) has neither pack nor
+    halo."""
+    run = request.getfixturevalue(which)
+    events = _trace(tmp_path, run)["traceEvents"]
+    timing, _, layers = _read(run)
     iterations, _, ranks = timing["compute_s"].shape
-    with h5py.File(rows_run3) as f:
+    with h5py.File(run) as f:
         splits = [s.decode() for s in f["layers/split"][...]]
         boundaries = [s.decode() for s in f["layers/boundary"][...]]
     assert {"pack_s", "unpack_s", "halo_s"} <= set(timing)
     assert splits[:3] == ["rows"] * 3 and "exchange" in boundaries
-    phases = {index: (("pack", "compute", "unpack") if split == "rows" else ("compute",))
+    old = which == "packed_rows_run3"
+    assert (timing["pack_s"].any() and timing["unpack_s"].any()) == old  # fresh files record no copies
+    packed = [old and split == "rows" for split in splits]
+    phases = {index: (("pack", "compute", "unpack") if packed[index] else ("compute",))
               + (("halo",) if boundaries[index] == "exchange" else ("wait", "transfer"))
-              for index, split in enumerate(splits)}
+              for index in range(len(splits))}
     order = ["broadcast wait", "broadcast transfer"] + [f"{layer} {phase}" for index, layer in enumerate(layers)
                                                         for phase in phases[index]]
     groups = _by_rank_and_iteration(events)
@@ -147,11 +154,9 @@ def test_trace_shows_pack_unpack_and_halo(tmp_path, rows_run3):
                     event = by_name[f"{layer} {phase}"]
                     assert event["cat"] == phase
                     assert event["dur"] == pytest.approx(timing[f"{phase}_s"][iteration, index, rank] * 1e6, abs=1.0)
-            if splits[index] != "rows":
-                continue
-            pack, compute, unpack = (by_name[f"{layer} {phase}"] for phase in ("pack", "compute", "unpack"))
-            assert compute["ts"] == pytest.approx(pack["ts"] + pack["dur"], abs=1e-2)
-            assert unpack["ts"] == pytest.approx(compute["ts"] + compute["dur"], abs=1e-2)
+            work = [by_name[f"{layer} {phase}"] for phase in phases[index] if phase in ("pack", "compute", "unpack")]
+            for before, after in zip(work, work[1:]):
+                assert after["ts"] == pytest.approx(before["ts"] + before["dur"], abs=1e-2)
             if boundaries[index] != "exchange":
                 enter_us = timing["boundary_enter_s"][iteration, index, rank] * 1e6
-                assert unpack["ts"] + unpack["dur"] == pytest.approx(enter_us, abs=1.0)
+                assert work[-1]["ts"] + work[-1]["dur"] == pytest.approx(enter_us, abs=1.0)
