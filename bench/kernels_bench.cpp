@@ -1,4 +1,5 @@
-// Kernel microbenchmarks (Google Benchmark): each kernel of the seed network at B = 1, 64 and 256, and the whole
+// Kernel microbenchmarks (Google Benchmark): each kernel of the seed network at B = 1, 64 and 256, one rank's region
+// of the rows, sample and tiles splits computed in place (the kernels' box forms) at B = 64 and 256, and the whole
 // forward pass through the kernels (conv and pool separately, or fused), next to this core's measured FMA peak.
 // After Google Benchmark's own lines it prints one table: GF/s and the fraction of peak for the kernels that
 // multiply-add, ns per element for the others, images/s for the forward pass.
@@ -167,6 +168,78 @@ void BM_logsoftmax(benchmark::State& state) {
   record(state, "BM_logsoftmax", {0, double(kClasses * B), double(B)});
 }
 
+// ----- one rank's region of a spatial or sample split, computed in place by the kernels' box forms: its GF/s (or
+// ns/element) against the whole layer's above shows whether a region costs more per element than the whole layer.
+// The regions are rank 0's at P = 2 (rows: the first half of the output rows; sample: the first half of the images)
+// and rank 0's of a 2 x 2 grid (tiles: the top-left quarter of rows x columns).
+enum class Region { rows, sample, tiles };
+Box region_box(Region region, const Shape& out, std::size_t B) {
+  const Slice c{0, out.c}, h{0, out.h}, w{0, out.w}, b{0, B};
+  switch (region) {
+    case Region::rows: return Box{c, Slice{0, (out.h + 1) / 2}, w, b};
+    case Region::sample: return Box{c, h, w, Slice{0, (B + 1) / 2}};
+    case Region::tiles: return Box{c, Slice{0, (out.h + 1) / 2}, Slice{0, (out.w + 1) / 2}, b};
+  }
+  return {};
+}
+const char* region_name(Region region) {
+  return region == Region::rows ? "rows" : region == Region::sample ? "sample" : "tiles";
+}
+
+template <Region kRegion>
+void BM_conv_box(benchmark::State& state) {
+  const std::size_t B = std::size_t(state.range(0));
+  const auto in = random_floats(kImage.elements() * B, 1);
+  std::vector<float> out(kConvOut.elements() * B);
+  const Box box = region_box(kRegion, kConvOut, B);
+  for (auto _ : state) {
+    conv2d_box_forward(out.data(), in.data(), data().conv_w.data(), data().conv_b.data(), kImage, kConv, B, box);
+    benchmark::DoNotOptimize(out.data());
+  }
+  record(state, std::string("BM_conv_") + region_name(kRegion),
+         {2.0 * double(box.volume() * 9), 0, double(box.volume()) / double(kConvOut.elements())});
+}
+
+template <Region kRegion>
+void BM_pool_box(benchmark::State& state) {
+  const std::size_t B = std::size_t(state.range(0));
+  const auto in = random_floats(kConvOut.elements() * B, 1);
+  std::vector<float> out(kPoolOut.elements() * B);
+  const Box box = region_box(kRegion, kPoolOut, B);
+  for (auto _ : state) {
+    maxpool2d_box_forward(out.data(), in.data(), kConvOut, kPool, B, box);
+    benchmark::DoNotOptimize(out.data());
+  }
+  record(state, std::string("BM_pool_") + region_name(kRegion),
+         {0, double(box.volume()), double(box.volume()) / double(kPoolOut.elements())});
+}
+
+template <Region kRegion>
+void BM_gelu_box(benchmark::State& state) {
+  const std::size_t B = std::size_t(state.range(0));
+  const auto in = random_floats(kF * B, 1, 4.0f);
+  std::vector<float> out(kF * B);
+  const Box box = region_box(kRegion, kPoolOut, B);
+  for (auto _ : state) {
+    gelu_box_forward(out.data(), in.data(), kPoolOut, B, box, GeluForm::tanh);
+    benchmark::DoNotOptimize(out.data());
+  }
+  record(state, std::string("BM_gelu_tanh_") + region_name(kRegion),
+         {0, double(box.volume()), double(box.volume()) / double(kF)});
+}
+
+void BM_linear_sample(benchmark::State& state) {
+  const std::size_t B = std::size_t(state.range(0));
+  const auto in = random_floats(kF * B, 1);
+  std::vector<float> out(kO * B);
+  const Box box = region_box(Region::sample, Shape{kO, 1, 1}, B);
+  for (auto _ : state) {
+    linear_box_forward(out.data(), in.data(), data().lin_w.data(), data().lin_b.data(), kF, B, box);
+    benchmark::DoNotOptimize(out.data());
+  }
+  record(state, "BM_linear_sample", {2.0 * double(kF * kO * box.b.count), 0, double(box.b.count)});
+}
+
 // The seed network's whole pass through the kernels, one layer after another (as the per-layer plan runs it on
 // one rank) or with conv+pool fused. No MPI, no timing records: what the kernels allow.
 template <bool kFused>
@@ -223,6 +296,16 @@ BENCHMARK(BM_gelu<GeluForm::tanh>)->Name("BM_gelu_tanh")->Arg(1)->Arg(64)->Arg(2
 BENCHMARK(BM_gelu<GeluForm::erf>)->Name("BM_gelu_erf")->Arg(1)->Arg(64)->Arg(256);
 BENCHMARK(BM_linear)->Arg(1)->Arg(64)->Arg(256);
 BENCHMARK(BM_logsoftmax)->Arg(1)->Arg(64)->Arg(256);
+BENCHMARK(BM_conv_box<Region::rows>)->Name("BM_conv_rows")->Arg(64)->Arg(256);
+BENCHMARK(BM_conv_box<Region::sample>)->Name("BM_conv_sample")->Arg(64)->Arg(256);
+BENCHMARK(BM_conv_box<Region::tiles>)->Name("BM_conv_tiles")->Arg(64)->Arg(256);
+BENCHMARK(BM_pool_box<Region::rows>)->Name("BM_pool_rows")->Arg(64)->Arg(256);
+BENCHMARK(BM_pool_box<Region::sample>)->Name("BM_pool_sample")->Arg(64)->Arg(256);
+BENCHMARK(BM_pool_box<Region::tiles>)->Name("BM_pool_tiles")->Arg(64)->Arg(256);
+BENCHMARK(BM_gelu_box<Region::rows>)->Name("BM_gelu_tanh_rows")->Arg(64)->Arg(256);
+BENCHMARK(BM_gelu_box<Region::sample>)->Name("BM_gelu_tanh_sample")->Arg(64)->Arg(256);
+BENCHMARK(BM_gelu_box<Region::tiles>)->Name("BM_gelu_tanh_tiles")->Arg(64)->Arg(256);
+BENCHMARK(BM_linear_sample)->Arg(64)->Arg(256);
 BENCHMARK(BM_forward<false>)->Name("BM_forward_per_layer")->Arg(1)->Arg(64)->Arg(256);
 BENCHMARK(BM_forward<true>)->Name("BM_forward_fused")->Arg(1)->Arg(64)->Arg(256);
 

@@ -76,10 +76,11 @@ HWY_INLINE void StorePart(D d, V v, float* p, bool last, hn::Mask<D> tail) {
 // outputs whose inputs are consecutive too: a whole output row (ow, b) for stride 1, the B images of one (oh, ow)
 // otherwise). Each output is bias, then one MulAdd per tap in (ci, kh, kw) order.
 struct ConvGeometry {
-  std::size_t c_in, k;
-  std::size_t in_channel, in_row, in_col;  // input strides in floats: H*W*B, W*B, B
-  std::size_t out_channel;                 // OH*OW*B
+  std::size_t c_in, k, s;                  // input channels, filter size, stride
+  std::size_t in_channel, in_row, in_col;  // input strides in floats: H*W*Bf, W*Bf, Bf (Bf: the tensors' batch)
+  std::size_t out_channel, out_row;        // output strides in floats (the output's column stride is in_col too)
   std::size_t w_channel;                   // C_in*K*K
+  std::size_t ow, images;                  // output positions per row and images per position computed
 };
 
 // The taps of one pass, flattened in (ci, kh, kw) order: tap t reads input + offset[t] and the packed weights
@@ -91,18 +92,19 @@ struct ConvTaps {
   bool first;  // the first pass over the taps starts from the bias; later passes resume from the stored sums
 };
 
+// `chunks` blocks, each in_step input and out_step output floats after the previous one (the loop here saves a
+// call and set-up per block): consecutive blocks of a segment, or the same images at consecutive output positions.
 template <std::size_t RC, std::size_t NV, bool kTail>
 HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float* HWY_RESTRICT out,
                             const float* HWY_RESTRICT in, const float* HWY_RESTRICT bias, std::size_t chunks,
-                            std::size_t tail_lanes) {
+                            std::size_t tail_lanes, std::size_t in_step, std::size_t out_step) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   const auto tail = hn::FirstN(d, tail_lanes);
   const std::size_t* HWY_RESTRICT offset = taps.offset;
   const float* HWY_RESTRICT weights = taps.weights;
   const std::size_t nt = taps.count;
-  // `chunks` consecutive blocks of NV vectors, one after another (the loop here saves a call and set-up per block).
-  for (std::size_t c = 0; c < chunks; ++c, in += NV * N, out += NV * N) {
+  for (std::size_t c = 0; c < chunks; ++c, in += in_step, out += out_step) {
     V acc[RC][NV];
     for (std::size_t r = 0; r < RC; ++r)
       for (std::size_t v = 0; v < NV; ++v)
@@ -124,29 +126,48 @@ HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float
   }
 }
 
-// One segment of seg_len outputs for RC channels: full blocks of kConvVectors vectors, then the rest.
+// `chunks` blocks of `width` <= kConvVectors * N outputs for RC channels (see ConvBlock), the block's vector count
+// and tail chosen at run time.
 template <std::size_t RC>
-void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
-                 std::size_t seg_len) {
+void ConvBlocks(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
+                std::size_t width, std::size_t chunks, std::size_t in_step, std::size_t out_step) {
   const std::size_t N = hn::Lanes(D());
-  constexpr std::size_t NV = kConvVectors;
-  const std::size_t full = seg_len / (NV * N);
-  if (full > 0) ConvBlock<RC, NV, false>(taps, out_channel, out, in, bias, full, 0);
-  const std::size_t t0 = full * NV * N, rem = seg_len - t0;
-  if (rem == 0) return;
-  out += t0, in += t0;
-  const std::size_t nv = (rem + N - 1) / N, tail = rem % N;
+  const std::size_t nv = (width + N - 1) / N, tail = width % N;
   static_assert(kConvVectors == 2 || kConvVectors == 3);
   switch (nv * 2 + (tail != 0)) {
-    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, 1, 0);
-    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, 1, tail);
-    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, 1, 0);
-    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, 1, tail);
+    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
+    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
+    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
+    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
+    case 6:
+      if constexpr (kConvVectors >= 3)
+        return ConvBlock<RC, 3, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
+      break;
     case 7:
-      if constexpr (kConvVectors >= 3) return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, 1, tail);
+      if constexpr (kConvVectors >= 3)
+        return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
       break;
     default: break;
   }
+}
+
+// One segment of seg_len consecutive outputs for RC channels: blocks of kConvVectors vectors, then the rest. A rest of
+// one vector or less after at least one full block is taken as two blocks of two vectors instead of 3 + 1: a
+// one-vector block loads 8 weights for 8 FMAs (with 256 images per position, B = 256's strided conv or a 2-way sample
+// split's 128 images of a conv: 0.7x the throughput of a whole-row segment before this).
+template <std::size_t RC>
+void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
+                 std::size_t seg_len) {
+  const std::size_t N = hn::Lanes(D()), block = kConvVectors * N;
+  std::size_t full = seg_len / block, rem = seg_len - full * block;
+  if (kConvVectors == 3 && full > 0 && rem > 0 && rem <= N) --full, rem += block;
+  if (full > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, block, full, block, block);
+  out += full * block, in += full * block;
+  if (rem > block) {  // 3N < rem <= 4N: two full vectors, then the rest (two vectors, the last maybe partial)
+    ConvBlocks<RC>(taps, out_channel, out, in, bias, 2 * N, 1, 0, 0);
+    out += 2 * N, in += 2 * N, rem -= 2 * N;
+  }
+  if (rem > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, rem, 1, 0, 0);
 }
 
 // Taps per pass: the offsets and packed weights live on the stack (8 KB + 32 KB at most). A filter with more taps
@@ -154,13 +175,16 @@ void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, cons
 // are exact, so every element still sees bias, then one MulAdd per tap in order.
 constexpr std::size_t kConvTapsPerPass = 1024;
 
-// Output rows [oh0, oh1) of `count` channels; row oh of channel j goes to out + j*g.out_channel + (oh-oh0)*OW*B.
-// Stride 1: one segment per output row, OW*B consecutive outputs reading consecutive inputs. Otherwise one segment
-// per output position, its B images. Channel blocks run from the last to the first, so when a batch's output
-// overflows L2, the first channels -- the ones max-pooling reads first -- are the ones still in L2.
+// `rows` output rows of `count` channels: row i of channel j goes to out + j*g.out_channel + i*g.out_row and reads
+// from in + i*S*g.in_row (`out` and `in` point at the region's first output row, column and image, and at the first
+// input row, column and image its windows read). Stride 1 over every image of the tensors: one segment per output
+// row, ow*images consecutive outputs reading consecutive inputs. Otherwise one segment per output position, its
+// images. Channel blocks run from the last to the first, so when a batch's output overflows L2, the first channels
+// -- the ones max-pooling reads first -- are the ones still in L2.
 void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* weight, const float* bias,
-              std::size_t count, std::size_t S, std::size_t OW, std::size_t B, std::size_t oh0, std::size_t oh1) {
-  const std::size_t seg_len = S == 1 ? OW * B : B, segs = S == 1 ? 1 : OW;
+              std::size_t count, std::size_t rows) {
+  const bool whole_rows = g.s == 1 && g.images == g.in_col;
+  const std::size_t seg_len = whole_rows ? g.ow * g.images : g.images, segs = whole_rows ? 1 : g.ow;
   const std::size_t taps_total = g.c_in * g.k * g.k;
   std::size_t offset[kConvTapsPerPass];
   HWY_ALIGN float packed[kConvTapsPerPass * kConvChannels];
@@ -170,33 +194,55 @@ void ConvRows(const ConvGeometry& g, float* out, const float* in, const float* w
       const std::size_t ci = (t0 + t) / (g.k * g.k), kh = (t0 + t) / g.k % g.k, kw = (t0 + t) % g.k;
       offset[t] = ci * g.in_channel + kh * g.in_row + kw * g.in_col;
     }
-    const auto rows = [&](auto rc_tag, std::size_t j) {
+    const auto block = [&](auto rc_tag, std::size_t j) {
       constexpr std::size_t RC = decltype(rc_tag)::value;
       for (std::size_t t = 0; t < nt; ++t)
         for (std::size_t r = 0; r < RC; ++r) packed[t * RC + r] = weight[(j + r) * g.w_channel + t0 + t];
       const ConvTaps taps{offset, packed, nt, t0 == 0};
-      for (std::size_t oh = oh0; oh < oh1; ++oh) {
+      for (std::size_t i = 0; i < rows; ++i) {
         for (std::size_t s = 0; s < segs; ++s) {
-          ConvSegment<RC>(taps, g.out_channel, out + j * g.out_channel + ((oh - oh0) * OW + s) * B,
-                          in + oh * S * g.in_row + s * S * B, bias + j, seg_len);
+          ConvSegment<RC>(taps, g.out_channel, out + j * g.out_channel + i * g.out_row + s * g.in_col,
+                          in + i * g.s * g.in_row + s * g.s * g.in_col, bias + j, seg_len);
         }
       }
     };
     const std::size_t blocks = count / kConvChannels;
-    for (std::size_t j = count; j > blocks * kConvChannels; --j) rows(std::integral_constant<std::size_t, 1>{}, j - 1);
+    for (std::size_t j = count; j > blocks * kConvChannels; --j) block(std::integral_constant<std::size_t, 1>{}, j - 1);
     for (std::size_t b = blocks; b > 0; --b)
-      rows(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
+      block(std::integral_constant<std::size_t, kConvChannels>{}, (b - 1) * kConvChannels);
     if (taps_total == 0) break;
   }
 }
 
+// A conv or pool layer's output rows and columns.
+struct Plane {
+  std::size_t h, w;
+};
+Plane OutputPlane(Shape in, std::size_t k, std::size_t s) { return {(in.h - k) / s + 1, (in.w - k) / s + 1}; }
+
+// The geometry of a conv over whole tensors of `batch` images, computing `ow` columns of `images` images.
+ConvGeometry ConvOver(Shape in, const Conv2dSpec& conv, std::size_t batch, std::size_t ow, std::size_t images) {
+  const std::size_t K = conv.kernel, B = batch;
+  const Plane o = OutputPlane(in, K, conv.stride);
+  return ConvGeometry{in.c, K, conv.stride, in.h * in.w * B, in.w * B, B, o.h * o.w * B, o.w * B, in.c * K * K,
+                      ow, images};
+}
+
 void Conv2dImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
                 const Conv2dSpec& conv, std::size_t batch, Slice channels) {
-  const std::size_t K = conv.kernel, S = conv.stride, B = batch;
-  const std::size_t H = in_shape.h, W = in_shape.w, C_in = in_shape.c;
-  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  const ConvGeometry g{C_in, K, H * W * B, W * B, B, OH * OW * B, C_in * K * K};
-  ConvRows(g, out, in, weight, bias, channels.count, S, OW, B, 0, OH);
+  const Plane o = OutputPlane(in_shape, conv.kernel, conv.stride);
+  ConvRows(ConvOver(in_shape, conv, batch, o.w, batch), out, in, weight, bias, channels.count, o.h);
+}
+
+// Box `box` of the output, in place in the whole tensors (kernels.hpp: conv2d_box_forward).
+void Conv2dBoxImpl(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                   const Conv2dSpec& conv, std::size_t batch, const Box& box) {
+  if (box.empty()) return;
+  const ConvGeometry g = ConvOver(in_shape, conv, batch, box.w.count, box.b.count);
+  const std::size_t S = conv.stride;
+  ConvRows(g, out + box.c.begin * g.out_channel + box.h.begin * g.out_row + box.w.begin * batch + box.b.begin,
+           in + box.h.begin * S * g.in_row + box.w.begin * S * batch + box.b.begin, weight, bias, box.c.count,
+           box.h.count);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -205,8 +251,9 @@ void Conv2dImpl(float* out, const float* in, const float* weight, const float* b
 struct PoolGeometry {
   std::size_t k, s;
   std::size_t in_channel, in_row;  // input strides in floats
-  std::size_t out_channel;         // output channel stride in floats
-  std::size_t ow, batch;           // output row length (positions), images
+  std::size_t col;                 // input and output column stride in floats: the tensors' batch
+  std::size_t out_channel, out_row;  // output strides in floats
+  std::size_t ow, images;          // output positions per row and images per position computed
 };
 
 // NV full vectors of images at one output position: m = first input, then the other taps in (kh, kw) order.
@@ -218,7 +265,7 @@ HWY_INLINE void PoolVectors(D d, float* HWY_RESTRICT o, const float* HWY_RESTRIC
   for (std::size_t kh = 0; kh < g.k; ++kh) {
     for (std::size_t kw = 0; kw < g.k; ++kw) {
       if (kh == 0 && kw == 0) continue;
-      const float* x = first + kh * g.in_row + kw * g.batch;
+      const float* x = first + kh * g.in_row + kw * g.col;
       for (std::size_t v = 0; v < NV; ++v) {
         const V xv = hn::LoadU(d, x + v * N);
         m[v] = hn::IfThenElse(hn::Gt(xv, m[v]), xv, m[v]);
@@ -228,19 +275,21 @@ HWY_INLINE void PoolVectors(D d, float* HWY_RESTRICT o, const float* HWY_RESTRIC
   for (std::size_t v = 0; v < NV; ++v) hn::StoreU(m[v], d, o + v * N);
 }
 
-// Output rows [oh0, oh1) of `count` channels; output row oh reads input rows from oh*S (in is channel 0's row 0).
-void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t oh0, std::size_t oh1) {
+// `rows` output rows of `count` channels: row i of channel j goes to out + j*g.out_channel + i*g.out_row and reads
+// input rows from in + j*g.in_channel + i*S*g.in_row (`out` and `in` point at the region's first row, column and
+// image, and at the first input its windows read).
+void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t count, std::size_t rows) {
   const D d;
-  const std::size_t N = hn::Lanes(d), B = g.batch, K = g.k, S = g.s, OW = g.ow;
+  const std::size_t N = hn::Lanes(d), B = g.images, ld = g.col, K = g.k, S = g.s, OW = g.ow;
 #if HWY_TARGET != HWY_SCALAR
-  if (B == 1 && K == 2 && S == 2) {
+  if (ld == 1 && K == 2 && S == 2) {
     // One image, 2x2 windows (the seed's pool at B = 1): lanes over ow; two loaded vectors of an input row split
     // into even and odd columns give the window's kw = 0 and kw = 1 inputs without gathers.
     for (std::size_t j = 0; j < count; ++j) {
-      for (std::size_t oh = oh0; oh < oh1; ++oh) {
-        const float* row0 = in + j * g.in_channel + oh * 2 * g.in_row;
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row0 = in + j * g.in_channel + i * 2 * g.in_row;
         const float* row1 = row0 + g.in_row;
-        float* o = out + j * g.out_channel + (oh - oh0) * OW;
+        float* o = out + j * g.out_channel + i * g.out_row;
         for (std::size_t ow0 = 0; ow0 < OW; ow0 += N) {
           const std::size_t n = std::min(N, OW - ow0), lo_n = std::min(N, 2 * n), hi_n = 2 * n - lo_n;
           const auto lo_m = hn::FirstN(d, lo_n), hi_m = hn::FirstN(d, hi_n);
@@ -267,8 +316,8 @@ void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t co
     return;
   }
 #endif
-  if (B < N) {
-    // Few images: lanes over an output row's (ow, b) positions, inputs gathered.
+  if (B < N && B == ld) {
+    // Few images, all the tensors' own: lanes over an output row's (ow, b) positions, inputs gathered.
     const hn::RebindToSigned<D> di;
     HWY_ALIGN std::int32_t index[hn::MaxLanes(d)];
     const std::size_t row = OW * B;
@@ -281,8 +330,8 @@ void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t co
       const auto idx = hn::Load(di, index);
       const auto mask = hn::FirstN(d, n);
       for (std::size_t j = 0; j < count; ++j) {
-        for (std::size_t oh = oh0; oh < oh1; ++oh) {
-          const float* first = in + j * g.in_channel + oh * S * g.in_row;
+        for (std::size_t i = 0; i < rows; ++i) {
+          const float* first = in + j * g.in_channel + i * S * g.in_row;
           V m = hn::GatherIndex(d, first, idx);
           for (std::size_t kh = 0; kh < K; ++kh) {
             for (std::size_t kw = 0; kw < K; ++kw) {
@@ -291,29 +340,35 @@ void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t co
               m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
-          hn::BlendedStore(m, mask, d, out + j * g.out_channel + (oh - oh0) * row + t0);
+          hn::BlendedStore(m, mask, d, out + j * g.out_channel + i * g.out_row + t0);
         }
       }
     }
     return;
   }
-  // Lanes over images: blocks of up to 4 full vectors, then one masked vector for the last B % N images.
+  // Lanes over images: blocks of 4 full vectors, one block of the other full vectors, then one masked vector for the
+  // last B % N images.
   const std::size_t tail_n = B % N, full = B - tail_n;
   const auto tail = hn::FirstN(d, tail_n);
   for (std::size_t j = 0; j < count; ++j) {
-    for (std::size_t oh = oh0; oh < oh1; ++oh) {
+    for (std::size_t i = 0; i < rows; ++i) {
       for (std::size_t ow = 0; ow < OW; ++ow) {
-        float* o = out + j * g.out_channel + ((oh - oh0) * OW + ow) * B;
-        const float* first = in + j * g.in_channel + oh * S * g.in_row + ow * S * B;
+        float* o = out + j * g.out_channel + i * g.out_row + ow * ld;
+        const float* first = in + j * g.in_channel + i * S * g.in_row + ow * S * ld;
         std::size_t b0 = 0;
         for (; b0 + 4 * N <= full; b0 += 4 * N) PoolVectors<4>(d, o + b0, first + b0, g);
-        for (; b0 < full; b0 += N) PoolVectors<1>(d, o + b0, first + b0, g);
+        switch ((full - b0) / N) {  // the rest of the full vectors in one block (a block of images: often 2 or 3)
+          case 3: PoolVectors<3>(d, o + b0, first + b0, g); break;
+          case 2: PoolVectors<2>(d, o + b0, first + b0, g); break;
+          case 1: PoolVectors<1>(d, o + b0, first + b0, g); break;
+          default: break;
+        }
         if (tail_n != 0) {
           V m = LoadFirst(d, first + full, tail, tail_n);
           for (std::size_t kh = 0; kh < K; ++kh) {
             for (std::size_t kw = 0; kw < K; ++kw) {
               if (kh == 0 && kw == 0) continue;
-              const V x = LoadFirst(d, first + kh * g.in_row + kw * B + full, tail, tail_n);
+              const V x = LoadFirst(d, first + kh * g.in_row + kw * ld + full, tail, tail_n);
               m = hn::IfThenElse(hn::Gt(x, m), x, m);
             }
           }
@@ -324,13 +379,29 @@ void PoolRows(const PoolGeometry& g, float* out, const float* in, std::size_t co
   }
 }
 
+// The geometry of a pool over whole tensors of `batch` images, computing `ow` columns of `images` images.
+PoolGeometry PoolOver(Shape in, const MaxPool2dSpec& pool, std::size_t batch, std::size_t ow, std::size_t images) {
+  const std::size_t B = batch;
+  const Plane o = OutputPlane(in, pool.kernel, pool.stride);
+  return PoolGeometry{pool.kernel, pool.stride, in.h * in.w * B, in.w * B, B, o.h * o.w * B, o.w * B, ow, images};
+}
+
 void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
                    Slice channels) {
-  const std::size_t K = pool.kernel, S = pool.stride, B = batch;
-  const std::size_t H = in_shape.h, W = in_shape.w;
-  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-  const PoolGeometry g{K, S, H * W * B, W * B, OH * OW * B, OW, B};
-  PoolRows(g, out, in + channels.begin * H * W * B, channels.count, 0, OH);
+  const Plane o = OutputPlane(in_shape, pool.kernel, pool.stride);
+  const PoolGeometry g = PoolOver(in_shape, pool, batch, o.w, batch);
+  PoolRows(g, out, in + channels.begin * g.in_channel, channels.count, o.h);
+}
+
+// Box `box` of the output, in place in the whole tensors (kernels.hpp: maxpool2d_box_forward).
+void MaxPool2dBoxImpl(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                      const Box& box) {
+  if (box.empty()) return;
+  const PoolGeometry g = PoolOver(in_shape, pool, batch, box.w.count, box.b.count);
+  const std::size_t S = pool.stride;
+  PoolRows(g, out + box.c.begin * g.out_channel + box.h.begin * g.out_row + box.w.begin * batch + box.b.begin,
+           in + box.c.begin * g.in_channel + box.h.begin * S * g.in_row + box.w.begin * S * batch + box.b.begin,
+           box.c.count, box.h.count);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -340,23 +411,22 @@ void MaxPool2dImpl(float* out, const float* in, Shape in_shape, const MaxPool2dS
 // pool call per group instead of one per pooled row. Every conv and pool element sees the operations of Conv2dImpl /
 // PoolRows, so the result is bit for bit the unfused one.
 struct FusedGeometry {
-  ConvGeometry conv;
-  PoolGeometry pool;
-  std::size_t s, ow, batch, ph;
+  ConvGeometry conv;  // into the workspace: conv_rows rows per channel
+  PoolGeometry pool;  // from the workspace into the pooled tensor
+  std::size_t ph;
   std::size_t conv_rows;  // conv rows per channel the workspace holds: OH, or the pool's K
 };
 
 FusedGeometry Fused(const ConvPoolArgs& a) {
-  const std::size_t K = a.conv.kernel, S = a.conv.stride, B = a.batch;
-  const std::size_t H = a.in_shape.h, W = a.in_shape.w, C_in = a.in_shape.c;
-  const std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+  const std::size_t B = a.batch;
+  const Plane o = OutputPlane(a.in_shape, a.conv.kernel, a.conv.stride);
   const std::size_t PK = a.pool.kernel, PS = a.pool.stride;
-  const std::size_t PH = (OH - PK) / PS + 1, PW = (OW - PK) / PS + 1;
-  const bool whole = B < kFusedWholePlanesBelow;
-  const std::size_t rows = whole ? OH : PK;  // conv rows the workspace holds per channel
-  return FusedGeometry{ConvGeometry{C_in, K, H * W * B, W * B, B, rows * OW * B, C_in * K * K},
-                       PoolGeometry{PK, PS, rows * OW * B, OW * B, PH * PW * B, PW, B},
-                       S, OW, B, PH, rows};
+  const std::size_t PH = (o.h - PK) / PS + 1, PW = (o.w - PK) / PS + 1;
+  const std::size_t rows = B < kFusedWholePlanesBelow ? o.h : PK;
+  ConvGeometry conv = ConvOver(a.in_shape, a.conv, B, o.w, B);
+  conv.out_channel = rows * o.w * B;
+  const PoolGeometry pool{PK, PS, rows * o.w * B, o.w * B, B, PH * PW * B, PW * B, PW, B};
+  return FusedGeometry{conv, pool, PH, rows};
 }
 
 // Which channels and pooled rows a part covers is conv2d_maxpool2d_part's (the public, target-independent answer).
@@ -364,17 +434,17 @@ void Conv2dMaxPool2dConvPartImpl(const ConvPoolArgs& a, std::size_t part, float*
   const FusedGeometry g = Fused(a);
   const ConvPoolPart p = conv2d_maxpool2d_part(a, part);
   const std::size_t oh0 = p.row * a.pool.stride;
-  ConvRows(g.conv, workspace, a.in, a.weight + p.channel * g.conv.w_channel, a.bias + p.channel, p.channels, g.s, g.ow,
-           g.batch, oh0, oh0 + g.conv_rows);
+  ConvRows(g.conv, workspace, a.in + oh0 * a.conv.stride * g.conv.in_row, a.weight + p.channel * g.conv.w_channel,
+           a.bias + p.channel, p.channels, g.conv_rows);
 }
 
 void Conv2dMaxPool2dPoolPartImpl(const ConvPoolArgs& a, std::size_t part, const float* workspace, float* out,
                                  bool compact) {
   FusedGeometry g = Fused(a);
   const ConvPoolPart p = conv2d_maxpool2d_part(a, part);
-  if (compact) g.pool.out_channel = p.rows * g.pool.ow * g.batch;
-  PoolRows(g.pool, compact ? out : out + (p.channel * g.ph + p.row) * g.pool.ow * g.batch, workspace, p.channels, 0,
-           p.rows);
+  if (compact) g.pool.out_channel = p.rows * g.pool.out_row;
+  PoolRows(g.pool, compact ? out : out + p.channel * g.pool.out_channel + p.row * g.pool.out_row, workspace,
+           p.channels, p.rows);
 }
 
 void Conv2dMaxPool2dImpl(const ConvPoolArgs& a, float* out, float* workspace) {
@@ -484,6 +554,33 @@ void GeluImpl(float* out, const float* in, std::size_t count, GeluForm form) {
   }
 }
 
+// Box `box` of a [C][H][W][B] tensor, B = batch, as the fewest runs of consecutive floats: a run per channel when
+// the box has whole planes, per (channel, row) when it has every image (its columns are then consecutive), else per
+// position.
+template <GeluForm kForm>
+void GeluBox(float* out, const float* in, Shape shape, std::size_t batch, const Box& box) {
+  const std::size_t col = batch, row = shape.w * col, plane = shape.h * row;
+  const bool whole_images = box.b.count == batch, whole_rows = whole_images && box.w.count == shape.w;
+  const bool whole_planes = whole_rows && box.h.count == shape.h;
+  const std::size_t rows = whole_planes ? 1 : box.h.count, cols = whole_images ? 1 : box.w.count;
+  const std::size_t run = whole_planes ? plane : whole_images ? box.w.count * col : box.b.count;
+  for (std::size_t c = box.c.begin; c < box.c.end(); ++c)
+    for (std::size_t h = 0; h < rows; ++h)
+      for (std::size_t w = 0; w < cols; ++w) {
+        const std::size_t at = c * plane + (box.h.begin + h) * row + (box.w.begin + w) * col + box.b.begin;
+        GeluLoop<kForm>(out + at, in + at, run);
+      }
+}
+
+void GeluBoxImpl(float* out, const float* in, Shape shape, std::size_t batch, const Box& box, GeluForm form) {
+  if (box.empty()) return;
+  if (form == GeluForm::tanh) {
+    GeluBox<GeluForm::tanh>(out, in, shape, batch, box);
+  } else {
+    GeluBox<GeluForm::erf>(out, in, shape, batch, box);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Linear layer, lanes over images: out[o][b] = ((0 + p_0) + p_1 + ...) + bias[o], p_i the MulAdd chain over block i
 // of kLinearSumBlock features, in feature order. Loops: feature block (its x rows stay in L2), RO output rows (their
@@ -492,8 +589,8 @@ constexpr std::size_t kLinearPrefetchRows = 16;
 [[maybe_unused]] constexpr std::size_t kLinearPrefetchFeatures = 128;  // the one-image path (AVX-512 only)
 
 struct LinearGeometry {
-  std::size_t f;      // row length of the weight matrix (features summed)
-  std::size_t batch;  // row length of x and out
+  std::size_t f;   // row length of the weight matrix (features summed)
+  std::size_t ld;  // row stride of x and out: the tensors' batch
 };
 
 template <std::size_t RO, std::size_t NV, bool kTail>
@@ -506,13 +603,13 @@ HWY_NOINLINE void LinearBlock(const LinearGeometry& g, float* HWY_RESTRICT out, 
   for (std::size_t r = 0; r < RO; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (std::size_t k = 0; k < nk; ++k) {
-    // x's rows are B floats apart and a block reads NV vectors of each: a stride the hardware prefetchers follow
+    // x's rows are ld floats apart and a block reads NV vectors of each: a stride the hardware prefetchers follow
     // poorly when x comes from L3 (B = 256: 5.5 MB), so ask for row k + kLinearPrefetchRows ahead. A prefetch is a
     // hint: past the end of x it reads nothing and cannot fault.
-    for (std::size_t v = 0; v < NV; ++v) hwy::Prefetch(x + (k + kLinearPrefetchRows) * g.batch + v * N);
+    for (std::size_t v = 0; v < NV; ++v) hwy::Prefetch(x + (k + kLinearPrefetchRows) * g.ld + v * N);
     V xv[NV];
     for (std::size_t v = 0; v < NV; ++v)
-      xv[v] = LoadPart<kTail>(d, x + k * g.batch + v * N, v + 1 == NV, tail, tail_lanes);
+      xv[v] = LoadPart<kTail>(d, x + k * g.ld + v * N, v + 1 == NV, tail, tail_lanes);
     for (std::size_t r = 0; r < RO; ++r) {
       const V wv = hn::Set(d, w[r * g.f + k]);
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(wv, xv[v], acc[r][v]);
@@ -520,7 +617,7 @@ HWY_NOINLINE void LinearBlock(const LinearGeometry& g, float* HWY_RESTRICT out, 
   }
   for (std::size_t r = 0; r < RO; ++r) {
     for (std::size_t v = 0; v < NV; ++v) {
-      float* o = out + r * g.batch + v * N;
+      float* o = out + r * g.ld + v * N;
       const V prev = first_block ? hn::Zero(d) : LoadPart<kTail>(d, o, v + 1 == NV, tail, tail_lanes);
       StorePart<kTail>(d, hn::Add(prev, acc[r][v]), o, v + 1 == NV, tail);
     }
@@ -576,7 +673,7 @@ HWY_INLINE void Transpose16(__m512 r[16]) {
 template <std::size_t NB>
 HWY_NOINLINE void LinearFewImages(float* HWY_RESTRICT out, const float* HWY_RESTRICT x,
                                   const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, std::size_t F,
-                                  std::size_t B, std::size_t rows, std::size_t b0) {
+                                  std::size_t ld, std::size_t rows, std::size_t b0) {
   const D d;
   const hn::RebindToSigned<D> di;
   const std::size_t N = hn::Lanes(d);
@@ -605,12 +702,12 @@ HWY_NOINLINE void LinearFewImages(float* HWY_RESTRICT out, const float* HWY_REST
         Transpose16(col);
         for (std::size_t i = 0; i < 16; ++i)
           for (std::size_t b = 0; b < NB; ++b)
-            acc[b] = hn::MulAdd(V{col[i]}, hn::Set(d, x[(k + i) * B + b0 + b]), acc[b]);
+            acc[b] = hn::MulAdd(V{col[i]}, hn::Set(d, x[(k + i) * ld + b0 + b]), acc[b]);
       }
 #endif
       for (; k < k1; ++k) {
         const V wv = hn::GatherIndex(d, w + k, idx);
-        for (std::size_t b = 0; b < NB; ++b) acc[b] = hn::MulAdd(wv, hn::Set(d, x[k * B + b0 + b]), acc[b]);
+        for (std::size_t b = 0; b < NB; ++b) acc[b] = hn::MulAdd(wv, hn::Set(d, x[k * ld + b0 + b]), acc[b]);
       }
       for (std::size_t b = 0; b < NB; ++b) total[b] = hn::Add(total[b], acc[b]);
     }
@@ -622,29 +719,30 @@ HWY_NOINLINE void LinearFewImages(float* HWY_RESTRICT out, const float* HWY_REST
         total[b] = hn::Add(total[b], hn::Load(d, lanes));
       }
       hn::Store(total[b], d, lanes);
-      for (std::size_t i = 0; i < nr; ++i) out[(o0 + i) * B + b0 + b] = lanes[i];
+      for (std::size_t i = 0; i < nr; ++i) out[(o0 + i) * ld + b0 + b] = lanes[i];
     }
   }
 }
 
-// out [rows][B] = weight [rows][F] . x [F][B] (+ bias when given).
+// out [rows][B] = weight [rows][F] . x [F][B] (+ bias when given): B images whose rows are ld floats apart.
 void LinearCore(float* out, const float* x, const float* weight, const float* bias, std::size_t F, std::size_t B,
-                std::size_t rows) {
+                std::size_t rows, std::size_t ld) {
   const D d;
   const std::size_t N = hn::Lanes(d);
-  const LinearGeometry g{F, B};
+  const LinearGeometry g{F, ld};
   if (B < N && rows * F < (std::size_t{1} << 31)) {  // gather indices are 32-bit
     for (std::size_t b0 = 0; b0 < B; b0 += 4) {
       switch (std::min<std::size_t>(4, B - b0)) {
-        case 1: LinearFewImages<1>(out, x, weight, bias, F, B, rows, b0); break;
-        case 2: LinearFewImages<2>(out, x, weight, bias, F, B, rows, b0); break;
-        case 3: LinearFewImages<3>(out, x, weight, bias, F, B, rows, b0); break;
-        default: LinearFewImages<4>(out, x, weight, bias, F, B, rows, b0); break;
+        case 1: LinearFewImages<1>(out, x, weight, bias, F, ld, rows, b0); break;
+        case 2: LinearFewImages<2>(out, x, weight, bias, F, ld, rows, b0); break;
+        case 3: LinearFewImages<3>(out, x, weight, bias, F, ld, rows, b0); break;
+        default: LinearFewImages<4>(out, x, weight, bias, F, ld, rows, b0); break;
       }
     }
     return;
   }
-  if (F == 0) std::fill(out, out + rows * B, 0.0f);
+  if (F == 0)
+    for (std::size_t o = 0; o < rows; ++o) std::fill(out + o * ld, out + o * ld + B, 0.0f);
   for (std::size_t k0 = 0; k0 < F; k0 += kLinearSumBlock) {
     const std::size_t nk = std::min(kLinearSumBlock, F - k0);
     std::size_t o = 0;
@@ -652,7 +750,7 @@ void LinearCore(float* out, const float* x, const float* weight, const float* bi
       constexpr std::size_t RO = decltype(ro_tag)::value;
       for (std::size_t b0 = 0; b0 < B; b0 += kLinearVectors * N) {
         const std::size_t rem = std::min(B - b0, kLinearVectors * N);
-        LinearChunk<RO>(g, out + o0 * B + b0, x + k0 * B + b0, weight + o0 * F + k0, nk, k0 == 0, (rem + N - 1) / N,
+        LinearChunk<RO>(g, out + o0 * ld + b0, x + k0 * ld + b0, weight + o0 * F + k0, nk, k0 == 0, (rem + N - 1) / N,
                         rem % N);
       }
     };
@@ -667,7 +765,7 @@ void LinearCore(float* out, const float* x, const float* weight, const float* bi
     const V bv = hn::Set(d, bias[o]);
     for (std::size_t b0 = 0; b0 < B; b0 += N) {
       const bool last = b0 + N > B;
-      float* p = out + o * B + b0;
+      float* p = out + o * ld + b0;
       StorePart<true>(d, hn::Add(LoadPart<true>(d, p, last, tail, B % N), bv), p, last, tail);
     }
   }
@@ -675,40 +773,60 @@ void LinearCore(float* out, const float* x, const float* weight, const float* bi
 
 void LinearImpl(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
                 std::size_t batch, Slice features) {
-  LinearCore(out, in, weight, bias, in_features, batch, features.count);
+  LinearCore(out, in, weight, bias, in_features, batch, features.count, batch);
+}
+
+// Box `box` of the [O][B] output: features box.c (weight and bias hold their rows), images box.b.
+void LinearBoxImpl(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                   std::size_t batch, const Box& box) {
+  if (box.empty()) return;
+  LinearCore(out + box.c.begin * batch + box.b.begin, in + box.b.begin, weight, bias, in_features, box.b.count,
+             box.c.count, batch);
 }
 
 void LinearPartialImpl(float* out, const float* in, const float* weight, std::size_t out_features, std::size_t batch,
                        Slice in_features) {
-  LinearCore(out, in + in_features.begin * batch, weight, nullptr, in_features.count, batch, out_features);
+  LinearCore(out, in + in_features.begin * batch, weight, nullptr, in_features.count, batch, out_features, batch);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // LogSoftmax, lanes over images: m = running max (k order), sum of exp(x - m) in k order, log of the sum per image
 // (std::log on each lane: one call per image), out = (x - m) - log_sum.
-void LogSoftmaxImpl(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
+// B images whose rows are ld floats apart; out points at out_features' first row.
+void LogSoftmaxCore(float* out, const float* in, std::size_t features, std::size_t B, Slice out_features,
+                    std::size_t ld) {
   const D d;
-  const std::size_t N = hn::Lanes(d), B = batch;
+  const std::size_t N = hn::Lanes(d);
   const auto tail = hn::FirstN(d, B % N);
   HWY_ALIGN float lanes[hn::MaxLanes(d)];
   for (std::size_t b0 = 0; b0 < B; b0 += N) {
     const bool last = b0 + N > B;
     V m = LoadPart<true>(d, in + b0, last, tail, B % N);
     for (std::size_t k = 1; k < features; ++k) {
-      const V x = LoadPart<true>(d, in + k * B + b0, last, tail, B % N);
+      const V x = LoadPart<true>(d, in + k * ld + b0, last, tail, B % N);
       m = hn::IfThenElse(hn::Gt(x, m), x, m);
     }
     V sum = hn::Zero(d);
     for (std::size_t k = 0; k < features; ++k)
-      sum = hn::Add(sum, hn::Exp(d, hn::Sub(LoadPart<true>(d, in + k * B + b0, last, tail, B % N), m)));
+      sum = hn::Add(sum, hn::Exp(d, hn::Sub(LoadPart<true>(d, in + k * ld + b0, last, tail, B % N), m)));
     hn::Store(sum, d, lanes);
     for (std::size_t i = 0; i < N; ++i) lanes[i] = std::log(lanes[i]);
     const V log_sum = hn::Load(d, lanes);
     for (std::size_t j = 0; j < out_features.count; ++j) {
-      const V x = LoadPart<true>(d, in + (out_features.begin + j) * B + b0, last, tail, B % N);
-      StorePart<true>(d, hn::Sub(hn::Sub(x, m), log_sum), out + j * B + b0, last, tail);
+      const V x = LoadPart<true>(d, in + (out_features.begin + j) * ld + b0, last, tail, B % N);
+      StorePart<true>(d, hn::Sub(hn::Sub(x, m), log_sum), out + j * ld + b0, last, tail);
     }
   }
+}
+
+void LogSoftmaxImpl(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
+  LogSoftmaxCore(out, in, features, batch, out_features, batch);
+}
+
+// Box `box` of the [features][B] output: features box.c, images box.b.
+void LogSoftmaxBoxImpl(float* out, const float* in, std::size_t features, std::size_t batch, const Box& box) {
+  if (box.empty()) return;
+  LogSoftmaxCore(out + box.c.begin * batch + box.b.begin, in + box.b.begin, features, box.b.count, box.c, batch);
 }
 
 // The target this instantiation was compiled for (a HWY_* bit), so the dispatcher can report what it runs.
@@ -732,6 +850,11 @@ HWY_EXPORT(GeluImpl);
 HWY_EXPORT(LinearImpl);
 HWY_EXPORT(LinearPartialImpl);
 HWY_EXPORT(LogSoftmaxImpl);
+HWY_EXPORT(Conv2dBoxImpl);
+HWY_EXPORT(MaxPool2dBoxImpl);
+HWY_EXPORT(GeluBoxImpl);
+HWY_EXPORT(LinearBoxImpl);
+HWY_EXPORT(LogSoftmaxBoxImpl);
 HWY_EXPORT(TargetImpl);
 
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
@@ -807,6 +930,29 @@ void linear_partial_forward(float* out, const float* in, const float* weight, st
 
 void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features) {
   HWY_DYNAMIC_DISPATCH(LogSoftmaxImpl)(out, in, features, batch, out_features);
+}
+
+void conv2d_box_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                        const Conv2dSpec& conv, std::size_t batch, const Box& box) {
+  HWY_DYNAMIC_DISPATCH(Conv2dBoxImpl)(out, in, weight, bias, in_shape, conv, batch, box);
+}
+
+void maxpool2d_box_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                           const Box& box) {
+  HWY_DYNAMIC_DISPATCH(MaxPool2dBoxImpl)(out, in, in_shape, pool, batch, box);
+}
+
+void gelu_box_forward(float* out, const float* in, Shape shape, std::size_t batch, const Box& box, GeluForm form) {
+  HWY_DYNAMIC_DISPATCH(GeluBoxImpl)(out, in, shape, batch, box, form);
+}
+
+void linear_box_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                        std::size_t batch, const Box& box) {
+  HWY_DYNAMIC_DISPATCH(LinearBoxImpl)(out, in, weight, bias, in_features, batch, box);
+}
+
+void logsoftmax_box_forward(float* out, const float* in, std::size_t features, std::size_t batch, const Box& box) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxBoxImpl)(out, in, features, batch, box);
 }
 
 float gelu(float x, GeluForm form) {

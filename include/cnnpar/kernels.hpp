@@ -110,6 +110,22 @@ void linear_partial_forward(float* out, const float* in, const float* weight, st
 // operations per image, instead of reduced across ranks).
 void logsoftmax_forward(float* out, const float* in, std::size_t features, std::size_t batch, Slice out_features);
 
+// The same kernels over a box of the layer's output (partition.hpp's Box: channels x rows x columns x images), in
+// place in the layer's whole tensors: the spatial, sample and 2-D splits (plan.hpp) compute their region with no copy
+// in or out. out and in are the whole output and input tensors, [C][H][W][B] with B = batch (a linear layer's or
+// LogSoftmax's [features][B]: box.c counts features, box.h and box.w are {0, 1}); only `box` of out is written and
+// only the inputs its windows cover are read. weight and bias hold the rows of the box's channels or features (box.c),
+// as a channel slice's do. Every element sees the operations the whole-layer kernels give it: bit for bit the same.
+void conv2d_box_forward(float* out, const float* in, const float* weight, const float* bias, Shape in_shape,
+                        const Conv2dSpec& conv, std::size_t batch, const Box& box);
+void maxpool2d_box_forward(float* out, const float* in, Shape in_shape, const MaxPool2dSpec& pool, std::size_t batch,
+                           const Box& box);
+void gelu_box_forward(float* out, const float* in, Shape shape, std::size_t batch, const Box& box, GeluForm form);
+void linear_box_forward(float* out, const float* in, const float* weight, const float* bias, std::size_t in_features,
+                        std::size_t batch, const Box& box);
+// Reads every feature of the box's images (the normalisation, as logsoftmax_forward).
+void logsoftmax_box_forward(float* out, const float* in, std::size_t features, std::size_t batch, const Box& box);
+
 // The instruction set the kernels run with: "avx3" (AVX-512), "avx2", "sse4", "ssse3", or "scalar" / "emu128" (the
 // portable fallback, whichever Highway builds).
 // Chosen at the first kernel call as the best the CPU supports, unless pinned. For the run header and metadata.

@@ -3,6 +3,8 @@
 //     channels; GELU over element ranges; linear and LogSoftmax over output features);
 //   - an image's result does not depend on the batch around it: alone, inside batches of 3, 17, 64 and 257, at any
 //     position (image tiles and register blocks change, the bits do not);
+//   - every kernel's box form (a block of channels x rows x columns x images, in place) equals that part of the
+//     whole layer, writing nothing else;
 //   - fused conv+pool equals conv then pool; the linear layer's partial sums over all features plus the bias equal it;
 //   - accuracy against double precision (GELU within 1e-6 absolute over [-10, 10] and a log-spaced sweep out to the
 //     largest floats), and GELU's special values bit for bit.
@@ -191,6 +193,91 @@ TEST(KernelContract, ConvPoolAndFusedSlicesAndBatches) {
         expect_batch_independent([&](const auto& x, std::size_t b) { return fused(x, b, all); }, c.in.elements(), B,
                                  11, "fused conv+pool");
       }
+    }
+  });
+}
+
+namespace {
+// Boxes that cut every axis of a C x H x W x B tensor unevenly: each axis whole, its first item, a middle block and
+// its last item (one image alone, images from the middle of a vector, a tail; columns not starting at 0; ...).
+std::vector<Box> odd_boxes(const Shape& shape, std::size_t batch) {
+  const auto cuts = [](std::size_t n) {
+    std::vector<Slice> c{Slice{0, n}, Slice{0, 1}, Slice{n - 1, 1}};
+    if (n > 2) c.push_back(Slice{1, n - 2});
+    return c;
+  };
+  std::vector<Box> boxes;
+  for (const Slice c : cuts(shape.c))
+    for (const Slice h : cuts(shape.h))
+      for (const Slice w : cuts(shape.w))
+        for (const Slice b : cuts(batch)) boxes.push_back(Box{c, h, w, b});
+  return boxes;
+}
+
+// The box form of a kernel (kernels.hpp: *_box_forward) computes exactly `box` of the whole output: those values bit
+// for bit, nothing written outside it (the output starts as NaN there and stays so).
+void expect_box_of_whole(const std::function<void(float* out, const Box& box)>& run_box,
+                         const std::vector<float>& whole, const Shape& shape, std::size_t B, const std::string& what) {
+  for (const Box& box : odd_boxes(shape, B)) {
+    std::vector<float> got(whole.size(), std::nanf("")), want(whole.size(), std::nanf(""));
+    run_box(got.data(), box);
+    for (std::size_t c = box.c.begin; c < box.c.end(); ++c)
+      for (std::size_t h = box.h.begin; h < box.h.end(); ++h)
+        for (std::size_t w = box.w.begin; w < box.w.end(); ++w)
+          for (std::size_t b = box.b.begin; b < box.b.end(); ++b) {
+            const std::size_t at = ((c * shape.h + h) * shape.w + w) * B + b;
+            want[at] = whole[at];
+          }
+    ASSERT_TRUE(bitwise_equal(got.data(), want.data(), want.size()))
+        << what << " B=" << B << " box c" << box.c.begin << "+" << box.c.count << " h" << box.h.begin << "+"
+        << box.h.count << " w" << box.w.begin << "+" << box.w.count << " b" << box.b.begin << "+" << box.b.count;
+  }
+}
+}  // namespace
+
+// Every layer's box form against its whole-layer kernel, on every instruction set: strided and overlapping windows,
+// boxes of single rows, columns and images, at batch sizes below and above a vector's lanes.
+TEST(KernelContract, BoxFormsEqualTheWholeLayerBitForBit) {
+  for_each_target([](const std::string&) {
+    for (const ConvCase& c : kConvCases) {
+      const std::size_t K = c.conv.kernel, S = c.conv.stride, C = c.conv.out_channels;
+      const Shape conv_out{C, (c.in.h - K) / S + 1, (c.in.w - K) / S + 1};
+      const Shape pool_out{C, (conv_out.h - c.pool.kernel) / c.pool.stride + 1,
+                           (conv_out.w - c.pool.kernel) / c.pool.stride + 1};
+      const auto weight = random_floats(C * c.in.c * K * K, 31), bias = random_floats(C, 32);
+      for (const std::size_t B : {1u, 3u, 17u, 40u}) {
+        const auto in = random_floats(c.in.elements() * B, 33 + unsigned(B));
+        std::vector<float> conv(conv_out.elements() * B), pool(pool_out.elements() * B), gelu(conv.size());
+        conv2d_forward(conv.data(), in.data(), weight.data(), bias.data(), c.in, c.conv, B, Slice{0, C});
+        maxpool2d_forward(pool.data(), conv.data(), conv_out, c.pool, B, Slice{0, C});
+        gelu_forward(gelu.data(), conv.data(), conv.size(), GeluForm::erf);
+        expect_box_of_whole(
+            [&](float* out, const Box& box) {
+              conv2d_box_forward(out, in.data(), weight.data() + box.c.begin * c.in.c * K * K,
+                                 bias.data() + box.c.begin, c.in, c.conv, B, box);
+            },
+            conv, conv_out, B, "conv");
+        expect_box_of_whole([&](float* out, const Box& box) {
+          maxpool2d_box_forward(out, conv.data(), conv_out, c.pool, B, box);
+        }, pool, pool_out, B, "pool");
+        expect_box_of_whole([&](float* out, const Box& box) {
+          gelu_box_forward(out, conv.data(), conv_out, B, box, GeluForm::erf);
+        }, gelu, conv_out, B, "gelu");
+      }
+    }
+    const std::size_t F = 37, O = 11;
+    const auto weight = random_floats(O * F, 41), bias = random_floats(O, 42);
+    for (const std::size_t B : {1u, 3u, 17u, 40u}) {
+      const auto in = random_floats(F * B, 43 + unsigned(B));
+      std::vector<float> linear(O * B), logsoftmax(F * B);
+      linear_forward(linear.data(), in.data(), weight.data(), bias.data(), F, B, Slice{0, O});
+      logsoftmax_forward(logsoftmax.data(), in.data(), F, B, Slice{0, F});
+      expect_box_of_whole([&](float* out, const Box& box) {
+        linear_box_forward(out, in.data(), weight.data() + box.c.begin * F, bias.data() + box.c.begin, F, B, box);
+      }, linear, Shape{O, 1, 1}, B, "linear");
+      expect_box_of_whole([&](float* out, const Box& box) {
+        logsoftmax_box_forward(out, in.data(), F, B, box);
+      }, logsoftmax, Shape{F, 1, 1}, B, "logsoftmax");
     }
   });
 }
