@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: every decomposition side by side (--compare splits: channel, fused, rows, tiles, sample, rows-channel,
 # sample-channel x every consolidation that can run them), verified, at several rank counts and batch sizes. Prints
-# each job's ranking table (forward time, speedup, efficiency, compute, pack, boundary, bytes and weights per rank).
+# each job's ranking table (forward time, speedup, efficiency, compute, boundary, bytes and weights per rank).
 # Usage: bench/decompositions.sh [ITERATIONS] [NET] [RANKS...]   (defaults: 100 seed 2 4)
 # On a machine with fewer cores than ranks the runs are oversubscribed: the script says so in each heading.
 set -euo pipefail

@@ -30,13 +30,8 @@ DistributedForward::DistributedForward(const std::vector<LayerInfo>& layers, con
       rank_(rank),
       weights_(std::move(step_weights)),
       consolidation_(consolidation) {
-  for (std::size_t s = 0; s < steps_.size(); ++s) {
-    const PlanStep& step = steps_[s];
-    packed_.push_back(step.packed() ? packed_region(layers_[step.layer], step, rank_) : PackedRegion{});
-    packed_in_.emplace_back(packed_.back().in.volume());
-    packed_out_.emplace_back(packed_.back().out.volume());
+  for (std::size_t s = 0; s < steps_.size(); ++s)
     fused_.push_back(fuse && sim::kFusedKernels && fuses_with_next(layers_, steps_, s));
-  }
   fused_interval_.resize(steps_.size());
 }
 
@@ -56,9 +51,8 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
     const PlanStep& step = steps_[s];
     float* out = step.partial() ? consolidation_.partial(s).data() : consolidation_.output(s).data();
     const LayerInfo& layer = layers_[step.layer];
-    const PackedRegion& packed = packed_[s];
+    // Pack and unpack (records.hpp) are empty intervals: every split's kernels run in place in the whole tensors.
     double t0 = steady_seconds(), t1 = t0, t2 = t0, t3 = t0;
-    const bool runs_packed = step.packed();
     const bool fused_into_previous = s > 0 && fused_[s - 1] && !layer_by_layer;
     if (fused_into_previous) {
       // Computed by an earlier step's call (its output, if it has one, is in place): its share of that call.
@@ -77,22 +71,17 @@ void DistributedForward::run(std::size_t iteration, RankRecord* record, bool lay
       fused_interval_[s + 1] = {pool_begin, with_gelu ? gelu_begin : end};
       if (with_gelu) fused_interval_[last] = {gelu_begin, end};
       t3 = t2 = pool_begin;
-    } else if (runs_packed && packed.empty()) {
-      // More ranks than rows or images: nothing to compute here (the compute event is the check that says so).
+    } else if (step.boxed()) {
+      // A rows, sample, tiles or 2-D region: its box, in place (none when there are more ranks than rows or images;
+      // the compute event is then the check that says so).
+      for (const Box& box : step.own[rank_]) box_forward(layer, box, weights_[s], in, out, batch_);
+      sim::charge(layer, step_ops(layer, step, rank_, batch_));
       t3 = t2 = steady_seconds();
-    } else if (!runs_packed) {
+    } else {
       // A row-parallel step's bias is added once, by rank 0, before the partial sums are reduced.
       region_forward(layer, step.split, step_slice(step, rank_), weights_[s], in, out, batch_, rank_ == 0);
       sim::charge(layer, step_ops(layer, step, rank_, batch_));  // SMPI build only (sim_compute.hpp)
-      t3 = t2 = steady_seconds();  // no packing: pack and unpack are empty
-    } else {
-      pack_box(in, layer.in, batch_, packed.in, packed_in_[s].data());
-      t1 = steady_seconds();
-      packed_layer_forward(packed, weights_[s], packed_in_[s].data(), packed_out_[s].data());
-      sim::charge(layer, step_ops(layer, step, rank_, batch_));
-      t2 = steady_seconds();
-      unpack_box(packed_out_[s].data(), packed.out, out, layer.out, batch_);
-      t3 = steady_seconds();
+      t3 = t2 = steady_seconds();
     }
     comm_log::stage(s + 1);
     const ConsolidationSample sample = consolidation_.finish(s);

@@ -445,7 +445,7 @@ bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<Pla
     const PlanStep &pool = steps[s], &gelu = steps[s + 1];
     if (s == 0 || !fuses_with_next(layers, steps, s - 1) || !std::holds_alternative<GeluSpec>(layers[gelu.layer].spec))
       return false;
-    if (pool.own.size() == 1) return !gelu.packed();  // one rank: channel, element or replicated, all whole
+    if (pool.own.size() == 1) return !gelu.boxed();  // one rank: channel, element or replicated, all whole
     return pool.action == BoundaryAction::none && gelu.split == pool.split;
   }
   const PlanStep &conv = steps[s], &pool = steps[s + 1];

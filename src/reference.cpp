@@ -39,8 +39,8 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
         for (std::size_t b = 0; b < B; ++b) out_full[o * B + b] += weights.bias[o];
     return;
   }
-  if (runs_packed(split))
-    throw std::logic_error("region_forward: strided regions run packed (packed_forward)");
+  if (computes_box(split))
+    throw std::logic_error("region_forward: a strided region is a box (box_forward)");
   // Every other split is a range of output elements; channel-like splits count whole channels.
   const std::size_t unit = split == SplitKind::element ? 1 : layer.channel_elems();
   const Slice elems{slice.begin * unit, slice.count * unit};
@@ -105,70 +105,20 @@ FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& po
   return t;
 }
 
-PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank) {
-  PackedRegion r;
-  const std::vector<Box> out = output_boxes(layer, step, rank), in = needed_boxes(layer, step, rank);
-  if (out.empty() || in.empty()) return r;  // nothing to compute
-  r.out = out.front();
-  r.in = in.front();
-  r.layer = layer;
-  r.layer.in = Shape{r.in.c.count, r.in.h.count, r.in.w.count};
-  r.layer.out = Shape{r.out.c.count, r.out.h.count, r.out.w.count};
-  r.batch = r.out.b.count;
-  return r;
-}
-
-void packed_layer_forward(const PackedRegion& region, const LayerWeights& weights, const float* packed_in,
-                          float* packed_out) {
-  const LayerInfo& li = region.layer;
-  const std::size_t B = region.batch;
-  // The output channels computed: a block of them (the *-channel splits, whose weights are those rows), or all.
-  // Kernels index weights and outputs from the slice's start; pooling and LogSoftmax index their input by channel,
-  // which the packed input holds from 0 (pooling: only the block) or whole (LogSoftmax).
-  const Slice channels{region.out.c.begin, region.out.c.count};
-  if (const auto* conv = std::get_if<Conv2dSpec>(&li.spec)) {
-    conv2d_forward(packed_out, packed_in, weights.weight.data(), weights.bias.data(), li.in, *conv, B, channels);
-  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&li.spec)) {
-    maxpool2d_forward(packed_out, packed_in, li.in, *pool, B, Slice{0, channels.count});
-  } else if (const auto* g = std::get_if<GeluSpec>(&li.spec)) {
-    gelu_forward(packed_out, packed_in, region.out.volume(), g->form);
-  } else if (std::holds_alternative<LinearSpec>(li.spec)) {
-    linear_forward(packed_out, packed_in, weights.weight.data(), weights.bias.data(), li.in.elements(), B, channels);
+void box_forward(const LayerInfo& layer, const Box& box, const LayerWeights& weights, const float* in_full,
+                 float* out_full, std::size_t batch) {
+  if (box.empty()) return;
+  if (const auto* conv = std::get_if<Conv2dSpec>(&layer.spec)) {
+    conv2d_box_forward(out_full, in_full, weights.weight.data(), weights.bias.data(), layer.in, *conv, batch, box);
+  } else if (const auto* pool = std::get_if<MaxPool2dSpec>(&layer.spec)) {
+    maxpool2d_box_forward(out_full, in_full, layer.in, *pool, batch, box);
+  } else if (const auto* g = std::get_if<GeluSpec>(&layer.spec)) {
+    gelu_box_forward(out_full, in_full, layer.out, batch, box, g->form);
+  } else if (std::holds_alternative<LinearSpec>(layer.spec)) {
+    linear_box_forward(out_full, in_full, weights.weight.data(), weights.bias.data(), layer.in.elements(), batch, box);
   } else {
-    logsoftmax_forward(packed_out, packed_in, li.in.elements(), B, channels);
+    logsoftmax_box_forward(out_full, in_full, layer.in.elements(), batch, box);
   }
-}
-
-void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed) {
-  for (std::size_t c = 0; c < box.c.count; ++c)
-    for (std::size_t h = 0; h < box.h.count; ++h)
-      for (std::size_t w = 0; w < box.w.count; ++w) {
-        const float* from =
-            tensor + (((box.c.begin + c) * shape.h + box.h.begin + h) * shape.w + box.w.begin + w) * batch +
-            box.b.begin;
-        for (std::size_t k = 0; k < box.b.count; ++k) packed[k] = from[k];  // short runs: no memmove call
-        packed += box.b.count;
-      }
-}
-
-void unpack_box(const float* packed, const Box& box, float* tensor, const Shape& shape, std::size_t batch) {
-  for (std::size_t c = 0; c < box.c.count; ++c)
-    for (std::size_t h = 0; h < box.h.count; ++h)
-      for (std::size_t w = 0; w < box.w.count; ++w) {
-        float* to = tensor + (((box.c.begin + c) * shape.h + box.h.begin + h) * shape.w + box.w.begin + w) * batch +
-                    box.b.begin;
-        for (std::size_t k = 0; k < box.b.count; ++k) to[k] = packed[k];
-        packed += box.b.count;
-      }
-}
-
-void packed_forward(const PackedRegion& region, const Shape& in_shape, const Shape& out_shape,
-                    const LayerWeights& weights, const float* in_full, float* out_full, std::size_t batch,
-                    float* packed_in, float* packed_out) {
-  if (region.empty()) return;
-  pack_box(in_full, in_shape, batch, region.in, packed_in);
-  packed_layer_forward(region, weights, packed_in, packed_out);
-  unpack_box(packed_out, region.out, out_full, out_shape, batch);
 }
 
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,

@@ -97,13 +97,6 @@ bool exchanges(const RunReport& r) {
                      [](const PlanStep& s) { return s.action == BoundaryAction::exchange; });
 }
 
-// Whether any step runs on packed regions (rows, sample): then pack + unpack get their own column.
-bool packs(const RunReport& r) {
-  return std::any_of(r.steps.begin(), r.steps.end(), [](const PlanStep& s) {
-    return s.packed();
-  });
-}
-
 std::string rank_stat(double seconds, int rank) { return us(seconds) + " (r" + std::to_string(rank) + ")"; }
 
 // Whether ranks read each other's data in place through shared windows (shared, hierarchical): then the bytes they
@@ -242,21 +235,18 @@ void print_breakdown(std::ostream& os, const RunReport& r) {
     const std::vector<double> compute = median_per_rank(r.times, s + 1, Event::compute);
     const std::vector<double> wait = median_per_rank(r.times, s + 1, Event::wait);
     const std::vector<double> transfer = median_per_rank(r.times, s + 1, Event::transfer);
-    const std::vector<double> pack = median_per_rank(r.times, s + 1, Event::pack);
-    const std::vector<double> unpack = median_per_rank(r.times, s + 1, Event::unpack);
     const std::vector<double> halo = median_per_rank(r.times, s + 1, Event::halo);
-    const bool packed = step.packed(), exchange = step.action == BoundaryAction::exchange;
+    const bool exchange = step.action == BoundaryAction::exchange;
     os << "        " << pad("rank", 4) << "  " << pad("owns", 22, false) << pad(li.op_unit, 18) << pad("weights B", 11)
        << pad("sent B", 11) << pad("received B", 12) << (reads_in_place(r) ? pad("in place B", 12) : "")
-       << pad("compute us", 12)
-       << (packed ? pad("pack us", 9) + pad("unpack us", 11) : "") << pad("wait us", 10) << pad("transfer us", 13)
+       << pad("compute us", 12) << pad("wait us", 10) << pad("transfer us", 13)
        << (exchange ? pad("halo us", 10) : "") << "\n";
     for (std::size_t q = 0; q < r.ranks; ++q) {
       const RankRecord& rec = r.records[q];
       os << "        " << pad(std::to_string(q), 4) << "  " << pad(describe_slice(step, q), 22, false)
          << pad(with_commas(step_ops(li, step, q, r.batch)), 18) << pad(with_commas(rec.weight_bytes[s]), 11)
          << pad(with_commas(rec.bytes_sent[s + 1]), 11) << pad(with_commas(rec.bytes_received[s + 1]), 12)
-         << (reads_in_place(r) ? pad(with_commas(rec.bytes_read_in_place[s + 1]), 12) : "") << pad(us(compute[q]), 12) << (packed ? pad(us(pack[q]), 9) + pad(us(unpack[q]), 11) : "")
+         << (reads_in_place(r) ? pad(with_commas(rec.bytes_read_in_place[s + 1]), 12) : "") << pad(us(compute[q]), 12)
          << pad(us(wait[q]), 10) << pad(us(transfer[q]), 13) << (exchange ? pad(us(halo[q]), 10) : "") << "\n";
     }
     os << "        boundary: " << boundary_phrase(r, step) << "\n\n";
@@ -272,10 +262,10 @@ void print_summary(std::ostream& os, const RunReport& r) {
   os << "Summary (P=" << r.ranks << ", B=" << r.batch << ", " << r.consolidation << ", " << r.plan << ", kernels "
      << r.kernels
      << "; per iteration the slowest rank, median over " << r.iterations << " iterations; parallel = "
-     << (packs(r) ? "pack + compute + unpack" : "compute") << (exchanges(r) ? " + halo" : "")
+     << "compute" << (exchanges(r) ? " + halo" : "")
      << " + wait + transfer)\n";
   os << pad("layer", 11, false) << pad("ops", 14) << pad("serial us", 12) << pad("max compute", 13)
-     << (packs(r) ? pad("max pack", 10) : "") << (exchanges(r) ? pad("max halo", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
+     << (exchanges(r) ? pad("max halo", 10) : "") << pad("max wait", 10) << pad("max xfer", 10) << pad("parallel us", 13) << pad("speedup", 9)
      << pad("efficiency", 12) << pad("recv B/rank", 13) << (reads_in_place(r) ? pad("in place B/rank", 17) : "")
      << "\n";
   std::uint64_t total_ops = 0, total_recv_max = 0, total_read_max = 0;
@@ -291,7 +281,6 @@ void print_summary(std::ostream& os, const RunReport& r) {
     total_recv_max += recv_max;
     os << pad(li.name, 11, false) << pad(with_commas(layer_ops(li, r.batch)), 14)
        << pad(us(r.serial_layer_s[r.steps[s].layer]), 12) << pad(us(compute), 13)
-       << (packs(r) ? pad(us(slowest_median(r.times, s + 1, {Event::pack, Event::unpack})), 10) : "")
        << (exchanges(r) ? pad(us(slowest_median(r.times, s + 1, {Event::halo})), 10) : "")
        << pad(us(wait), 10)
        << pad(us(transfer), 10) << pad(us(par), 13) << pad(fmt("%.2fx", speedup), 9)
@@ -304,7 +293,7 @@ void print_summary(std::ostream& os, const RunReport& r) {
   std::uint64_t input_recv = 0;
   for (const RankRecord& rec : r.records) input_recv = std::max(input_recv, rec.bytes_received[0]);
   os << pad("forward", 11, false) << pad(with_commas(total_ops), 14) << pad(us(r.serial_forward_s), 12)
-     << pad("", 13) << (packs(r) ? pad("", 10) : "") << (exchanges(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
+     << pad("", 13) << (exchanges(r) ? pad("", 10) : "") << pad("", 10) << pad("", 10) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
      << pad(fmt("%.0f%%", 100.0 * speedup / P), 12) << pad(with_commas(total_recv_max + input_recv), 13)
      << (reads_in_place(r) ? pad(with_commas(total_read_max + max_read_in_place(r, 0)), 17) : "") << "\n";
   const double b = static_cast<double>(r.batch);
@@ -373,7 +362,7 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     double parallel, speedup;
     std::uint64_t bytes;
     std::string verdict;
-    double compute, pack, boundary;  // sums over the stages of each stage's slowest-rank median
+    double compute, boundary;  // sums over the stages of each stage's slowest-rank median
     std::uint64_t weights;           // the most parameter bytes any rank holds
   };
   std::vector<Row> ranking;
@@ -411,10 +400,9 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
        << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100 * speedup / P), 12) << "\n";
-    Row row{r.label(), par_total, speedup, bytes + input_recv, verdict(r), 0, 0, 0, 0};
+    Row row{r.label(), par_total, speedup, bytes + input_recv, verdict(r), 0, 0, 0};
     for (std::size_t st = 0; st < r.stages(); ++st) {
       row.compute += slowest_median(r.times, st, {Event::compute});
-      row.pack += slowest_median(r.times, st, {Event::pack, Event::unpack});
       row.boundary += slowest_median(r.times, st, {Event::halo, Event::wait, Event::transfer});
     }
     for (const RankRecord& rec : r.records) {
@@ -426,14 +414,14 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   }
   std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
   os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s)
-     << " us). compute, pack (+ unpack) and boundary (halo + wait + transfer): each stage's slowest rank (median), "
+     << " us). compute and boundary (halo + wait + transfer): each stage's slowest rank (median), "
         "summed over the stages\n";
   os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("efficiency", 11)
-     << pad("compute us", 12) << pad("pack us", 9) << pad("boundary us", 14) << pad("recv B/rank", 13)
+     << pad("compute us", 12) << pad("boundary us", 14) << pad("recv B/rank", 13)
      << pad("weights B/rank", 16) << "  result\n";
   for (const Row& row : ranking)
     os << "  " << pad(row.name, 30, false) << pad(us(row.parallel), 12) << pad(fmt("%.2fx", row.speedup), 9)
-       << pad(fmt("%.0f%%", 100 * row.speedup / P), 11) << pad(us(row.compute), 12) << pad(us(row.pack), 9)
+       << pad(fmt("%.0f%%", 100 * row.speedup / P), 11) << pad(us(row.compute), 12)
        << pad(us(row.boundary), 14) << pad(with_commas(row.bytes), 13) << pad(with_commas(row.weights), 16) << "  "
        << row.verdict << "\n";
 }

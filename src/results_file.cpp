@@ -48,9 +48,12 @@ void put(const h5::Location& where, std::string_view path, const std::vector<T>&
 
 std::string event_description(Event e) {
   switch (e) {
-    case Event::pack: return "rows and sample steps: packing the input region for the kernel (0 for other splits)";
+    case Event::pack:
+      return "0: every split's kernels compute their region in place (files written before kernels took boxes: a rows, "
+             "sample, tiles or 2-D step's copy of its input region into the kernel's buffer)";
     case Event::compute: return "kernel time on this rank's region";
-    case Event::unpack: return "rows and sample steps: unpacking the kernel's output into the tensor (0 otherwise)";
+    case Event::unpack:
+      return "0, as pack (files written before kernels took boxes: the copy of such a step's output into the tensor)";
     case Event::halo:
       return "exchange boundaries: the rank's point-to-point exchange of halos or redistributed boxes, entry to exit "
              "(0 for other boundaries)";

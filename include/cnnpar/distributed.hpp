@@ -50,8 +50,6 @@ class DistributedForward {
   std::size_t batch_, rank_;
   std::vector<LayerWeights> weights_;
   Consolidation& consolidation_;
-  std::vector<PackedRegion> packed_;                    // [step] rows and sample steps: this rank's region
-  std::vector<std::vector<float>> packed_in_, packed_out_;  // [step] their preallocated packed tensors
   std::vector<bool> fused_;                     // [step] computed with the next step (conv + pool, pool + GELU)
   std::vector<std::array<double, 2>> fused_interval_;  // [step] a step computed by an earlier step's call: its share
   std::vector<float> workspace_;                 // the fused kernel's

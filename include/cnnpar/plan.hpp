@@ -16,8 +16,9 @@
 //                  halos on both axes, corners included (the seed's spatial tiles)
 //   rows-channel   2-D: blocks of output rows (grid rows) x blocks of output channels (grid columns)
 //   sample-channel 2-D: blocks of images (grid rows) x blocks of output channels or features (grid columns)
-// Rows and sample regions are strided in C,H,W,B: the kernels run on a packed copy (pack and unpack are timed
-// events), and their boundaries exchange exactly the boxes the next step reads (see BoundaryAction::exchange).
+// Rows, sample, tiles and 2-D regions are boxes strided in C,H,W,B: the kernels compute them in place in the whole
+// tensors (kernels.hpp, the *_box_forward forms), and their boundaries exchange exactly the boxes the next step reads
+// (see BoundaryAction::exchange).
 //
 // Plans (the default split of every layer; --split overrides it per layer):
 //   per-layer     the seed's: every layer is split (conv, pool by channel, GELU by element, linear and LogSoftmax
@@ -89,8 +90,9 @@ enum class BoundaryAction {
 };
 std::string_view to_string(BoundaryAction action);
 
-// The splits whose regions are strided in C,H,W,B: their kernels run on packed copies (reference.hpp).
-constexpr bool runs_packed(SplitKind k) {
+// The splits whose regions are boxes strided in C,H,W,B (not one range of memory): their kernels take the box
+// (reference.hpp: box_forward).
+constexpr bool computes_box(SplitKind k) {
   return k == SplitKind::rows || k == SplitKind::sample || k == SplitKind::tiles || k == SplitKind::rows_channel ||
          k == SplitKind::sample_channel;
 }
@@ -120,7 +122,7 @@ struct PlanStep {
   // `wanted`, but the per-layer plan gathers whole tensors that the next step may read only part of.
   std::vector<std::vector<Box>> needed;
   bool partial() const { return split == SplitKind::input_feature; }
-  bool packed() const { return runs_packed(split); }
+  bool boxed() const { return computes_box(split); }
   bool two_d() const { return on_grid(split); }
   // A 1-D split: every rank's region is one contiguous range, so an allgather works in place.
   bool contiguous() const {
@@ -162,7 +164,7 @@ Slice weight_rows(const LayerInfo& layer, const PlanStep& step, std::size_t rank
 // Whether step s (a convolution) and step s+1 (the max-pooling after it) can be computed together by the fused
 // kernel (kernels.hpp: conv2d_maxpool2d_forward), which never writes the conv output: nothing moves between them
 // (the boundary is none, or there is one rank), every rank pools exactly the channels it convolved (both split by
-// channel, or both replicated, or one rank), neither runs packed, and the pool's windows do not overlap (kernel <=
+// channel, or both replicated, or one rank; no box split), and the pool's windows do not overlap (kernel <=
 // stride), so no conv row is computed twice. The conv output then exists only when a pass runs layer by layer.
 // Step s (a max-pool fused with the conv before it) and a GELU after it fuse on the same terms: nothing moves between
 // them and the GELU covers the pool's channels (the same channel split, or replicated, or one rank); the pooled

@@ -28,9 +28,10 @@ namespace cnnpar {
 // here, timing it where it happens, and documenting it in docs/results-schema.md: the record, the gather, the
 // statistics and the results file loop over kAllEvents.
 enum class Event : std::uint8_t {
-  pack,      // rows and sample steps: copying the input region the kernel reads into a compact buffer
+  pack,      // 0: no split copies its region any more (the kernels compute boxes in place). Kept so the results
+             // schema keeps its events; files written before this held the rows/sample steps' copy into a buffer
   compute,   // the kernel on the rank's region
-  unpack,    // rows and sample steps: copying the kernel's compact output into its place in the layer's tensor
+  unpack,    // 0, as pack (before: the copy of the kernel's compact output into the layer's tensor)
   halo,      // an exchange boundary (halos, redistribution): the rank's point-to-point exchange, entry to exit. Its
              // partners are only the ranks it trades boxes with, so the all-ranks skew rule does not split it
   wait,      // in a collective boundary until the last rank arrived (derived: see above)
@@ -140,7 +141,7 @@ double median(std::vector<double> values);  // of a copy; 0 for an empty vector
 //   median_per_rank: per rank the median over iterations (the breakdown's per-rank columns and the across-ranks
 //     table: min / avg / max of these).
 double slowest_median(const DerivedTimes& t, std::size_t stage, std::initializer_list<Event> events);
-// The parallel time of a stage: the same over every event (pack + compute + unpack + wait + transfer).
+// The parallel time of a stage: the same over every event (pack + compute + unpack + halo + wait + transfer).
 double slowest_median_all(const DerivedTimes& t, std::size_t stage);
 std::vector<double> median_per_rank(const DerivedTimes& t, std::size_t stage, Event e);
 // The whole forward pass: per iteration the slowest rank, median over iterations.

@@ -35,29 +35,13 @@ FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& po
                                       const LayerWeights& conv_weights, const float* in_full, float* out_full,
                                       std::size_t batch, std::vector<float>& workspace);
 
-// Rows and sample steps compute on a packed copy of their region, since the kernels (kernels.hpp) take whole images
-// and ranges of channels: the input box the kernel reads and the output box it writes, and the layer as it looks on
-// the packed input (a rows step: fewer input and output rows; a sample step: fewer images). A packed box keeps the
-// C,H,W,B order, so it is a tensor of its own; every output element still sees the same operations as in the whole
-// layer (its window, its weights, its order), so the result is the serial one bit for bit.
-struct PackedRegion {
-  Box in, out;
-  LayerInfo layer;
-  std::size_t batch = 0;
-  bool empty() const { return out.empty(); }
-};
-PackedRegion packed_region(const LayerInfo& layer, const PlanStep& step, std::size_t rank);
-// The layer on the packed input: every output channel of the region (a block of them for the *-channel splits, with
-// `weights` holding those rows).
-void packed_layer_forward(const PackedRegion& region, const LayerWeights& weights, const float* packed_in,
-                          float* packed_out);
-// Copies `box` of a tensor (shape x batch, C,H,W,B) into `packed`, and back.
-void pack_box(const float* tensor, const Shape& shape, std::size_t batch, const Box& box, float* packed);
-void unpack_box(const float* packed, const Box& box, float* tensor, const Shape& shape, std::size_t batch);
-// pack_box, packed_layer_forward, unpack_box; packed_in / packed_out hold region.in / region.out.
-void packed_forward(const PackedRegion& region, const Shape& in_shape, const Shape& out_shape,
-                    const LayerWeights& weights, const float* in_full, float* out_full, std::size_t batch,
-                    float* packed_in, float* packed_out);
+// A rows, sample, tiles or 2-D step's region: the kernels' box forms (kernels.hpp) compute `box` of the layer's
+// output in place in the whole tensors, reading the inputs its windows cover, with no copy in or out. `weights` hold
+// the rows of box.c (weight_rows: every row for rows, sample and tiles; the rank's block for the *-channel splits).
+// Every output element sees the operations of the whole layer (its window, its weights, its order): bit for bit the
+// serial result.
+void box_forward(const LayerInfo& layer, const Box& box, const LayerWeights& weights, const float* in_full,
+                 float* out_full, std::size_t batch);
 
 // The whole layer (weights: every row).
 void layer_forward(const LayerInfo& layer, const LayerWeights& weights, const float* in_full, float* out_full,

@@ -263,7 +263,7 @@ TEST(Plan, TwoDimensionalGridsSplitChannelsAndWeights) {
 
 // Halo ranges against brute force: for many image heights, kernels, strides and rank counts (more ranks than rows
 // included), the input rows a rows step reads are the hull of its output rows' windows (exactly their union when
-// K >= S; with K < S the rows a stride skips inside the hull travel too, so the packed input stays one box), and the
+// K >= S; with K < S the rows a stride skips inside the hull travel too, so the needed input stays one box), and the
 // rows it receives are those minus the rows its predecessor's block already holds.
 TEST(Plan, HaloRangesEqualBruteForceOverManySizes) {
   for (std::size_t H : {5u, 9u, 16u, 28u})
@@ -339,8 +339,8 @@ TEST(Plan, ConvAndMaxPoolFuseOnlyWhenNothingMovesBetweenThemAndEachRankPoolsItsO
   EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated,pool=replicated"), conv_pool);  // GELU by channel
   EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "conv=replicated,pool=replicated,gelu=replicated"), chain);
   EXPECT_EQ(fuses(seed, PlanKind::fused, 2, "gelu=element"), conv_pool);  // element slices are not the channels
-  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "gelu=rows"), conv_pool);  // a packed GELU
-  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "conv=rows,pool=rows"), none);  // packed regions
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "gelu=rows"), conv_pool);  // a box GELU
+  EXPECT_EQ(fuses(seed, PlanKind::per_layer, 1, "conv=rows,pool=rows"), none);  // box regions
   EXPECT_EQ(fuses(seed, PlanKind::per_layer, 2, "conv=sample,pool=sample"), none);
   // Overlapping pool windows would compute conv rows twice: not fused.
   NetworkSpec overlapping = seed_network();
