@@ -318,6 +318,7 @@ void print_summary(std::ostream& os, const RunReport& r) {
      << pad("max us", 16) << pad("efficiency", 12) << "\n";
   for (std::size_t s = 0; s < r.steps.size(); ++s) {
     for (const Event e : kAllEvents) {
+      if (e == Event::pack || e == Event::unpack) continue;  // 0 by construction (records.hpp)
       const auto st = across_ranks(median_per_rank(r.times, s + 1, e));
       os << pad(r.layers[r.steps[s].layer].name, 11, false) << pad(std::string(to_string(e)), 10, false)
          << pad(rank_stat(st.min, st.min_rank), 16) << pad(us(st.avg), 10) << pad(rank_stat(st.max, st.max_rank), 16)
