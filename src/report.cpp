@@ -365,7 +365,9 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     std::string verdict;
     double compute, boundary;  // sums over the stages of each stage's slowest-rank median
     std::uint64_t weights;           // the most parameter bytes any rank holds
+    std::uint64_t read_in_place;     // per stage the most any rank read in place through a shared window, summed
   };
+  const bool any_reads_in_place = std::any_of(runs.begin(), runs.end(), reads_in_place);
   std::vector<Row> ranking;
   for (const RunReport& r : runs) {
     os << "\n" << r.label() << ": " << verdict(r)
@@ -401,10 +403,11 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
     os << "  " << pad("total", 19, false) << pad(with_commas(bytes + input_recv) + " (" + with_commas(model + input_model) + ")", 22)
        << pad("", 32) << pad(us(par_total), 13) << pad(fmt("%.2fx", speedup), 9)
        << pad(fmt("%.0f%%", 100 * speedup / P), 12) << "\n";
-    Row row{r.label(), par_total, speedup, bytes + input_recv, verdict(r), 0, 0, 0};
+    Row row{r.label(), par_total, speedup, bytes + input_recv, verdict(r), 0, 0, 0, 0};
     for (std::size_t st = 0; st < r.stages(); ++st) {
       row.compute += slowest_median(r.times, st, {Event::compute});
       row.boundary += slowest_median(r.times, st, {Event::halo, Event::wait, Event::transfer});
+      if (reads_in_place(r)) row.read_in_place += max_read_in_place(r, st);
     }
     for (const RankRecord& rec : r.records) {
       std::uint64_t held = 0;
@@ -416,14 +419,19 @@ void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {
   std::sort(ranking.begin(), ranking.end(), [](const Row& a, const Row& b) { return a.parallel < b.parallel; });
   os << "\nRanking by forward-pass time (serial: " << us(first.serial_forward_s)
      << " us). compute and boundary (halo + wait + transfer): each stage's slowest rank (median), "
-        "summed over the stages\n";
+        "summed over the stages"
+     << (any_reads_in_place ? "; in place B/rank: each stage's most bytes of other ranks' data a rank read through the "
+                              "node's shared window (not MPI traffic), summed"
+                            : "")
+     << "\n";
   os << "  " << pad("combination", 30, false) << pad("forward us", 12) << pad("speedup", 9) << pad("efficiency", 11)
      << pad("compute us", 12) << pad("boundary us", 14) << pad("recv B/rank", 13)
-     << pad("weights B/rank", 16) << "  result\n";
+     << (any_reads_in_place ? pad("in place B/rank", 17) : "") << pad("weights B/rank", 16) << "  result\n";
   for (const Row& row : ranking)
     os << "  " << pad(row.name, 30, false) << pad(us(row.parallel), 12) << pad(fmt("%.2fx", row.speedup), 9)
        << pad(fmt("%.0f%%", 100 * row.speedup / P), 11) << pad(us(row.compute), 12)
-       << pad(us(row.boundary), 14) << pad(with_commas(row.bytes), 13) << pad(with_commas(row.weights), 16) << "  "
+       << pad(us(row.boundary), 14) << pad(with_commas(row.bytes), 13)
+       << (any_reads_in_place ? pad(with_commas(row.read_in_place), 17) : "") << pad(with_commas(row.weights), 16) << "  "
        << row.verdict << "\n";
 }
 

@@ -244,19 +244,21 @@ def test_across_ranks_agrees(terminal_run):
 
 def ranking_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
     """--compare's ranking: (consolidation, plan or decomposition) -> [forward us, speedup, efficiency, compute us,
-    boundary us, recv B/rank, weights B/rank] (no pack column since the box kernels: the header must not name one)."""
+    boundary us, recv B/rank, in place B/rank, weights B/rank] (no pack column since the box kernels: the header must
+    not name one; "in place B/rank" only when some combination reads through a shared window: None here otherwise)."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Ranking by")) + 2
     assert "pack" not in lines[start - 2] and "pack" not in lines[start - 1], lines[start - 1]
     assert lines[start - 1].split()[:9] == ["combination", "forward", "us", "speedup", "efficiency", "compute", "us",
                                             "boundary", "us"], lines[start - 1]
+    in_place = "in place B/rank" in lines[start - 1]
     rows = {}
     for line in lines[start:]:
         if not line.startswith("  "):
             break
         consolidation, slash, scheme, *cells = line.split()
         assert slash == "/", line
-        rows[(consolidation, scheme)] = cells[:7]
+        rows[(consolidation, scheme)] = cells[:8] if in_place else [*cells[:6], None, cells[6]]
     return rows
 
 
@@ -312,7 +314,8 @@ def test_comparison_agrees(tmp_path, nprocs, options):
             close(number(par), parallel[i] * 1e6, US, f"{where} parallel")
             close(number(up), speedup[i], RATIO, f"{where} speedup")
             close(number(eff), 100 * stats.efficiency(run, speedup[i]), PERCENT, f"{where} efficiency")
-        forward, up, eff, compute, boundary, recv, weights = ranking[(run.consolidation, run.decomposition or run.plan)]
+        forward, up, eff, compute, boundary, recv, in_place, weights = ranking[(run.consolidation,
+                                                                                run.decomposition or run.plan)]
         sums = stats.stage_sums(run)
         close(number(forward), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} ranking forward")
         close(number(up), stats.total_speedup(run), RATIO, f"{run.label} ranking speedup")
@@ -321,6 +324,10 @@ def test_comparison_agrees(tmp_path, nprocs, options):
         close(number(boundary), sums.boundary * 1e6, US, f"{run.label} ranking boundary")
         assert number(recv) == stats.forward_received_max(run), f"{run.label} ranking recv B/rank"
         assert number(weights) == sums.weights, f"{run.label} ranking weights B/rank"
+        # every --compare here runs the shared windows too, so the column is there; allgatherv reads nothing in place
+        assert in_place is not None, "an in place B/rank column when some combination uses a shared window"
+        want = stats.forward_read_in_place_max(run) if stats.reads_in_place(run) else 0
+        assert number(in_place) == want, f"{run.label} ranking in place B/rank"
         recv, _model, par, up, eff = rows["total"]
         assert number(recv) == stats.forward_received_max(run), f"{run.label} total recv"
         close(number(par), stats.forward_parallel_time(run) * 1e6, US, f"{run.label} forward parallel")
