@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnpar/aligned.hpp"
 #include "cnnpar/kernels.hpp"
 
 using namespace cnnpar;
@@ -66,16 +67,16 @@ const MaxPool2dSpec kPool{2, 2};
 const Shape kConvOut{32, 26, 26}, kPoolOut{32, 13, 13};
 constexpr std::size_t kF = 32 * 13 * 13, kO = 128, kClasses = 26;
 
-std::vector<float> random_floats(std::size_t n, unsigned seed, float scale = 1.0f) {
+AlignedFloats random_floats(std::size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
+  AlignedFloats v(n);
   for (auto& x : v) x = dist(gen);
   return v;
 }
 
 struct Data {
-  std::vector<float> image, conv_w, conv_b, lin_w, lin_b;
+  AlignedFloats image, conv_w, conv_b, lin_w, lin_b;
   Data()
       : conv_w(random_floats(32 * 9, 2, 1.0f / 3)),
         conv_b(random_floats(32, 3, 1.0f / 3)),
@@ -103,7 +104,7 @@ void record(benchmark::State& state, const std::string& name, Work w) {
 void BM_conv(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kImage.elements() * B, 1);
-  std::vector<float> out(kConvOut.elements() * B);
+  AlignedFloats out(kConvOut.elements() * B);
   for (auto _ : state) {
     conv2d_forward(out.data(), in.data(), data().conv_w.data(), data().conv_b.data(), kImage, kConv, B, Slice{0, 32});
     benchmark::DoNotOptimize(out.data());
@@ -114,7 +115,7 @@ void BM_conv(benchmark::State& state) {
 void BM_pool(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kConvOut.elements() * B, 1);
-  std::vector<float> out(kPoolOut.elements() * B);
+  AlignedFloats out(kPoolOut.elements() * B);
   for (auto _ : state) {
     maxpool2d_forward(out.data(), in.data(), kConvOut, kPool, B, Slice{0, 32});
     benchmark::DoNotOptimize(out.data());
@@ -125,7 +126,7 @@ void BM_pool(benchmark::State& state) {
 void BM_conv_pool_fused(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kImage.elements() * B, 1);
-  std::vector<float> out(kPoolOut.elements() * B), ws(conv2d_maxpool2d_workspace(kImage, kConv, kPool, B));
+  AlignedFloats out(kPoolOut.elements() * B), ws(conv2d_maxpool2d_workspace(kImage, kConv, kPool, B));
   for (auto _ : state) {
     conv2d_maxpool2d_forward(out.data(), in.data(), data().conv_w.data(), data().conv_b.data(), kImage, kConv, kPool,
                              B, Slice{0, 32}, ws.data());
@@ -138,7 +139,7 @@ template <GeluForm kForm>
 void BM_gelu(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kF * B, 1, 4.0f);
-  std::vector<float> out(kF * B);
+  AlignedFloats out(kF * B);
   for (auto _ : state) {
     gelu_forward(out.data(), in.data(), kF * B, kForm);
     benchmark::DoNotOptimize(out.data());
@@ -149,7 +150,7 @@ void BM_gelu(benchmark::State& state) {
 void BM_linear(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kF * B, 1);
-  std::vector<float> out(kO * B);
+  AlignedFloats out(kO * B);
   for (auto _ : state) {
     linear_forward(out.data(), in.data(), data().lin_w.data(), data().lin_b.data(), kF, B, Slice{0, kO});
     benchmark::DoNotOptimize(out.data());
@@ -160,7 +161,7 @@ void BM_linear(benchmark::State& state) {
 void BM_logsoftmax(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kClasses * B, 1, 8.0f);
-  std::vector<float> out(kClasses * B);
+  AlignedFloats out(kClasses * B);
   for (auto _ : state) {
     logsoftmax_forward(out.data(), in.data(), kClasses, B, Slice{0, kClasses});
     benchmark::DoNotOptimize(out.data());
@@ -190,7 +191,7 @@ template <Region kRegion>
 void BM_conv_box(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kImage.elements() * B, 1);
-  std::vector<float> out(kConvOut.elements() * B);
+  AlignedFloats out(kConvOut.elements() * B);
   const Box box = region_box(kRegion, kConvOut, B);
   for (auto _ : state) {
     conv2d_box_forward(out.data(), in.data(), data().conv_w.data(), data().conv_b.data(), kImage, kConv, B, box);
@@ -204,7 +205,7 @@ template <Region kRegion>
 void BM_pool_box(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kConvOut.elements() * B, 1);
-  std::vector<float> out(kPoolOut.elements() * B);
+  AlignedFloats out(kPoolOut.elements() * B);
   const Box box = region_box(kRegion, kPoolOut, B);
   for (auto _ : state) {
     maxpool2d_box_forward(out.data(), in.data(), kConvOut, kPool, B, box);
@@ -218,7 +219,7 @@ template <Region kRegion>
 void BM_gelu_box(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kF * B, 1, 4.0f);
-  std::vector<float> out(kF * B);
+  AlignedFloats out(kF * B);
   const Box box = region_box(kRegion, kPoolOut, B);
   for (auto _ : state) {
     gelu_box_forward(out.data(), in.data(), kPoolOut, B, box, GeluForm::tanh);
@@ -231,7 +232,7 @@ void BM_gelu_box(benchmark::State& state) {
 void BM_linear_sample(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kF * B, 1);
-  std::vector<float> out(kO * B);
+  AlignedFloats out(kO * B);
   const Box box = region_box(Region::sample, Shape{kO, 1, 1}, B);
   for (auto _ : state) {
     linear_box_forward(out.data(), in.data(), data().lin_w.data(), data().lin_b.data(), kF, B, box);
@@ -246,8 +247,8 @@ template <bool kFused>
 void BM_forward(benchmark::State& state) {
   const std::size_t B = std::size_t(state.range(0));
   const auto in = random_floats(kImage.elements() * B, 1);
-  std::vector<float> conv(kFused ? 0 : kConvOut.elements() * B), pool(kF * B), act(kF * B), out(kO * B);
-  std::vector<float> ws(kFused ? conv2d_maxpool2d_workspace(kImage, kConv, kPool, B) : 0);
+  AlignedFloats conv(kFused ? 0 : kConvOut.elements() * B), pool(kF * B), act(kF * B), out(kO * B);
+  AlignedFloats ws(kFused ? conv2d_maxpool2d_workspace(kImage, kConv, kPool, B) : 0);
   const Data& d = data();
   for (auto _ : state) {
     if (kFused) {

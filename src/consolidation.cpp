@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cnnpar/aligned.hpp"
+
 namespace cnnpar {
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -220,8 +222,8 @@ class AllgathervConsolidation final : public Consolidation {
   double (*clock_)();
   int rank_ = 0, size_ = 1;
   std::vector<PlanStep> steps_;
-  std::vector<float> input_;
-  std::vector<std::vector<float>> outputs_, partials_;
+  AlignedFloats input_;  // cache-line aligned: the kernels read and write whole vectors (aligned.hpp)
+  std::vector<AlignedFloats> outputs_, partials_;
   std::vector<std::vector<int>> reduce_counts_, reduce_displs_;
   std::vector<std::unique_ptr<BoxExchange>> exchanges_;  // [step] exchange boundaries only
 };

@@ -197,9 +197,12 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
   if (root) serial.emplace(layers, result.full_weights, B, setup.fuse);
   std::vector<double> secs;
   std::span<const float> serial_last;  // the final activation of the latest serial pass
+  // The serial reference reads the input from a cache-line aligned copy, as the distributed pass does from its
+  // consolidation's buffer (aligned.hpp), so both run the kernels on aligned tensors.
+  const AlignedFloats serial_input(result.input.begin(), result.input.end());
   auto serial_pass = [&](bool timed) {
     const double t0 = steady_seconds();
-    serial_last = serial->run(result.input, &secs);
+    serial_last = serial->run(serial_input, &secs);
     const double t1 = steady_seconds();
     if (!timed) return;
     for (std::size_t l = 0; l < layers.size(); ++l) serial_layer_samples[l].push_back(secs[l]);

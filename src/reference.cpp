@@ -60,7 +60,7 @@ void region_forward(const LayerInfo& layer, SplitKind split, Slice slice, const 
 
 FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, const LayerInfo* gelu, Slice slice,
                                       const LayerWeights& conv_weights, const float* in_full, float* out_full,
-                                      std::size_t batch, std::vector<float>& workspace) {
+                                      std::size_t batch, AlignedFloats& workspace) {
   const ConvPoolArgs args{in_full, conv_weights.weight.data(), conv_weights.bias.data(), conv.in,
                           std::get<Conv2dSpec>(conv.spec), std::get<MaxPool2dSpec>(pool.spec), batch, slice};
   const std::size_t conv_floats = conv2d_maxpool2d_workspace(conv.in, args.conv, args.pool, batch);

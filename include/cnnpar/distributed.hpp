@@ -52,7 +52,7 @@ class DistributedForward {
   Consolidation& consolidation_;
   std::vector<bool> fused_;                     // [step] computed with the next step (conv + pool, pool + GELU)
   std::vector<std::array<double, 2>> fused_interval_;  // [step] a step computed by an earlier step's call: its share
-  std::vector<float> workspace_;                 // the fused kernel's
+  AlignedFloats workspace_;                      // the fused kernel's
 };
 
 }  // namespace cnnpar

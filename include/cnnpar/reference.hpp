@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "cnnpar/aligned.hpp"
 #include "cnnpar/idx.hpp"
 #include "cnnpar/network.hpp"
 #include "cnnpar/plan.hpp"
@@ -33,7 +34,7 @@ struct FusedSeconds {
 };
 FusedSeconds conv_pool_region_forward(const LayerInfo& conv, const LayerInfo& pool, const LayerInfo* gelu, Slice slice,
                                       const LayerWeights& conv_weights, const float* in_full, float* out_full,
-                                      std::size_t batch, std::vector<float>& workspace);
+                                      std::size_t batch, AlignedFloats& workspace);
 
 // A rows, sample, tiles or 2-D step's region: the kernels' box forms (kernels.hpp) compute `box` of the layer's
 // output in place in the whole tensors, reading the inputs its windows cover, with no copy in or out. `weights` hold
@@ -74,8 +75,8 @@ class SerialReference {
   const std::vector<LayerWeights>& weights_;
   std::size_t batch_;
   std::vector<bool> fused_;  // [layer] computed with the next one (a conv and its max-pool)
-  std::vector<std::vector<float>> outputs_;
-  std::vector<float> workspace_;
+  std::vector<AlignedFloats> outputs_;  // cache-line aligned (aligned.hpp)
+  AlignedFloats workspace_;
 };
 
 // The whole network on one process, every layer over all of its items. Returns the final activation [O][B];
