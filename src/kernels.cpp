@@ -92,8 +92,8 @@ struct ConvTaps {
   bool first;  // the first pass over the taps starts from the bias; later passes resume from the stored sums
 };
 
-// `chunks` blocks, each in_step input and out_step output floats after the previous one (the loop here saves a
-// call and set-up per block): consecutive blocks of a segment, or the same images at consecutive output positions.
+// `chunks` blocks, each in_step input and out_step output floats after the previous one: the consecutive blocks of
+// a segment (the loop here saves a call and set-up per block).
 template <std::size_t RC, std::size_t NV, bool kTail>
 HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float* HWY_RESTRICT out,
                             const float* HWY_RESTRICT in, const float* HWY_RESTRICT bias, std::size_t chunks,
@@ -152,9 +152,9 @@ void ConvBlocks(const ConvTaps& taps, std::size_t out_channel, float* out, const
 }
 
 // One segment of seg_len consecutive outputs for RC channels: blocks of kConvVectors vectors, then the rest. A rest of
-// one vector or less after at least one full block is taken as two blocks of two vectors instead of 3 + 1: a
-// one-vector block loads 8 weights for 8 FMAs (with 256 images per position, B = 256's strided conv or a 2-way sample
-// split's 128 images of a conv: 0.7x the throughput of a whole-row segment before this).
+// one vector or less after at least one full block is taken as two blocks of two vectors instead of 3 + 1, since a
+// one-vector block loads 8 weights for 8 FMAs: 256 images at one output position (a strided conv at B = 256) run as
+// 3+3+3+3+2+2 vectors, not 3+3+3+3+3+1.
 template <std::size_t RC>
 void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
                  std::size_t seg_len) {
