@@ -1,8 +1,8 @@
 // Activation buffers aligned to a cache line. The kernels load and store whole vectors (64 bytes on AVX-512); with
 // glibc's malloc a large buffer starts 16 bytes past a page, so every such vector straddled two cache lines (split
 // loads and stores). Aligned, the seed's conv at B = 64 measured 83-86 GF/s against 57-71 unaligned, interleaved
-// (cnnpar_kernels_bench; docs/kernels.md "Aligned buffers"). Every row and channel of the C,H,W,B tensors stays aligned when B is a
-// multiple of 16; other batch sizes still gain at the tensor's start.
+// (cnnpar_kernels_bench; docs/kernels.md "Aligned buffers"). Every row and channel of the C,H,W,B tensors stays
+// aligned when B is a multiple of 16; other batch sizes still gain at the tensor's start.
 #pragma once
 
 #include <cstddef>
