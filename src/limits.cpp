@@ -120,6 +120,13 @@ std::vector<MemoryNeed> job_memory(const Options& opt, const std::vector<LayerIn
   const Bytes per_rank = Bytes{opt.iterations} * (3 * layers.size() + 4) * sizeof(double);
   needs.push_back({"timing records", "--iterations " + std::to_string(opt.iterations) + (opt.compare ? " with --compare" : ""),
                    per_rank * combinations * (2 * ranks + 1)});
+  // Who sent what to whom: per rank and stage (the broadcast and every layer) a row of P byte counts sent and one
+  // read in place. Rank 0 gathers every rank's (serialised, then unpacked: 2P + its own, as the timing records) and
+  // assembles each [S, P, P] matrix once more for the results file: P^2 grows past the rest at large P (SMPI runs).
+  const Bytes rows_per_rank = Bytes{layers.size() + 1} * ranks * sizeof(std::uint64_t) * 2;
+  needs.push_back({"communication matrices",
+                   std::to_string(ranks) + " ranks" + (opt.compare ? " with --compare" : ""),
+                   rows_per_rank * combinations * (3 * ranks + 1)});
   return needs;
 }
 

@@ -54,8 +54,8 @@ struct MemoryNeed {
 };
 
 // The parts of the largest rank's (rank 0's) memory for this job: activations (whole tensors of every layer, per
-// combination, plus the serial reference's), weights (whole, on rank 0, plus a slice per combination) and timing
-// records (every rank's, gathered on rank 0). An upper-bound estimate; shapes from `layers` (describe()).
+// combination, plus the serial reference's), weights (whole, on rank 0, plus a slice per combination), timing
+// records and communication matrices (every rank's, gathered on rank 0). An upper-bound estimate; shapes from `layers` (describe()).
 std::vector<MemoryNeed> job_memory(const Options& opt, const std::vector<LayerInfo>& layers, std::size_t batch,
                                    std::size_t ranks, std::size_t combinations);
 

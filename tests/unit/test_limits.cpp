@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,24 @@ TEST(Limits, MemoryBudgetNamesTheOptionAndTheBytes) {
   EXPECT_TRUE(has(msg, "of timing records")) << msg;
   EXPECT_TRUE(has(msg, "1,073,741,824 B per rank (test budget")) << msg;
   EXPECT_NO_THROW(check_memory(job_memory(Options{}, layers, 64, 4, 9), budget));
+}
+
+// The communication matrices grow with P^2 per rank on rank 0 (every rank's rows gathered, then assembled for the
+// file): at P = 1,024 with --compare's nine combinations they are the largest need, and a budget they exceed names
+// them and the rank count.
+TEST(Limits, CommunicationMatricesCountAtLargeP) {
+  const auto layers = describe(seed_network());  // 4 layers: 5 stages
+  Options o;
+  o.compare = true;
+  const auto needs = job_memory(o, layers, 1, 1024, 9);
+  const auto it = std::find_if(needs.begin(), needs.end(),
+                               [](const MemoryNeed& n) { return n.what == "communication matrices"; });
+  ASSERT_NE(it, needs.end());
+  EXPECT_EQ(it->bytes.value, std::uint64_t{5} * 1024 * 8 * 2 * 9 * (3 * 1024 + 1));  // 2.3 GB
+  EXPECT_EQ(it->options, "1024 ranks with --compare");
+  const std::string msg = error_of([&] { check_memory(needs, MemoryBudget{1u << 30, "test budget"}); });
+  EXPECT_TRUE(has(msg, "1024 ranks with --compare needs ")) << msg;
+  EXPECT_TRUE(has(msg, "of communication matrices on rank 0")) << msg;
 }
 
 TEST(Limits, BudgetComesFromTheMachineOrTheEnvironment) {
