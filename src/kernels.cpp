@@ -92,19 +92,18 @@ struct ConvTaps {
   bool first;  // the first pass over the taps starts from the bias; later passes resume from the stored sums
 };
 
-// `chunks` blocks, each in_step input and out_step output floats after the previous one: the consecutive blocks of
-// a segment (the loop here saves a call and set-up per block).
+// `chunks` consecutive blocks of NV vectors, one after another (the loop here saves a call and set-up per block).
 template <std::size_t RC, std::size_t NV, bool kTail>
 HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float* HWY_RESTRICT out,
                             const float* HWY_RESTRICT in, const float* HWY_RESTRICT bias, std::size_t chunks,
-                            std::size_t tail_lanes, std::size_t in_step, std::size_t out_step) {
+                            std::size_t tail_lanes) {
   const D d;
   const std::size_t N = hn::Lanes(d);
   const auto tail = hn::FirstN(d, tail_lanes);
   const std::size_t* HWY_RESTRICT offset = taps.offset;
   const float* HWY_RESTRICT weights = taps.weights;
   const std::size_t nt = taps.count;
-  for (std::size_t c = 0; c < chunks; ++c, in += in_step, out += out_step) {
+  for (std::size_t c = 0; c < chunks; ++c, in += NV * N, out += NV * N) {
     V acc[RC][NV];
     for (std::size_t r = 0; r < RC; ++r)
       for (std::size_t v = 0; v < NV; ++v)
@@ -126,26 +125,26 @@ HWY_NOINLINE void ConvBlock(const ConvTaps& taps, std::size_t out_channel, float
   }
 }
 
-// `chunks` blocks of `width` <= kConvVectors * N outputs for RC channels (see ConvBlock), the block's vector count
-// and tail chosen at run time.
+// `chunks` consecutive blocks of `width` <= kConvVectors * N outputs for RC channels (see ConvBlock; a tail only
+// when chunks is 1), the block's vector count and tail chosen at run time.
 template <std::size_t RC>
 void ConvBlocks(const ConvTaps& taps, std::size_t out_channel, float* out, const float* in, const float* bias,
-                std::size_t width, std::size_t chunks, std::size_t in_step, std::size_t out_step) {
+                std::size_t width, std::size_t chunks) {
   const std::size_t N = hn::Lanes(D());
   const std::size_t nv = (width + N - 1) / N, tail = width % N;
   static_assert(kConvVectors == 2 || kConvVectors == 3);
   switch (nv * 2 + (tail != 0)) {
-    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
-    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
-    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
-    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
+    case 2: return ConvBlock<RC, 1, false>(taps, out_channel, out, in, bias, chunks, 0);
+    case 3: return ConvBlock<RC, 1, true>(taps, out_channel, out, in, bias, chunks, tail);
+    case 4: return ConvBlock<RC, 2, false>(taps, out_channel, out, in, bias, chunks, 0);
+    case 5: return ConvBlock<RC, 2, true>(taps, out_channel, out, in, bias, chunks, tail);
     case 6:
       if constexpr (kConvVectors >= 3)
-        return ConvBlock<RC, 3, false>(taps, out_channel, out, in, bias, chunks, 0, in_step, out_step);
+        return ConvBlock<RC, 3, false>(taps, out_channel, out, in, bias, chunks, 0);
       break;
     case 7:
       if constexpr (kConvVectors >= 3)
-        return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, chunks, tail, in_step, out_step);
+        return ConvBlock<RC, 3, true>(taps, out_channel, out, in, bias, chunks, tail);
       break;
     default: break;
   }
@@ -161,13 +160,13 @@ void ConvSegment(const ConvTaps& taps, std::size_t out_channel, float* out, cons
   const std::size_t N = hn::Lanes(D()), block = kConvVectors * N;
   std::size_t full = seg_len / block, rem = seg_len - full * block;
   if (kConvVectors == 3 && full > 0 && rem > 0 && rem <= N) --full, rem += block;
-  if (full > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, block, full, block, block);
+  if (full > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, block, full);
   out += full * block, in += full * block;
   if (rem > block) {  // 3N < rem <= 4N: two full vectors, then the rest (two vectors, the last maybe partial)
-    ConvBlocks<RC>(taps, out_channel, out, in, bias, 2 * N, 1, 0, 0);
+    ConvBlocks<RC>(taps, out_channel, out, in, bias, 2 * N, 1);
     out += 2 * N, in += 2 * N, rem -= 2 * N;
   }
-  if (rem > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, rem, 1, 0, 0);
+  if (rem > 0) ConvBlocks<RC>(taps, out_channel, out, in, bias, rem, 1);
 }
 
 // Taps per pass: the offsets and packed weights live on the stack (8 KB + 32 KB at most). A filter with more taps
