@@ -102,6 +102,14 @@ struct ConvCase {
   Shape in;
   Conv2dSpec conv;
   MaxPool2dSpec pool;
+  Shape conv_out() const {
+    const std::size_t K = conv.kernel, S = conv.stride;
+    return Shape{conv.out_channels, (in.h - K) / S + 1, (in.w - K) / S + 1};
+  }
+  Shape pool_out() const {
+    const Shape o = conv_out();
+    return Shape{o.c, (o.h - pool.kernel) / pool.stride + 1, (o.w - pool.kernel) / pool.stride + 1};
+  }
 };
 const ConvCase kConvCases[] = {
     {Shape{2, 11, 9}, Conv2dSpec{11, 3, 1}, MaxPool2dSpec{2, 2}},  // odd conv output 9x7: the pool drops a row/col
@@ -126,10 +134,8 @@ TEST(KernelTargets, ListPinAndRestore) {
 TEST(KernelContract, ConvPoolAndFusedSlicesAndBatches) {
   for_each_target([](const std::string&) {
     for (const ConvCase& c : kConvCases) {
-      const std::size_t K = c.conv.kernel, S = c.conv.stride, C = c.conv.out_channels;
-      const Shape conv_out{C, (c.in.h - K) / S + 1, (c.in.w - K) / S + 1};
-      const Shape pool_out{C, (conv_out.h - c.pool.kernel) / c.pool.stride + 1,
-                           (conv_out.w - c.pool.kernel) / c.pool.stride + 1};
+      const std::size_t K = c.conv.kernel, C = c.conv.out_channels;
+      const Shape conv_out = c.conv_out(), pool_out = c.pool_out();
       const auto weight = random_floats(C * c.in.c * K * K, 3), bias = random_floats(C, 4);
       const auto conv = [&](const std::vector<float>& in, std::size_t B, Slice s) {
         std::vector<float> out(s.count * conv_out.h * conv_out.w * B);
@@ -240,10 +246,8 @@ void expect_box_of_whole(const std::function<void(float* out, const Box& box)>& 
 TEST(KernelContract, BoxFormsEqualTheWholeLayerBitForBit) {
   for_each_target([](const std::string&) {
     for (const ConvCase& c : kConvCases) {
-      const std::size_t K = c.conv.kernel, S = c.conv.stride, C = c.conv.out_channels;
-      const Shape conv_out{C, (c.in.h - K) / S + 1, (c.in.w - K) / S + 1};
-      const Shape pool_out{C, (conv_out.h - c.pool.kernel) / c.pool.stride + 1,
-                           (conv_out.w - c.pool.kernel) / c.pool.stride + 1};
+      const std::size_t K = c.conv.kernel, C = c.conv.out_channels;
+      const Shape conv_out = c.conv_out(), pool_out = c.pool_out();
       const auto weight = random_floats(C * c.in.c * K * K, 31), bias = random_floats(C, 32);
       for (const std::size_t B : {1u, 3u, 17u, 40u}) {
         const auto in = random_floats(c.in.elements() * B, 33 + unsigned(B));
