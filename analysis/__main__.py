@@ -34,7 +34,8 @@ def _model(args):
     from analysis.model import ModelOptions, write_model
     options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
                            gamma=args.gamma, ranks_per_node=args.ranks_per_node,
-                           accept_suspect=args.accept_suspect_parameters, compute=args.compute)
+                           accept_suspect=args.accept_suspect_parameters, compute=args.compute,
+                           sharing=args.sharing)
     return write_model(args.files, args.out, options)
 
 
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="each rank's compute in the per-layer predictions: the serial layer time times the rank's "
                         "share of the layer's operations (default: a prediction), or the rank's measured median "
                         "(then only the boundaries are predicted)")
+    p.add_argument("--sharing", choices=("fluid", "averaged"), default="fluid",
+                   help="how the per-layer predictions share a node's link between the messages crossing it: "
+                        "instant by instant, weighted max-min as a flow-level simulator (default), or by how long "
+                        "the messages overlap, averaged over each one's time (the fit's rule; faster, cruder skew)")
     p.add_argument("--accept-suspect-parameters", action="store_true",
                    help="predict and extrapolate even when the parameters fail their checks (a zero alpha or "
                         "beta, an inter-node link faster than the intra-node one); they are still reported")

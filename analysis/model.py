@@ -14,8 +14,9 @@ the intra-node one (lower α and lower β), is a problem, reported at the top of
 predictions and the extrapolation are withheld unless `--accept-suspect-parameters`.
 
 Then every layer of every run is predicted in the run's own terms (`schedule.predict_pass`: each rank's compute,
-the serial layer time times its share of the layer's operations, then its boundary played on the run's own counts
-and nodes) and set against the measurement, with the relative error. Writes DIR/model.md, DIR/model.json and
+the serial layer time times its share of the layer's operations, then its boundary played on the run's own counts,
+nodes and switches, the links shared instant by instant as in a flow-level simulator: `fluid`) and set against the
+measurement, with the relative error. Writes DIR/model.md, DIR/model.json and
 figures.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis import costmodel, figures, markdown, schedule, stats
+from analysis import costmodel, figures, fluid, markdown, schedule, stats
 from analysis.costmodel import Params
 from analysis.extrapolation import COLLECTIVE_OF_BOUNDARY, Extrapolation, extrapolation_section
 from analysis.figures import plt
@@ -37,7 +38,10 @@ from analysis.results import ResultsError, Run, load
 CLOSED_FORM_ALGORITHMS = costmodel.ALLGATHER_ALGORITHMS  # what the extrapolation's closed forms know
 # A fit whose rms relative error exceeds this is reported: its parameters describe the points badly.
 RMS_WARNING = 0.25
-COLUMNS = ("alpha_intra", "beta_intra", "alpha_inter", "beta_inter", "gamma")
+COLUMNS = (*schedule.COEFFICIENTS, "gamma")
+GAMMA = len(COLUMNS) - 1
+WHERE = {"intra": "intra-node", "inter": "inter-node", "cross": "between-switch"}
+FRESH = "allgatherv_fresh"  # --calibrate's Allgatherv of data each rank has just read and rewritten, as in a pass
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class ModelOptions:
     ranks_per_node: int = costmodel.DEFAULT_RANKS_PER_NODE
     accept_suspect: bool = False  # predict and extrapolate even with the problems sanity() found
     compute: str = "serial-share"  # each rank's compute: serial layer × its share of /work/ops, or "measured"
+    sharing: str = "fluid"  # how predictions share links: "fluid" (instant by instant) or "averaged" (schedule)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Point:
     calibration: bool  # a --calibrate point (timed after a barrier) rather than a run's boundary
     fitted: bool = True  # False: shown against the fit but left out of it (oversubscribed, or no model)
     why_not: str = ""
+    switch: tuple[int, ...] | None = None  # [p] switch of each rank's node (None: one switch)
 
 
 @dataclass
@@ -74,6 +80,7 @@ class NetworkFit:
 
     intra: Params | None
     inter: Params | None
+    cross: Params | None  # between nodes under different switches
     gamma: float | None
     points: int
     rms_relative_error: float
@@ -93,8 +100,10 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     run_points, notes = _run_points(runs, findings)
     calibration_points, calibration_notes = _calibration_points(files, findings)
     notes += calibration_notes
-    calibration_fit = _fit(calibration_points, options.algorithm)
-    run_fit = _fit(run_points, options.algorithm)
+    calibration_fit = _fit(calibration_points, options.algorithm, options.sharing)
+    # The runs' own boundaries are fitted only when nothing else is: with a calibration they are what is predicted
+    # (and a fluid play of a 1,024-rank boundary, seven times per point for its coefficients, costs minutes).
+    run_fit = _fit(run_points, options.algorithm, options.sharing) if calibration_fit is None else None
     if calibration_fit is None and run_fit is None:
         raise ResultsError(f"{', '.join(map(str, paths))}: nothing to fit: no /calibration (cnnpar_mpi --calibrate) "
                            f"and no run with P > 1 whose boundaries are MPI collectives "
@@ -107,7 +116,8 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
             "no input has a /calibration group, so the parameters are fitted to the runs' own boundaries (each "
             "layer's wait-free transfer), which include whatever the pass suffers — cold data, a descheduled rank, "
             "a few points only. Run with --calibrate for a fit on the collectives timed alone at these sizes")
-    network, sources = _network(used, used_name, options, findings)
+    crosses_switches = any(len(set(run.switches.tolist())) > 1 for run in runs)
+    network, sources = _network(used, used_name, options, findings, crosses_switches)
     gamma = used.gamma if used.gamma is not None else (
         options.gamma if options.gamma is not None else costmodel.DEFAULT_GAMMA)
     _sanity(used, used_name, network, sources, findings)
@@ -132,9 +142,9 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     all_points = calibration_points + run_points
     fits = {"calibration": calibration_fit, "run": run_fit}
     parts += ["## The fitted points\n",
-              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, options.algorithm), out_dir,
+              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, options.algorithm, options.sharing), out_dir,
                                                        "model_fit")),
-              _prediction_table(all_points, fits, options.algorithm)]
+              _prediction_table(all_points, fits, options.algorithm, options.sharing)]
     reference = next((run for run in runs if run.nprocs > 1), runs[0] if runs else None)
     extrapolated = reference is not None and usable
     if extrapolated:
@@ -157,7 +167,9 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                   "source": sources["intra"]},
         "inter": {"alpha": network.inter.alpha, "beta": network.inter.beta, "gamma": gamma,
                   "source": sources["inter"]},
-        "ranks_per_node": options.ranks_per_node, "problems": findings.problems, "warnings": findings.warnings,
+        "cross": {"alpha": network.cross.alpha, "beta": network.cross.beta, "gamma": gamma,
+                  "source": sources["cross"]},
+        "sharing": options.sharing, "ranks_per_node": options.ranks_per_node, "problems": findings.problems, "warnings": findings.warnings,
         "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
 
@@ -203,7 +215,7 @@ def _run_points(runs: list[Run], findings: Findings) -> tuple[list[Point], list[
                           if collective == "allgatherv" else None)
                 points.append(Point(run.label, name, collective, run.nprocs, float(sizes[layer]),
                                     float(transfer[layer]), tuple(int(v) for v in run.nodes), counts, False,
-                                    fitted, why))
+                                    fitted, why, tuple(int(v) for v in run.switches)))
     for index, (ranks, cpus) in crowded.items():
         findings.warnings.append(
             f"{eligible[index].label} is oversubscribed ({ranks} ranks on {cpus} CPUs of one node): its times "
@@ -224,13 +236,19 @@ def _calibration_points(files, findings: Findings) -> tuple[list[Point], list[st
             notes.append(f"{calibration.label} /calibration (P = 1)")
             continue
         run = f.runs[0] if f.runs else None
-        node = (tuple(int(v) for v in run.nodes) if run is not None and run.nprocs == calibration.nprocs
+        same = run is not None and run.nprocs == calibration.nprocs
+        node = (tuple(int(v) for v in run.nodes) if same
                 else tuple(int(v) for v in schedule.consecutive_nodes(
                     calibration.nprocs, -(-calibration.nprocs // max(1, calibration.nodes)))))
+        switch = tuple(int(v) for v in run.switches) if same else None
         crowded = stats.oversubscription(run) if run is not None else None
-        groups.append((calibration, node, crowded))
-    fit_crowded = bool(groups) and all(crowded for _, _, crowded in groups)
-    for calibration, node, crowded in groups:
+        groups.append((calibration, node, switch, crowded))
+    fit_crowded = bool(groups) and all(crowded for *_, crowded in groups)
+    # A pass gathers data its ranks have just written (and read), which on a shared-memory node costs up to twice
+    # the same gather of warm buffers: when the calibrations timed that (allgatherv_fresh), it is what is fitted, and
+    # the warm Allgatherv is shown beside it.
+    fresh = any(FRESH in (c.lower() for c in calibration.collectives) for calibration, *_ in groups)
+    for calibration, node, switch, crowded in groups:
         if crowded:
             findings.warnings.append(
                 f"{calibration.label} /calibration ran oversubscribed ({crowded[0]} ranks on {crowded[1]} CPUs of "
@@ -238,63 +256,80 @@ def _calibration_points(files, findings: Findings) -> tuple[list[Point], list[st
                 + ("fitted anyway, as no other calibration is available" if fit_crowded else "shown, not fitted"))
         for k, collective in enumerate(calibration.collectives):
             collective = collective.lower()
-            if collective not in costmodel.COLLECTIVES:
+            if collective not in costmodel.COLLECTIVES and collective != FRESH:
                 notes.append(f"{calibration.label} /calibration '{collective}' (no cost model)")
                 continue
             # Allgatherv has its schedule; an Allreduce of two ranks is one exchange whatever the algorithm (its
             # closed form holds, and it gives γ). Beyond two ranks Open MPI's Bcast and Allreduce change algorithm
             # with P and n (knomial, pipelined, split binary tree, ring, ...), which the closed forms do not follow,
             # and no gather boundary uses them: shown, not fitted.
-            model_holds = collective in ("allgatherv", "allgather") or (
+            gather = collective in ("allgatherv", "allgather", FRESH)
+            model_holds = (gather and (collective == FRESH or not fresh)) or (
                 collective == "allreduce" and calibration.nprocs == 2)
             for s, n in enumerate(calibration.bytes):
                 label = f"{int(n):,} B"
                 if calibration.boundaries and calibration.boundaries[s]:
                     label += f" ({calibration.boundaries[s]})"
-                counts = (tuple(float(c) for c in schedule.even_counts(n, calibration.nprocs))
-                          if collective in ("allgatherv", "allgather") else None)
+                counts = (tuple(float(c) for c in schedule.even_counts(n, calibration.nprocs)) if gather else None)
                 fitted = model_holds and (fit_crowded or not crowded)
                 why = ("" if fitted else "oversubscribed" if model_holds
+                       else f"warm buffers: {FRESH} (freshly written, as in a pass) is fitted" if gather
                        else f"{collective} at P = {calibration.nprocs}: the library's algorithm is not modelled")
                 points.append(Point(f"{calibration.label} /calibration", label, collective, calibration.nprocs,
                                     float(n), float(np.median(calibration.time_s[k, s])), node, counts, True,
-                                    fitted, why))
+                                    fitted, why, switch))
         notes.append(f"{calibration.label} /calibration Bcast" + (" and Allreduce" if calibration.nprocs > 2 else "")
-                     + " (shown: no schedule of the algorithms Open MPI picks for them; Allgatherv is fitted)")
+                     + " (shown: no schedule of the algorithms Open MPI picks for them; "
+                     + (f"{FRESH} is fitted)" if fresh else "Allgatherv is fitted)"))
     return points, notes
 
 
 # ---------------------------------------------------------------------------------------------------- the fit
 
-def _point_row(point: Point, network: schedule.Network, algorithm: str) -> np.ndarray:
-    """[5] coefficients of the point's modelled time on (α_intra, β_intra, α_inter, β_inter, γ) at `network`."""
-    row = np.zeros(5)
+def _point_row(point: Point, network: schedule.Network, algorithm: str, sharing: str = "fluid") -> np.ndarray:
+    """[7] coefficients of the point's modelled time on (α_intra, β_intra, α_inter, β_inter, α_cross, β_cross, γ)
+    at `network`, its messages played with `sharing` (as the predictions are)."""
+    row = np.zeros(len(COLUMNS))
     if point.counts is not None:
         chosen = schedule.resolve(algorithm, point.p, point.n)
         ops = schedule.programs(chosen, np.array(point.counts))
+        node = np.array(point.node)
+        if sharing == "fluid":
+            _, row[:GAMMA] = schedule.fluid_coefficients(lambda net: _fluid_seconds(point, ops, net), network,
+                                                         schedule.columns_used(node, point.switch))
+            return row
         if point.calibration:
-            _, coefficients = schedule.calibration_time(ops, np.array(point.node), network)
+            _, coefficients = schedule.calibration_time(ops, np.array(point.node), network, point.switch)
         else:
-            coefficients = schedule.evaluate(ops, np.array(point.node), network).coefficients
-        row[:4] = coefficients
+            coefficients = schedule.evaluate(ops, np.array(point.node), network, switch=point.switch).coefficients
+        row[:GAMMA] = coefficients
         return row
     closed = costmodel.design_row(point.collective, point.p, point.n)
-    offset = 0 if len(set(point.node)) == 1 else 2
+    offset = 0 if len(set(point.node)) == 1 else 2 if len(set(point.switch or (0,))) == 1 else 4
     row[offset:offset + 2] = closed[:2]
-    row[4] = closed[2]
+    row[GAMMA] = closed[2]
     return row
 
 
+def _fluid_seconds(point: Point, ops, network: schedule.Network) -> float:
+    """An Allgatherv point's time with its messages played by `fluid.play` (a calibration point after its
+    barrier)."""
+    if point.calibration:
+        return schedule.fluid_calibration_time(ops, np.array(point.node), network, point.switch)
+    return float(fluid.play(ops, np.array(point.node), network, point.switch).max())
+
+
 def _network_of(theta: np.ndarray) -> schedule.Network:
-    return schedule.Network(Params(theta[0], theta[1]), Params(theta[2], theta[3]))
+    return schedule.Network(Params(theta[0], theta[1]), Params(theta[2], theta[3]), Params(theta[4], theta[5]))
 
 
 # Where the fit starts: a shared-memory and a 100 Gb/s fabric's order of magnitude. Only which message of each step
 # is the slowest depends on it; the fit iterates until that no longer changes.
-START = np.array([0.5e-6, 1 / 10e9, costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA, 0.0])
+START = np.array([0.5e-6, 1 / 10e9, costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA,
+                  2 * costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA, 0.0])
 
 
-def _fit(points: list[Point], algorithm: str) -> NetworkFit | None:
+def _fit(points: list[Point], algorithm: str, sharing: str = "fluid") -> NetworkFit | None:
     """Relative non-negative least squares on the points marked fitted with a positive time. Each point's row
     depends on which messages are the slowest, which depends on the parameters, so: rows at the current
     parameters, fit, again, until the parameters stop changing (a few rounds)."""
@@ -304,10 +339,10 @@ def _fit(points: list[Point], algorithm: str) -> NetworkFit | None:
     times = np.array([p.measured for p in points])
     theta = START.copy()
     for iteration in range(1, 11):
-        rows = np.array([_point_row(p, _network_of(theta), algorithm) for p in points])
-        measured_columns = [c for c in range(5) if np.any(rows[:, c] != 0)]
+        rows = np.array([_point_row(p, _network_of(theta), algorithm, sharing) for p in points])
+        measured_columns = [c for c in range(len(COLUMNS)) if np.any(rows[:, c] != 0)]
         if not any(p.collective == "allreduce" for p in points):
-            measured_columns = [c for c in measured_columns if c != 4]
+            measured_columns = [c for c in measured_columns if c != GAMMA]
         solution, rms = costmodel.nnls_relative(rows[:, measured_columns], times)
         new = theta.copy()
         new[measured_columns] = solution
@@ -318,11 +353,13 @@ def _fit(points: list[Point], algorithm: str) -> NetworkFit | None:
     columns = set(measured_columns)
     intra = Params(theta[0], theta[1]) if {0, 1} & columns else None
     inter = Params(theta[2], theta[3]) if {2, 3} & columns else None
-    return NetworkFit(intra, inter, theta[4] if 4 in columns else None, len(points), rms, iteration)
+    cross = Params(theta[4], theta[5]) if {4, 5} & columns else None
+    return NetworkFit(intra, inter, cross, theta[GAMMA] if GAMMA in columns else None, len(points), rms, iteration)
 
 
-def _network(fit: NetworkFit, name: str, options: ModelOptions, findings: Findings):
-    """The parameters the predictions use, and where each class came from."""
+def _network(fit: NetworkFit, name: str, options: ModelOptions, findings: Findings, crosses_switches: bool):
+    """The parameters the predictions use, and where each class came from (`crosses_switches`: some run to predict
+    has nodes under different switches)."""
     sources = {}
     if options.inter_alpha is not None or options.inter_beta is not None:
         measured = fit.inter or Params(costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA)
@@ -347,25 +384,34 @@ def _network(fit: NetworkFit, name: str, options: ModelOptions, findings: Findin
             "no input measured messages within a node (every calibration spans nodes with one rank each or all its "
             "steps cross nodes): intra-node messages are priced with the inter-node parameters; add a one-node "
             "--calibrate run")
-    return schedule.Network(intra, inter), sources
+    if fit.cross is not None:
+        cross, sources["cross"] = fit.cross, f"{name} fit"
+    else:
+        cross, sources["cross"] = inter, "not measured: priced as under one switch (inter-node)"
+        if crosses_switches:
+            findings.warnings.append(
+                "no input measured messages between nodes under different switches, but a run to predict spans "
+                "switches: those messages are priced as under one switch (fewer links, so too fast); add a "
+                "--calibrate run whose nodes hang from different switches (docs/simulation.md)")
+    return schedule.Network(intra, inter, cross), sources
 
 
 def _sanity(fit: NetworkFit, name: str, network: schedule.Network, sources: dict, findings: Findings) -> None:
-    """Problems (zero or negative parameters, inter-node faster than intra-node) and warnings (a poor fit, one
-    parameter of the inter-node link better than the intra-node one)."""
-    for where, params in (("intra", network.intra), ("inter", network.inter)):
+    """Problems (zero or negative parameters, inter-node faster than intra-node, between switches faster than under
+    one) and warnings (a poor fit, one parameter of a farther link better than the nearer one's)."""
+    for where, params in (("intra", network.intra), ("inter", network.inter), ("cross", network.cross)):
         if sources[where].startswith("not measured"):
             continue
         for symbol, value, meaning in (("α", params.alpha, "latency"), ("β", params.beta, "time per byte")):
             if not value > 0:
                 findings.problems.append(
-                    f"{where}-node {symbol} ({meaning}) is {value:.3g} ({sources[where]}): the points cannot pin it "
+                    f"{WHERE[where]} {symbol} ({meaning}) is {value:.3g} ({sources[where]}): the points cannot pin it "
                     f"down (all {'bandwidth' if symbol == 'α' else 'latency'}-bound?) and every prediction that "
                     "needs it would be wrong by that term")
     if fit.gamma is not None and not fit.gamma > 0:
         findings.warnings.append(f"γ (reduction time per byte) fitted as {fit.gamma:.3g}: reductions cost nothing "
                                  "in the predictions")
-    intra, inter = network.intra, network.inter
+    intra, inter, cross = network.intra, network.inter, network.cross
     if not sources["intra"].startswith("not measured"):
         if inter.alpha < intra.alpha and inter.beta < intra.beta:
             findings.problems.append(
@@ -381,6 +427,17 @@ def _sanity(fit: NetworkFit, name: str, network: schedule.Network, sources: dict
                 f"1/β {1 / inter.beta / 1e9:.2f} GB/s; intra α {intra.alpha * 1e6:.3f} µs, 1/β "
                 f"{1 / intra.beta / 1e9:.2f} GB/s): possible (a fast fabric beside a copy-based shared-memory "
                 "transport), but check it")
+    if not sources["cross"].startswith("not measured"):
+        if cross.alpha < inter.alpha and cross.beta < inter.beta:
+            findings.problems.append(
+                f"a message between switches is faster than one under a switch: α {cross.alpha * 1e6:.3f} µs < "
+                f"{inter.alpha * 1e6:.3f} µs and 1/β {1 / cross.beta / 1e9:.2f} GB/s > "
+                f"{1 / inter.beta / 1e9:.2f} GB/s (cross: {sources['cross']}; inter: {sources['inter']}): it "
+                "crosses more links. Check which nodes the calibrations ran on")
+        elif cross.alpha < inter.alpha:
+            findings.warnings.append(
+                f"the latency between switches ({cross.alpha * 1e6:.3f} µs) is below the latency under one switch "
+                f"({inter.alpha * 1e6:.3f} µs), though its messages cross more links: check the calibrations")
     if fit.rms_relative_error > RMS_WARNING:
         findings.warnings.append(
             f"the {name} fit describes its {fit.points} points with an rms relative error of "
@@ -417,7 +474,8 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
             boundaries.append((run.consolidation, run.count[layer] * run.item_bytes[layer]))
     predicted, forward = schedule.predict_pass(
         compute, boundaries, run.nodes, network, options.algorithm,
-        broadcast=(run.consolidation, float(run.input_bytes_received.max())))
+        broadcast=(run.consolidation, float(run.input_bytes_received.max())), switch=run.switches,
+        sharing=options.sharing)
     transfer, wait = stats.transfer_time(run), stats.slowest_rank_median(run.wait)
     layer_time = stats.layer_parallel_time(run)
     rows = []
@@ -532,7 +590,7 @@ def _fit_json(fit: NetworkFit | None):
         return None
     out = {"points": fit.points, "rms_relative_error": fit.rms_relative_error, "iterations": fit.iterations,
            "fitted_gamma": fit.gamma is not None, "gamma": fit.gamma}
-    for where, params in (("intra", fit.intra), ("inter", fit.inter)):
+    for where, params in (("intra", fit.intra), ("inter", fit.inter), ("cross", fit.cross)):
         out[f"alpha_{where}"] = params.alpha if params is not None else None
         out[f"beta_{where}"] = params.beta if params is not None else None
     return out
@@ -554,7 +612,7 @@ def _parameters_section(run_fit, calibration_fit, used_name, network, sources, g
     rows = []
     for name, fit in (("calibration", calibration_fit), ("run (layer boundaries)", run_fit)):
         if fit is not None:
-            rows.append((name, *_cells(fit.intra), *_cells(fit.inter),
+            rows.append((name, *_cells(fit.intra), *_cells(fit.inter), *_cells(fit.cross),
                          f"{fit.gamma * 1e9:.4f}" if fit.gamma is not None else "not fitted", fit.points,
                          f"{100 * fit.rms_relative_error:.1f}%"))
     algorithm = ("the library's own choice per P and n (Open MPI 4.1's decision rules: gather + broadcast, Bruck, "
@@ -562,33 +620,55 @@ def _parameters_section(run_fit, calibration_fit, used_name, network, sources, g
     return "\n".join([
         "## Parameters\n",
         f"Allgatherv is priced as it runs: {algorithm} (`--algorithm`), its messages played on the ranks' nodes, "
-        "each message α + b·β of its link, a node's inter-node messages of one step sharing its link "
+        "each message α + b·β of its link class — within a node, between nodes under one switch, between "
+        "switches (*cross*) — a node's inter-node messages of one step sharing its link "
         "(`analysis/schedule.py`); a calibration point also carries the skew of the barrier before it. Bcast "
         "(binomial) and Allreduce (Rabenseifner) use the closed forms of `costmodel`, where they hold (one node, or "
         "P = 2). Fitted by non-negative least squares of the relative error (medians over repetitions or "
         "iterations, slowest rank).\n",
         markdown.table(["fit", "intra α µs", "intra β ns/B", "intra 1/β GB/s", "inter α µs", "inter β ns/B",
-                        "inter 1/β GB/s", "γ ns/B", "points", "rms rel. error"], rows),
+                        "inter 1/β GB/s", "cross α µs", "cross β ns/B", "cross 1/β GB/s", "γ ns/B", "points",
+                        "rms rel. error"], rows),
         f"Used below: the **{used_name}** fit.\n",
         f"- Intra-node: {_params_text(network.intra)} — {sources['intra']}.",
-        f"- Inter-node: {_params_text(network.inter)} — {sources['inter']}.",
+        f"- Inter-node (under one switch): {_params_text(network.inter)} — {sources['inter']}.",
+        f"- Between switches: {_params_text(network.cross)} — {sources['cross']}.",
+        "- Per-layer predictions share links "
+        + ("instant by instant (`--sharing fluid`: `analysis/fluid.py`, weighted max-min as a flow-level "
+           "simulator)" if options.sharing == "fluid" else
+           "by how long messages overlap (`--sharing averaged`: `schedule.evaluate`, as the fit)") + ".",
         f"- γ = {gamma * 1e9:.4f} ns/B" + ("" if (calibration_fit if used_name == "calibration" else run_fit).gamma
                                           is not None else " (not measured: `--gamma`, default 10 GB/s of reduced "
                                           "data, the order of the memcpy bandwidth measured on the development VM)")
         + f"; {options.ranks_per_node} ranks per node in the extrapolation (`--ranks-per-node`).\n"])
 
 
-def _predict_point(point: Point, fit: NetworkFit | None, algorithm: str) -> float:
+_PREDICTED: dict = {}  # (point, fit's parameters, algorithm, sharing) -> seconds: the table and the figure share them
+
+
+def _predict_point(point: Point, fit: NetworkFit | None, algorithm: str, sharing: str = "fluid") -> float:
     if fit is None:
         return math.nan
+    key = (point, repr((fit.intra, fit.inter, fit.cross, fit.gamma)), algorithm, sharing)
+    if key not in _PREDICTED:
+        _PREDICTED[key] = _predict_point_uncached(point, fit, algorithm, sharing)
+    return _PREDICTED[key]
+
+
+def _predict_point_uncached(point: Point, fit: NetworkFit, algorithm: str, sharing: str) -> float:
     intra = fit.intra or fit.inter
     inter = fit.inter or Params(costmodel.DEFAULT_INTER_ALPHA, costmodel.DEFAULT_INTER_BETA)
-    theta = np.array([intra.alpha, intra.beta, inter.alpha, inter.beta, fit.gamma or 0.0])
+    cross = fit.cross or inter
+    theta = np.array([intra.alpha, intra.beta, inter.alpha, inter.beta, cross.alpha, cross.beta,
+                      fit.gamma or 0.0])
     network = _network_of(theta)
-    return float(_point_row(point, network, algorithm) @ theta)
+    if point.counts is not None and sharing == "fluid":
+        ops = schedule.programs(schedule.resolve(algorithm, point.p, point.n), np.array(point.counts))
+        return _fluid_seconds(point, ops, network)
+    return float(_point_row(point, network, algorithm, sharing) @ theta)
 
 
-def _prediction_table(points: list[Point], fits: dict, algorithm: str) -> str:
+def _prediction_table(points: list[Point], fits: dict, algorithm: str, sharing: str) -> str:
     available = [(name, fit) for name, fit in fits.items() if fit is not None]
     rows = []
     for point in points:
@@ -597,7 +677,7 @@ def _prediction_table(points: list[Point], fits: dict, algorithm: str) -> str:
                point.collective, chosen, point.p, len(set(point.node)), markdown.count(point.n),
                markdown.us(point.measured)]
         for _, fit in available:
-            predicted = _predict_point(point, fit, algorithm)
+            predicted = _predict_point(point, fit, algorithm, sharing)
             row += [markdown.us(predicted), _percent(_error(predicted, point.measured))]
         rows.append(row)
     headers = ["source", "layer / size", "collective", "algorithm", "P", "nodes", "n (B)", "measured µs"]
@@ -606,11 +686,11 @@ def _prediction_table(points: list[Point], fits: dict, algorithm: str) -> str:
     return markdown.table(headers, rows)
 
 
-def _fit_figure(points: list[Point], fits: dict, algorithm: str):
+def _fit_figure(points: list[Point], fits: dict, algorithm: str, sharing: str):
     """Parity plot of every point against the fit of its kind (calibration points against the calibration fit,
     run points against the run fit, or the other when theirs is missing), and the points against n."""
     fig, (parity, sizes) = plt.subplots(1, 2, figsize=(12, 4.6))
-    markers = {"allgatherv": "o", "allgather": "o", "allreduce": "s", "bcast": "^"}
+    markers = {"allgatherv": "o", "allgather": "o", FRESH: "D", "allreduce": "s", "bcast": "^"}
     sources = sorted({p.source for p in points})
     colors = {source: figures.layer_color(i) for i, source in enumerate(sources)}
     for source in sources:
@@ -619,7 +699,7 @@ def _fit_figure(points: list[Point], fits: dict, algorithm: str):
         for collective in sorted({p.collective for p in mine}):
             chosen = [p for p in mine if p.collective == collective]
             measured = np.array([p.measured for p in chosen]) * 1e6
-            predicted = np.array([_predict_point(p, fit, algorithm) for p in chosen]) * 1e6
+            predicted = np.array([_predict_point(p, fit, algorithm, sharing) for p in chosen]) * 1e6
             label = f"{source}: {collective} (P = {chosen[0].p})"
             face = [colors[source] if p.fitted else "none" for p in chosen]
             parity.scatter(measured, predicted, marker=markers[collective], edgecolors=colors[source],

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from analysis import topology
+
 SCHEMA = "cnnpar-results"
 SCHEMA_VERSION = 1
 FLOAT_BYTES = 4
@@ -183,6 +185,12 @@ class Run:
     @property
     def node_count(self) -> int:
         return int(self.meta.get("nodes", len(set(self.nodes.tolist()))))
+
+    @property
+    def switches(self) -> np.ndarray:
+        """[P] the switch each rank's node hangs from (`topology.switches`: from a simulated run's platform file;
+        a real run's nodes are all taken as under one switch)."""
+        return topology.switches(self.hosts, str(self.meta.get("smpi_platform_xml", "")))[0]
 
     @property
     def gathered_bytes(self) -> np.ndarray:

@@ -32,31 +32,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis import fluid
 from analysis.costmodel import Params
+from analysis.fluid import DETACHED_BYTES
 
 # Allgatherv algorithms with a schedule here; "auto" is the library's choice (ompi_allgatherv_algorithm).
 ALGORITHMS = ("auto", "bruck", "ring", "neighbor-exchange", "recursive-doubling", "gather-bcast", "pair")
-# Below this many bytes SMPI sends detached: the sender goes on at once (smpi/send-is-detached-thresh, 65,536).
-DETACHED_BYTES = 65536
 # The mpich ring moves a block in pieces of at most this many bytes (its `min`: 32768 * 8).
 RING_PIECE_BYTES = 262144
 KNOMIAL_FACTOR = 4
 # Rounds of `evaluate`'s link sharing: the first assumes a step's messages over one link overlap completely, each
 # next one shares a link only between messages whose played times overlap; it stops earlier once the loads settle.
 SHARING_PASSES = 4  # bcast knomial's fan-out (mv2_intra_node_knomial_factor's default)
-COEFFICIENTS = ("alpha_intra", "beta_intra", "alpha_inter", "beta_inter")
+COEFFICIENTS = ("alpha_intra", "beta_intra", "alpha_inter", "beta_inter", "alpha_cross", "beta_cross")
+K = len(COEFFICIENTS)
 
 
 @dataclass(frozen=True)
 class Network:
-    """Per-message parameters within a node (intra) and between nodes (inter)."""
+    """Per-message parameters within a node (intra), between nodes under one switch (inter) and between nodes under
+    different switches (cross; None: priced as inter)."""
 
     intra: Params
     inter: Params
+    cross: Params | None = None
 
     @property
     def theta(self) -> np.ndarray:
-        return np.array([self.intra.alpha, self.intra.beta, self.inter.alpha, self.inter.beta])
+        cross = self.cross if self.cross is not None else self.inter
+        return np.array([self.intra.alpha, self.intra.beta, self.inter.alpha, self.inter.beta, cross.alpha,
+                         cross.beta])
 
 
 def ompi_allgatherv_algorithm(p: int, total_bytes: float) -> str:
@@ -244,29 +249,31 @@ def _level(mask: int, k: int) -> int:
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds until the last rank is done, and their coefficients on (α_intra, β_intra, α_inter, β_inter); and the
-    same per rank (`finish`, `finish_coefficients`), on the clock the ranks started on."""
+    """Seconds until the last rank is done, and their coefficients on (α_intra, β_intra, α_inter, β_inter, α_cross,
+    β_cross); and the same per rank (`finish`, `finish_coefficients`), on the clock the ranks started on."""
 
     seconds: float
-    coefficients: np.ndarray  # [4]
+    coefficients: np.ndarray  # [K]
     messages: int
     inter_messages: int
     finish: np.ndarray | None = None  # [p] seconds
-    finish_coefficients: np.ndarray | None = None  # [p, 4]
+    finish_coefficients: np.ndarray | None = None  # [p, K]
 
 
-def evaluate(ops: list[list[Op]], node, network: Network, start=None) -> Timing:
+def evaluate(ops: list[list[Op]], node, network: Network, start=None, switch=None) -> Timing:
     """Plays the programs: see the module's docstring. `node` [p] is each rank's node; `start` [p] (default 0) the
-    time each rank reaches its first operation, as seconds or as (seconds, coefficients [4]) pairs."""
+    time each rank reaches its first operation, as seconds or as (seconds, coefficients [K]) pairs; `switch` [p] the
+    switch of each rank's node (None: one switch), which makes a message between switches α_cross + b·β_cross."""
     p = len(ops)
     if start is None:
-        clock = [(0.0, np.zeros(4))] * p
+        clock = [(0.0, np.zeros(K))] * p
     else:
-        clock = [(float(v[0]), np.asarray(v[1], dtype=float)) if isinstance(v, tuple) else (float(v), np.zeros(4))
+        clock = [(float(v[0]), np.asarray(v[1], dtype=float)) if isinstance(v, tuple) else (float(v), np.zeros(K))
                  for v in start]
     if p == 0:
-        return Timing(0.0, np.zeros(4), 0, 0, np.zeros(0), np.zeros((0, 4)))
+        return Timing(0.0, np.zeros(K), 0, 0, np.zeros(0), np.zeros((0, K)))
     node = [int(v) for v in node]
+    switch = [0] * p if switch is None else [int(v) for v in switch]
     theta = network.theta
     # Messages, matched in order per (sender, receiver) as MPI matches them: key (sender, receiver, k).
     size = {}
@@ -310,7 +317,7 @@ def evaluate(ops: list[list[Op]], node, network: Network, start=None) -> Timing:
                 load[key] = max(load.get(key, 0.0), sum(min(size[k][0], b) for k in keys))
     start_clock = clock
     for _ in range(SHARING_PASSES):
-        clock, spans = _play(op_messages, size, node, theta, load, list(start_clock), ops)
+        clock, spans = _play(op_messages, size, node, switch, theta, load, list(start_clock), ops)
         # Next pass: a message shares a link with another only while both are in flight, as played.
         new_load = {}
         for group in links.values():
@@ -334,7 +341,7 @@ def evaluate(ops: list[list[Op]], node, network: Network, start=None) -> Timing:
     return Timing(float(finish[last]), coefficients[last], len(size), inter_count, finish, coefficients)
 
 
-def _play(op_messages, size, node, theta, load, clock, ops):
+def _play(op_messages, size, node, switch, theta, load, clock, ops):
     """One play of the programs with each inter-node message's shared bytes `load`: per rank its finish (seconds,
     coefficients), and per message its (start, end)."""
     p = len(ops)
@@ -342,7 +349,9 @@ def _play(op_messages, size, node, theta, load, clock, ops):
     cost = {}
     for key, (b, _) in size.items():
         s, d, _ = key
-        cost[key] = np.array((1.0, b, 0.0, 0.0) if node[s] == node[d] else (0.0, 0.0, 1.0, load[key]))
+        cost[key] = np.zeros(K)
+        where = 0 if node[s] == node[d] else 2 if switch[s] == switch[d] else 4
+        cost[key][where:where + 2] = (1.0, b if where == 0 else load[key])
     position = [0] * p
 
     def post(r):
@@ -469,17 +478,68 @@ def hierarchical_programs(counts, node, algorithm: str = "auto") -> tuple[str, l
     return chosen, concatenate(barriers(0), gather, barriers(10_000))
 
 
-def calibration_time(collective_ops: list[list[Op]], node, network: Network) -> tuple[float, np.ndarray]:
+def calibration_time(collective_ops: list[list[Op]], node, network: Network, switch=None) -> tuple[float, np.ndarray]:
     """What `--calibrate` measures for one call (time_collectives): every rank leaves an MPI_Barrier, times the call
     from there, and the slowest rank's time is kept: max over ranks of (its finish − its barrier exit), with the
     coefficients of that difference. The barrier's skew is part of what small calls measure."""
     p = len(collective_ops)
-    barrier = evaluate(barrier_programs(p), node, network)
+    barrier = evaluate(barrier_programs(p), node, network, switch=switch)
     starts = [(float(barrier.finish[r]), barrier.finish_coefficients[r]) for r in range(p)]
-    call = evaluate(collective_ops, node, network, starts)
+    call = evaluate(collective_ops, node, network, starts, switch)
     spans = call.finish - barrier.finish
     r = int(np.argmax(spans))
     return float(spans[r]), call.finish_coefficients[r] - barrier.finish_coefficients[r]
+
+
+def fluid_calibration_time(collective_ops: list[list[Op]], node, network: Network, switch=None) -> float:
+    """`calibration_time` with the messages played by `fluid.play` (links shared instant by instant)."""
+    barrier = fluid.play(barrier_programs(len(collective_ops)), node, network, switch)
+    call = fluid.play(collective_ops, node, network, switch, barrier)
+    return float((call - barrier).max())
+
+
+def fluid_coefficients(seconds_at, network: Network, columns) -> tuple[float, np.ndarray]:
+    """(seconds, coefficients [K]) of a time `seconds_at(network)` played by `fluid.play`. A fluid play is
+    homogeneous of degree one in the parameters (scale every α and β by c and every time scales by c: the flows'
+    weights 1/α keep their ratios), so by Euler's theorem its time is exactly gradient · θ, and the gradient is
+    what a least-squares fit needs. Central differences of relative step 1e-6 over `columns` (the classes the
+    play uses; the others are 0): central, because the play is piecewise linear and a fit often sits on a kink —
+    a flow between switches limited as much by its node link (β_inter) as by its own bound (β_cross) — where
+    one-sided differences would count the same seconds in both columns."""
+    theta = network.theta
+    seconds = seconds_at(network)
+    row = np.zeros(K)
+
+    def at(moved):
+        return seconds_at(Network(Params(moved[0], moved[1]), Params(moved[2], moved[3]),
+                                  Params(moved[4], moved[5])))
+
+    for c in columns:
+        step = max(theta[c], 1e-30) * 1e-6
+        up, down = theta.copy(), theta.copy()
+        up[c] += step
+        down[c] -= step
+        row[c] = (at(up) - at(down)) / (2 * step)
+    return seconds, row
+
+
+def columns_used(node, switch=None) -> list[int]:
+    """The coefficients a play on these ranks can depend on: intra when two ranks share a node, inter when two
+    nodes share a switch, cross when there are several switches — and then β_inter too: in a fluid play the node
+    links a flow between switches crosses have the capacity 1/β_inter (`fluid`)."""
+    node = np.asarray(node)
+    switch = np.zeros(len(node), dtype=int) if switch is None else np.asarray(switch)
+    columns = []
+    if len(set(node.tolist())) < len(node):
+        columns += [0, 1]
+    nodes_per_switch = {}
+    for n, s in zip(node.tolist(), switch.tolist()):
+        nodes_per_switch.setdefault(s, set()).add(n)
+    if any(len(members) > 1 for members in nodes_per_switch.values()):
+        columns += [2, 3]
+    if len(nodes_per_switch) > 1:
+        columns = sorted(set(columns) | {3, 4, 5})
+    return columns
 
 
 def even_counts(total_bytes: float, p: int, unit: int = 4) -> np.ndarray:
@@ -524,18 +584,27 @@ def input_broadcast_programs(kind: str, n: float, node) -> list[list[Op]]:
 
 
 def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, algorithm: str = "auto",
-                 broadcast: tuple[str, float] | None = None) -> tuple[list[LayerPrediction], float]:
+                 broadcast: tuple[str, float] | None = None, switch=None,
+                 sharing: str = "fluid") -> tuple[list[LayerPrediction], float]:
     """Plays a forward pass: `compute` [L, p] seconds of each rank's kernel per layer; `boundaries` per layer
     ("allgatherv" or "hierarchical", counts [p] bytes), ("fixed", seconds) for a collective priced by a closed form
     (everyone leaves that long after the last one entered), or None where nothing moves; `broadcast` (kind, bytes)
-    the input broadcast before the first layer (None: every rank starts at 0). Each layer starts on each rank when
-    it left the previous boundary, so the skew a boundary leaves is carried into the next layer as in the run.
-    Returns the layers and the pass: the last rank's exit from the last boundary."""
+    the input broadcast before the first layer (None: every rank starts at 0); `switch` [p] the switch of each
+    rank's node (None: one switch). Each layer starts on each rank when it left the previous boundary, so the skew a
+    boundary leaves is carried into the next layer as in the run. The messages are played by `fluid.play` (links
+    shared instant by instant; `sharing="fluid"`) or by `evaluate` (shares averaged over each message's time,
+    `sharing="averaged"`). Returns the layers and the pass: the last rank's exit from the last boundary."""
     node = np.asarray(node)
     p = compute.shape[1]
+
+    def play(ops, start=None):
+        if sharing == "fluid":
+            return fluid.play(ops, node, network, switch, start)
+        return evaluate(ops, node, network, None if start is None else list(start), switch).finish
+
     start = np.zeros(p)
     if broadcast is not None and p > 1:
-        start = evaluate(input_broadcast_programs(broadcast[0], broadcast[1], node), node, network).finish
+        start = play(input_broadcast_programs(broadcast[0], broadcast[1], node))
     out = []
     for l, boundary in enumerate(boundaries):
         enter = start + compute[l]
@@ -553,7 +622,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
             else:
                 chosen = resolve(algorithm, p, float(np.sum(what)))
                 ops = programs(chosen, what) if chosen != "none" else [[] for _ in range(p)]
-            leave = np.maximum(evaluate(ops, node, network, list(enter)).finish, enter)
+            leave = np.maximum(play(ops, enter), enter)
         out.append(LayerPrediction(chosen, float(compute[l].max()), float((last_in - enter).max()),
                                    float(np.maximum(leave - last_in, 0).max()), float((leave - start).max())))
         start = leave

@@ -96,27 +96,32 @@ INTER = Params(alpha=2.5e-6, beta=1 / 9e9)
 SIZES = np.array([64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304], dtype=np.uint64)
 
 
-def _calibrated_copy(source, path, nprocs, nodes, intra=INTRA, inter=INTER, noise=0.0, seed=3):
+def _calibrated_copy(source, path, nprocs, nodes, intra=INTRA, inter=INTER, noise=0.0, seed=3, fresh=False):
     """A copy of `source` with a /calibration group (`cnnpar_mpi --calibrate`'s format) of nprocs ranks on `nodes`
     nodes (consecutive ranks), timed by the model itself at known parameters: Allgatherv as the library's rules
-    pick it, measured after a barrier as --calibrate measures it."""
+    pick it, its messages played as flows (`fluid`), measured after a barrier as --calibrate measures it. With
+    `fresh`, those times are allgatherv_fresh's and the warm allgatherv is written as half of them."""
     from analysis import schedule
     path.write_bytes(source.read_bytes())
     network = schedule.Network(intra, inter)
     node = schedule.consecutive_nodes(nprocs, -(-nprocs // nodes))
     rng = np.random.default_rng(seed)
     repetitions = 5
-    times = np.empty((2, len(SIZES), repetitions))
+    times = np.empty((3 if fresh else 2, len(SIZES), repetitions))
     for s, n in enumerate(SIZES):
         counts = schedule.even_counts(float(n), nprocs)
         ops = schedule.programs(schedule.resolve("auto", nprocs, float(n)), counts)
-        exact, _ = schedule.calibration_time(ops, node, network)
+        exact = schedule.fluid_calibration_time(ops, node, network)
         times[0, s] = exact * (1 + rng.uniform(-noise, noise, repetitions))
+        if fresh:
+            times[2, s] = times[0, s]
+            times[0, s] = times[0, s] / 2
         one = intra if nodes == 1 else inter  # Allreduce: fitted at P = 2 only (one exchange)
         times[1, s] = costmodel.predict("allreduce", nprocs, float(n), Params(one.alpha, one.beta, TRUE.gamma))
     with h5py.File(path, "r+") as f:
         group = f.create_group("calibration")
-        group.create_dataset("collective", data=["allgatherv", "allreduce"], dtype=h5py.string_dtype())
+        group.create_dataset("collective", data=["allgatherv", "allreduce"] + (["allgatherv_fresh"] if fresh else []),
+                             dtype=h5py.string_dtype())
         group.create_dataset("bytes", data=SIZES)
         group.create_dataset("time_s", data=times)
         group.attrs["nprocs"] = nprocs
@@ -142,6 +147,22 @@ def test_model_fits_calibration_by_default(tmp_path, run3):
     assert "no input has a /calibration" not in done.stderr
     report = (out / "model.md").read_text()
     assert "Used below: the **calibration** fit" in report and "| calibration |" in report
+
+
+def test_model_fits_the_gather_of_freshly_written_data(tmp_path, run3):
+    """When --calibrate timed allgatherv_fresh (the gather of data just written, as in a pass), that is fitted and
+    the warm allgatherv (here twice as fast) is shown, not fitted: the parameters are the fresh gather's."""
+    intra = _calibrated_copy(run3, tmp_path / "intra.h5", 4, 1, fresh=True)
+    inter = _calibrated_copy(run3, tmp_path / "inter.h5", 8, 2, seed=4, fresh=True)
+    out = tmp_path / "model"
+    analysis("model", intra, inter, "--out", out)
+    fitted = json.loads((out / "model.json").read_text())["fits"]["calibration"]
+    for key, value in (("alpha_intra", INTRA.alpha), ("beta_intra", INTRA.beta), ("alpha_inter", INTER.alpha),
+                       ("beta_inter", INTER.beta)):
+        assert fitted[key] == pytest.approx(value, rel=1e-3), key
+    report = (out / "model.md").read_text()
+    assert "not fitted: warm buffers: allgatherv_fresh (freshly written, as in a pass) is fitted" in report
+    assert "| allgatherv_fresh |" in report
 
 
 def test_inter_faster_than_intra_is_a_problem(tmp_path, run3):

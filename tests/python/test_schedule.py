@@ -47,7 +47,7 @@ def test_one_node_equal_blocks_equal_closed_forms(p):
     a, b = NET.intra.alpha, NET.intra.beta
     _, bruck = schedule.allgatherv_time(np.full(p, n / p), node, NET, "bruck")
     assert bruck.seconds == pytest.approx(math.ceil(math.log2(p)) * a + (p - 1) / p * n * b, rel=1e-12)
-    assert bruck.coefficients == pytest.approx([math.ceil(math.log2(p)), (p - 1) / p * n, 0, 0])
+    assert bruck.coefficients == pytest.approx([math.ceil(math.log2(p)), (p - 1) / p * n, 0, 0, 0, 0])
     _, ring = schedule.allgatherv_time(np.full(p, n / p), node, NET, "ring")
     assert ring.seconds == pytest.approx((p - 1) * (a + n / p * b), rel=1e-12)
 

@@ -1,0 +1,207 @@
+"""The network as a fluid: the messages of `schedule`'s programs played event by event, each inter-node message a
+flow that shares its node links with the flows in flight at every instant (weighted max-min fairness), as a
+flow-level simulator does (SimGrid's LV08/SMPI model, which our simulations run), instead of `schedule.evaluate`'s
+shares averaged over each message's duration.
+
+Why: at 1,024 ranks the times of the layers after a boundary depend on *when* each rank leaves it, and a message
+that starts alone on its link runs at the full link and leaves early while later ones share. Averaging the shares
+gets each boundary's last exit right but not how spread the exits are; the next layer waits on that spread.
+
+The model, in the fitted parameters only (`schedule.Network`):
+- A message within a node takes α_intra + b·β_intra and shares nothing (a node's loopback is a fat pipe: a
+  shared-memory copy per pair of cores).
+- A message between nodes waits its latency (α_inter under one switch, α_cross between switches), then its bytes
+  flow out of the sender's node link and into the receiver's, each of capacity 1/β_inter, shared by the flows in
+  flight: max-min fair, weighted by 1/α (a flow's share is inversely proportional to its round-trip latency, as TCP's
+  is and as SimGrid's sharing penalty is — latency plus a constant per link crossed — for links that are alike). A
+  flow between switches is also bounded by 1/β_cross. What is not modelled: switch uplinks shared by many flows
+  (an oversubscribed backbone), routing collisions in the tree — on a full-bisection fat tree with d-mod-k routing
+  the patterns of Bruck, ring and the knomial broadcast put at most one destination node's flows on a spine link,
+  which its node link already limits.
+- A message starts when both sides have posted it; a send below `DETACHED_BYTES` is detached (its sender
+  goes on). Every rank posts its operation's sends and receives together and goes on when they are done.
+
+Pure Python and numpy; `play` returns every rank's finish time, in seconds, on the clock the ranks started on.
+"""
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from analysis.schedule import Network, Op
+
+# Below this many bytes SMPI sends detached: the sender goes on at once (smpi/send-is-detached-thresh, 65,536).
+DETACHED_BYTES = 65536
+
+INTRA, INTER, CROSS = 0, 1, 2
+# A flow whose remaining bytes would take less than this fraction of a second more is done (float round-off of the
+# fluid's steps, not a physical threshold: 1e-15 s is below any latency).
+DONE_SECONDS = 1e-15
+
+
+def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -> np.ndarray:
+    """[p] finish of every rank: see the module docstring. `node` [p] each rank's node; `switch` [p] the switch of
+    each rank's node (None: all under one switch); `start` [p] seconds each rank reaches its first operation."""
+    p = len(ops)
+    node = np.asarray(node, dtype=int)
+    switch = np.zeros(p, dtype=int) if switch is None else np.asarray(switch, dtype=int)
+    start = np.zeros(p) if start is None else np.asarray(start, dtype=float)
+    if p == 0:
+        return np.zeros(0)
+    cross = network.cross if network.cross is not None else network.inter
+    alpha = (network.intra.alpha, network.inter.alpha, cross.alpha)
+    capacity = 1.0 / network.inter.beta
+    bound = (1.0 / network.intra.beta, capacity, 1.0 / cross.beta)
+
+    # Messages matched in order per (sender, receiver), as MPI matches them.
+    src, dst, size, kind = [], [], [], []
+    index = {}
+    count_s, count_r = defaultdict(int), defaultdict(int)
+    op_messages = []  # per rank, per op: [(message, waited)]
+    for r, program in enumerate(ops):
+        mine = []
+        for sends, receives, _ in program:
+            entries = []
+            for peer, b in sends:
+                key = (r, peer, count_s[(r, peer)])
+                count_s[(r, peer)] += 1
+                m = index.setdefault(key, len(index))
+                if m == len(src):
+                    src.append(r), dst.append(peer), size.append(float(b))
+                entries.append((m, b >= DETACHED_BYTES))  # a detached send is not waited for
+            for peer, b in receives:
+                key = (peer, r, count_r[(peer, r)])
+                count_r[(peer, r)] += 1
+                m = index.setdefault(key, len(index))
+                if m == len(src):
+                    src.append(peer), dst.append(r), size.append(float(b))
+                entries.append((m, True))
+            mine.append(entries)
+        op_messages.append(mine)
+    if set(count_s.items()) != set(count_r.items()):
+        unmatched = set(count_s.items()) ^ set(count_r.items())
+        raise ValueError(f"unmatched sends and receives: {sorted(unmatched)[:4]}")
+    n_messages = len(src)
+    src, dst, size = np.array(src, dtype=int), np.array(dst, dtype=int), np.array(size)
+    kind = np.where(node[src] == node[dst], INTRA, np.where(switch[src] == switch[dst], INTER, CROSS))
+    posted = np.zeros((n_messages, 2), dtype=bool)  # [m, (send, receive)]
+    waiters = [[] for _ in range(n_messages)]
+    remaining = size.copy()
+
+    nodes = int(node.max()) + 1
+    out_link, in_link = node[src], nodes + node[dst]
+    # Shares inversely proportional to latency; with a latency of 0 (a fit that could not pin it down) plain fair shares.
+    weight = 1.0 / np.array(alpha)[kind] if min(alpha) > 0 else np.ones(n_messages)
+    flow_bound = np.array(bound)[kind]
+
+    position = np.zeros(p, dtype=int)
+    pending = np.zeros(p, dtype=int)  # messages the rank's current operation still waits for
+    finish = start.copy()
+    events = []  # (time, sequence, what, value): what 0 = a rank starts, 1 = latency over, 2 = message done
+    sequence = 0
+
+    def push(t, what, value):
+        nonlocal sequence
+        heapq.heappush(events, (t, sequence, what, value))
+        sequence += 1
+
+    active = []  # messages whose bytes are flowing between nodes
+    changed = False
+
+    def post(r, now):
+        """Rank r posts its operations from its current one on, as long as they complete at once."""
+        nonlocal changed
+        while position[r] < len(ops[r]):
+            waiting = 0
+            for m, waited in op_messages[r][position[r]]:
+                side = 0 if src[m] == r else 1
+                posted[m, side] = True
+                if posted[m, 1 - side]:  # both posted: it starts now, with its latency
+                    push(now + alpha[kind[m]], 1, m)
+                if waited and remaining[m] >= 0:
+                    waiters[m].append(r)
+                    waiting += 1
+            if waiting:
+                pending[r] = waiting
+                return
+            position[r] += 1
+        finish[r] = now
+
+    def done(m, now):
+        remaining[m] = -1.0  # marks it done
+        for r in waiters[m]:
+            pending[r] -= 1
+            if pending[r] == 0:
+                position[r] += 1
+                post(r, now)
+        waiters[m] = []
+
+    for r in range(p):
+        push(float(start[r]), 0, r)
+    rate = np.zeros(0)
+    now = float(start.min())
+    while events or active:
+        if changed:
+            rate = _max_min(np.array(active, dtype=int), out_link, in_link, weight, flow_bound, capacity,
+                            2 * nodes)
+            changed = False
+        t = events[0][0] if events else np.inf
+        if active:
+            ids = np.array(active, dtype=int)
+            left = remaining[ids] / rate
+            t = min(t, now + float(left.min()))
+            remaining[ids] -= rate * (t - now)
+            finished = left <= (t - now) + DONE_SECONDS
+        now = t
+        if active and finished.any():
+            over = [m for m, f in zip(active, finished) if f]
+            active = [m for m, f in zip(active, finished) if not f]
+            changed = True
+            for m in over:
+                done(m, now)
+        while events and events[0][0] <= now:
+            _, _, what, value = heapq.heappop(events)
+            if what == 0:
+                post(value, now)
+            elif what == 1:
+                m = value
+                if kind[m] == INTRA or size[m] <= 0:
+                    push(now + size[m] / bound[INTRA] if kind[m] == INTRA else now, 2, m)
+                else:
+                    active.append(m)
+                    changed = True
+            else:
+                done(value, now)
+    if np.any(position < [len(program) for program in ops]):
+        raise ValueError("deadlock in the schedule: every rank waits for a message nobody posts")
+    return finish
+
+
+def _max_min(flows: np.ndarray, out_link, in_link, weight, bound, capacity: float, links: int) -> np.ndarray:
+    """Rates of `flows` by weighted max-min fairness (progressive filling): every flow's rate is λ·weight until a
+    link it crosses is full or its own bound is reached, then it is frozen and λ rises for the others."""
+    n = len(flows)
+    rate = np.zeros(n)
+    if n == 0:
+        return rate
+    out_of, in_of, w, b = out_link[flows], in_link[flows], weight[flows], bound[flows]
+    residual = np.full(links, capacity)
+    free = np.ones(n, dtype=bool)
+    while free.any():
+        wsum = (np.bincount(out_of[free], w[free], minlength=links)
+                + np.bincount(in_of[free], w[free], minlength=links))
+        used = wsum > 0
+        level = np.full(links, np.inf)
+        level[used] = np.maximum(residual[used], 0.0) / wsum[used]
+        flow_level = np.minimum(np.minimum(level[out_of], level[in_of]), b / w)
+        lowest = float(flow_level[free].min())
+        freeze = free & (flow_level <= lowest * (1 + 1e-12))
+        rate[freeze] = lowest * w[freeze]
+        residual -= (np.bincount(out_of[freeze], rate[freeze], minlength=links)
+                     + np.bincount(in_of[freeze], rate[freeze], minlength=links))
+        free &= ~freeze
+    return rate

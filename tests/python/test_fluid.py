@@ -1,0 +1,148 @@
+"""analysis/fluid.py: messages played as flows sharing node links instant by instant (weighted max-min), checked
+against times worked out by hand, and against `schedule.evaluate` where no link is shared."""
+import numpy as np
+import pytest
+
+from analysis import fluid, schedule, topology
+from analysis.costmodel import Params
+
+INTRA, INTER, CROSS = Params(0.3e-6, 1 / 20e9), Params(2e-6, 1 / 12.5e9), Params(4e-6, 1 / 12.5e9)
+NET = schedule.Network(INTRA, INTER, CROSS)
+MB = 1e6
+
+
+def send(to, b):
+    return (((to, b),), (), 0)
+
+
+def receive(frm, b):
+    return ((), ((frm, b),), 0)
+
+
+def test_one_message_of_each_class():
+    for node, switch, params in (([0, 0], None, INTRA), ([0, 1], None, INTER), ([0, 1], [0, 1], CROSS)):
+        finish = fluid.play([[send(1, MB)], [receive(0, MB)]], node, NET, switch)
+        assert finish == pytest.approx([params.alpha + MB * params.beta] * 2, rel=1e-12)
+
+
+def test_flows_out_of_one_node_share_its_link():
+    # ranks 0, 1 on node 0 send to ranks 2, 3 on node 1 at once: each at half the link
+    ops = [[send(2, MB)], [send(3, MB)], [receive(0, MB)], [receive(1, MB)]]
+    finish = fluid.play(ops, [0, 0, 1, 1], NET)
+    assert finish == pytest.approx([INTER.alpha + 2 * MB * INTER.beta] * 4, rel=1e-12)
+
+
+def test_a_flow_alone_runs_at_the_full_link_until_another_joins():
+    # rank 1's message starts 40 µs after rank 0's: rank 0's runs alone, then both share, then rank 1's alone
+    ops = [[send(2, MB)], [send(3, MB)], [receive(0, MB)], [receive(1, MB)]]
+    late = 40e-6
+    finish = fluid.play(ops, [0, 0, 1, 1], NET, start=[0, late, 0, late])
+    a, rate = INTER.alpha, 1 / INTER.beta
+    alone = late - a  # seconds rank 0's bytes flow alone before rank 1's latency ends at late + a
+    shared_from = late + a
+    first_left = MB - rate * (shared_from - a)
+    first_done = shared_from + first_left / (rate / 2)
+    second_left = MB - (rate / 2) * (first_done - shared_from)
+    second_done = first_done + second_left / rate
+    assert alone > 0
+    assert finish == pytest.approx([first_done, second_done, first_done, second_done], rel=1e-12)
+    # the averaged sharing of `schedule.evaluate` cannot tell the first from the second this finely
+    assert finish[0] < finish[1]
+
+
+def test_max_min_fairness_gives_a_link_what_the_others_leave():
+    # B, C, D share node 2's link in (a third each); A and B share node 0's link out: A gets the two thirds B leaves
+    ops = [[], [], [], [], []]
+    ops[0] = [(((1, 0.1 * MB), (2, 10 * MB)), (), 0)]  # A: 0 -> 1 (node 0 -> node 1), B: 0 -> 2
+    ops[1] = [receive(0, 0.1 * MB)]
+    ops[2] = [((), ((0, 10 * MB), (3, 10 * MB), (4, 10 * MB)), 0)]
+    ops[3] = [send(2, 10 * MB)]
+    ops[4] = [send(2, 10 * MB)]
+    finish = fluid.play(ops, [0, 1, 2, 3, 4], NET)
+    assert finish[1] == pytest.approx(INTER.alpha + 0.1 * MB / (2 / 3 / INTER.beta), rel=1e-9)
+    assert finish[2] == pytest.approx(INTER.alpha + 30 * MB * INTER.beta, rel=1e-9)
+
+
+def test_a_flow_shares_in_inverse_proportion_to_its_latency():
+    # out of node 0: rank 0 to node 1 under the same switch (α 2 µs), rank 1 to node 2 under another (α 4 µs);
+    # node 1 and node 2 are on switches 0 and 1. Both flows then share node 0's link 2 : 1.
+    ops = [[send(2, MB)], [send(3, MB)], [receive(0, MB)], [receive(1, MB)]]
+    node, switch = [0, 0, 1, 2], [0, 0, 0, 1]
+    finish = fluid.play(ops, node, NET, switch)
+    rate = 1 / INTER.beta
+    # the near flow's bytes start at 2 µs, alone until 4 µs, then at 2/3 of the link until done
+    near_left = MB - rate * (CROSS.alpha - INTER.alpha)
+    near_done = CROSS.alpha + near_left / (2 / 3 * rate)
+    far_left = MB - (rate / 3) * (near_done - CROSS.alpha)
+    far_done = near_done + far_left / rate
+    assert finish[2] == pytest.approx(near_done, rel=1e-12)
+    assert finish[3] == pytest.approx(far_done, rel=1e-12)
+
+
+def test_the_cross_bound_limits_a_flow_between_switches():
+    slow = schedule.Network(INTRA, INTER, Params(4e-6, 1 / 5e9))
+    finish = fluid.play([[send(1, MB)], [receive(0, MB)]], [0, 1], slow, [0, 1])
+    assert finish == pytest.approx([4e-6 + MB / 5e9] * 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["bruck", "ring", "neighbor-exchange", "gather-bcast"])
+def test_within_one_node_it_equals_the_averaged_play(algorithm):
+    # nothing is shared within a node (a fat pipe), so both plays must agree exactly, rank by rank
+    counts = np.array([4000.0 * (1 + r % 3) for r in range(12)])
+    ops = schedule.programs(algorithm, counts)
+    node = np.zeros(12, dtype=int)
+    start = np.linspace(0, 5e-6, 12)
+    assert fluid.play(ops, node, NET, start=start) == pytest.approx(
+        schedule.evaluate(ops, node, NET, list(start)).finish, rel=1e-12)
+
+
+def test_a_detached_send_does_not_wait_but_a_large_one_does():
+    small, large = schedule.DETACHED_BYTES - 4, schedule.DETACHED_BYTES
+    for b, sender_waits in ((small, False), (large, True)):
+        # the receiver posts 10 µs late; the sender's second operation receives an empty message from rank 2
+        ops = [[send(1, b), receive(2, 0.0)], [receive(0, b)], [send(0, 0.0)]]
+        finish = fluid.play(ops, [0, 1, 2], NET, start=[0, 10e-6, 0])
+        transfer_done = 10e-6 + INTER.alpha + b * INTER.beta
+        if sender_waits:
+            assert finish[0] == pytest.approx(transfer_done + INTER.alpha, rel=1e-12)
+        else:
+            assert finish[0] == pytest.approx(INTER.alpha, rel=1e-12)
+        assert finish[1] == pytest.approx(transfer_done, rel=1e-12)
+
+
+def test_times_scale_with_the_parameters():
+    # every time is α's and β's times counts: doubling every parameter doubles every finish (a check that nothing
+    # in the play is a constant in seconds)
+    counts = schedule.even_counts(1_384_448, 64)
+    ops = schedule.programs("ring", counts)
+    node = schedule.consecutive_nodes(64, 16)
+    double = schedule.Network(*(Params(2 * q.alpha, 2 * q.beta) for q in (INTRA, INTER, CROSS)))
+    once = fluid.play(ops, node, NET, node // 2)
+    assert fluid.play(ops, node, double, node // 2) == pytest.approx(2 * once, rel=1e-9)
+
+
+def test_unmatched_and_deadlocked_programs_are_errors():
+    with pytest.raises(ValueError, match="unmatched"):
+        fluid.play([[send(1, 8.0)], []], [0, 0], NET)
+    with pytest.raises(ValueError, match="deadlock"):
+        # both receive first, then send: each waits for the other's send (above the detached size)
+        b = float(schedule.DETACHED_BYTES)
+        fluid.play([[receive(1, b), send(1, b)], [receive(0, b), send(0, b)]], [0, 1], NET)
+
+
+def test_switches_from_platform_files():
+    def hosts(*nodes):
+        return [f"node-{n}" for n in nodes]
+
+    fat_tree = open("sim/platforms/fattree-64x16.xml").read()
+    switch, how = topology.switches(hosts(0, 15, 16, 47, 48, 63), fat_tree)
+    assert switch.tolist() == [0, 0, 1, 2, 3, 3] and "16 nodes per leaf switch" in how
+    racks = open("sim/platforms/twolevel-8x8x16.xml").read()
+    assert topology.switches(hosts(0, 7, 8, 63), racks)[0].tolist() == [0, 0, 1, 7]
+    crossbar = open("sim/platforms/crossbar-64x16.xml").read()
+    assert topology.switches(hosts(0, 63), crossbar)[0].tolist() == [0, 0]
+    real, how = topology.switches(["a", "b"], "")
+    assert real.tolist() == [0, 0] and "real run" in how
+    unknown, how = topology.switches(hosts(0, 99), crossbar)
+    assert unknown.tolist() == [0, 0] and "not in any cluster" in how and "node-99" in how
+    assert "does not parse" in topology.switches(["x"], "<platform")[1]
