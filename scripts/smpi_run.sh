@@ -20,6 +20,9 @@
 #                                 default allgatherv is the naive one)
 #   smpi/lat-factor:0:1,          the platform's latencies and bandwidths as written: SMPI's default factors (latency
 #   smpi/bw-factor:0:1            x2 to x11.6, bandwidth x0.34 to x1.09 by message size) were fitted to a TCP cluster
+#   network/crosstraffic:0        no reverse "acknowledgement" flow: by default every transfer also loads the reverse
+#                                 route with 5% of its rate (TCP's acks), which makes a node that sends and receives at
+#                                 once 5% slower than its link; our platforms model an RDMA fabric, as written
 #   smpi/privatize-libs:<hdf5>    each simulated rank gets its own copy of libhdf5's globals (only rank 0 writes, but
 #                                 HDF5 keeps library-wide state; the program itself is privatised by smpirun's dlopen)
 set -euo pipefail
@@ -36,7 +39,8 @@ if [[ -z "${CNNPAR_SMPI_RATES:-}" && -f "$root/sim/rates.env" ]]; then source "$
 speed=$(grep -o 'speed="[0-9.e+-]*f"' "$platform" | head -n 1 | sed 's/speed="\(.*\)f"/\1/')
 hdf5=$(ldd "$bin" | awk '/libhdf5/ {print $1}' | head -n 1)
 cfg=(--cfg=smpi/simulate-computation:no --cfg=smpi/cpu-threshold:-1 "--cfg=smpi/host-speed:${speed}f"
-     "--cfg=smpi/coll-selector:${CNNPAR_SMPI_COLL:-ompi}" --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1)
+     "--cfg=smpi/coll-selector:${CNNPAR_SMPI_COLL:-ompi}" --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1
+     --cfg=network/crosstraffic:0)
 [[ -n "$hdf5" ]] && cfg+=("--cfg=smpi/privatize-libs:$hdf5")
 read -r -a extra <<<"${CNNPAR_SMPI_EXTRA:-}"
 cfg+=("${extra[@]}")

@@ -5,14 +5,20 @@
 #               α = 2 µs, 1/β = 12.5 GB/s (MPI_Bcast and MPI_Allgatherv)
 #   intra-node: 2 ranks on one node — the loopback, 0.3 µs and 20 GB/s (MPI_Allgatherv; SimGrid 3.32's intra-node
 #               MPI_Bcast above 64 KiB takes a constant 0.7 µs whatever the size, so it is left out)
+#   between switches: 2 ranks on nodes under two leaf switches of the fat tree (sim/platforms/fattree-64x16.xml) —
+#               four 1 µs, 12.5 GB/s links: α = 4 µs, 1/β = 12.5 GB/s
 # Usage: test_smpi_fit.sh SMPI_RUN PLATFORM PYTHON WORKDIR
 set -euo pipefail
 run=$1 platform=$2 python=$3 work=$4
 rm -rf "$work" && mkdir -p "$work"
 printf 'node-0:1\nnode-1:1\n' >"$work/inter.hosts"
 printf 'node-0:2\n' >"$work/intra.hosts"
-for where in inter intra; do
-  CNNPAR_SMPI_HOSTFILE=$work/$where.hosts "$run" -np 2 "$platform" --quiet --iterations 1 --warmup 0 --calibrate \
+printf 'node-0:1\nnode-16:1\n' >"$work/cross.hosts"
+fat_tree=$(cd "$(dirname "$0")/../.." && pwd)/sim/platforms/fattree-64x16.xml
+for where in inter intra cross; do
+  on=$platform
+  [[ $where == cross ]] && on=$fat_tree
+  CNNPAR_SMPI_HOSTFILE=$work/$where.hosts "$run" -np 2 "$on" --quiet --iterations 1 --warmup 0 --calibrate \
     --no-progress --output "$work/$where.h5" >/dev/null
 done
 cd "$(dirname "$0")/../.."
@@ -40,5 +46,6 @@ def recover(path, collectives, alpha, bandwidth, where):
 
 ok = recover(f"{sys.argv[1]}/inter.h5", ("bcast", "allgatherv"), 2e-6, 12.5e9, "inter-node")
 ok &= recover(f"{sys.argv[1]}/intra.h5", ("allgatherv",), 0.3e-6, 20e9, "intra-node")
+ok &= recover(f"{sys.argv[1]}/cross.h5", ("bcast", "allgatherv"), 4e-6, 12.5e9, "between leaf switches")
 sys.exit(0 if ok else 1)
 PY
