@@ -629,7 +629,11 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &P);
   CollectiveTimings t;
-  t.collectives = {"allgatherv", "allreduce", "bcast"};
+  // allgatherv_fresh is the same Allgatherv with, before every call, each rank reading the whole tensor (as the next
+  // layer of a pass does) and rewriting its own block (as its kernel does): a pass gathers data just written by
+  // another core, and on a shared-memory node that costs up to twice the gather of warm, unchanged buffers (cache
+  // lines move between the cores' caches). The model fits it when present (analysis/model.py).
+  t.collectives = {"allgatherv", "allreduce", "bcast", "allgatherv_fresh"};
   t.bytes = sizes;
   t.repetitions = repetitions;
   for (std::size_t k = 0; k < t.collectives.size(); ++k) {
@@ -638,8 +642,19 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
       std::vector<float> buffer(n, 1.0f), result(n);
       std::vector<int> counts, displs;
       reduce_blocks(n, static_cast<std::size_t>(P), counts, displs);
+      const bool fresh = t.collectives[k] == "allgatherv_fresh";
+      float stamp = 1.0f;
+      auto write_as_a_pass = [&] {
+        float sum = 0.0f;
+        for (const float v : buffer) sum += v;
+        stamp = stamp < 1000.0f ? stamp + 1.0f : 1.0f;
+        const auto first = static_cast<std::size_t>(displs[static_cast<std::size_t>(rank)]);
+        const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(rank)]);
+        // The stored value depends on the sum so that the reads are not optimised away (a finite sum adds 0).
+        for (std::size_t i = first; i < first + mine; ++i) buffer[i] = stamp + (sum != sum ? 1.0f : 0.0f);
+      };
       auto call = [&] {
-        if (k == 0)
+        if (k == 0 || fresh)
           MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data(), counts.data(), displs.data(), MPI_FLOAT,
                          comm);
         else if (k == 1)
@@ -647,8 +662,12 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
         else
           MPI_Bcast(buffer.data(), static_cast<int>(n), MPI_FLOAT, 0, comm);
       };
-      for (std::size_t i = 0; i < warmup; ++i) call();
+      for (std::size_t i = 0; i < warmup; ++i) {
+        if (fresh) write_as_a_pass();
+        call();
+      }
       for (std::size_t i = 0; i < repetitions; ++i) {
+        if (fresh) write_as_a_pass();  // before the barrier: the timed call starts from the written data
         MPI_Barrier(comm);
         const double t0 = clock();
         call();
