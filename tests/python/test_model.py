@@ -283,3 +283,23 @@ def test_checker_checks_calibration_boundary_labels(tmp_path, run2):
     wrong[first], wrong[first - 1] = "", wrong[first]  # the label moved to the size below
     bad = write(tmp_path / "bad.h5", wrong)
     assert bad.returncode == 1 and "/calibration/boundary" in bad.stdout
+
+
+def test_between_switches_faster_than_under_one_is_a_problem():
+    """A message between switches crosses more links than one under a switch: a fit that makes it faster (lower α
+    and β) is a problem, a lower α alone a warning, and a class nothing measured is not checked."""
+    from analysis import model, schedule
+    intra, inter = Params(0.3e-6, 1 / 20e9), Params(2e-6, 1 / 12.5e9)
+    sources = {"intra": "calibration fit", "inter": "calibration fit", "cross": "calibration fit"}
+    for cross, problem, warning in ((Params(1e-6, 1 / 20e9), True, False), (Params(1e-6, 1 / 12.5e9), False, True),
+                                    (Params(4e-6, 1 / 12.5e9), False, False)):
+        fit = model.NetworkFit(intra, inter, cross, None, 10, 0.01, 1)
+        findings = model.Findings()
+        model._sanity(fit, "calibration", schedule.Network(intra, inter, cross), sources, findings)
+        assert any("between switches is faster" in p for p in findings.problems) == problem
+        assert any("latency between switches" in w for w in findings.warnings) == warning
+    findings = model.Findings()
+    unmeasured = dict(sources, cross="not measured: priced as under one switch (inter-node)")
+    model._sanity(model.NetworkFit(intra, inter, None, None, 10, 0.01, 1), "calibration",
+                  schedule.Network(intra, inter, inter), unmeasured, findings)
+    assert not findings.problems and not findings.warnings
