@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 DETACHED_BYTES = 65536
 
 INTRA, INTER, CROSS = 0, 1, 2
-# A flow whose remaining bytes would take less than this fraction of a second more is done (float round-off of the
-# fluid's steps, not a physical threshold: 1e-15 s is below any latency).
+# A flow whose remaining bytes would take less than this many seconds more is done (float round-off of the fluid's
+# steps, not a physical threshold: 1e-15 s is below any latency).
 DONE_SECONDS = 1e-15
 
 
@@ -58,8 +58,17 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
     bound = (1.0 / network.intra.beta, capacity, 1.0 / cross.beta)
 
     # Messages matched in order per (sender, receiver), as MPI matches them.
-    src, dst, size, kind = [], [], [], []
+    src, dst, size = [], [], []
     index = {}
+
+    def message(key, sender, receiver, b):
+        m = index.setdefault(key, len(index))
+        if m == len(src):  # first seen from this side
+            src.append(sender)
+            dst.append(receiver)
+            size.append(float(b))
+        return m
+
     count_s, count_r = defaultdict(int), defaultdict(int)
     op_messages = []  # per rank, per op: [(message, waited)]
     for r, program in enumerate(ops):
@@ -67,18 +76,12 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
         for sends, receives, _ in program:
             entries = []
             for peer, b in sends:
-                key = (r, peer, count_s[(r, peer)])
+                m = message((r, peer, count_s[(r, peer)]), r, peer, b)
                 count_s[(r, peer)] += 1
-                m = index.setdefault(key, len(index))
-                if m == len(src):
-                    src.append(r), dst.append(peer), size.append(float(b))
                 entries.append((m, b >= DETACHED_BYTES))  # a detached send is not waited for
             for peer, b in receives:
-                key = (peer, r, count_r[(peer, r)])
+                m = message((peer, r, count_r[(peer, r)]), peer, r, b)
                 count_r[(peer, r)] += 1
-                m = index.setdefault(key, len(index))
-                if m == len(src):
-                    src.append(peer), dst.append(r), size.append(float(b))
                 entries.append((m, True))
             mine.append(entries)
         op_messages.append(mine)
@@ -94,7 +97,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
 
     nodes = int(node.max()) + 1
     out_link, in_link = node[src], nodes + node[dst]
-    # Shares inversely proportional to latency; with a latency of 0 (a fit that could not pin it down) plain fair shares.
+    # Shares inversely proportional to latency; with a latency of 0 (a fit that could not pin it down) fair shares.
     weight = 1.0 / np.array(alpha)[kind] if min(alpha) > 0 else np.ones(n_messages)
     flow_bound = np.array(bound)[kind]
 
@@ -114,7 +117,6 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
 
     def post(r, now):
         """Rank r posts its operations from its current one on, as long as they complete at once."""
-        nonlocal changed
         while position[r] < len(ops[r]):
             waiting = 0
             for m, waited in op_messages[r][position[r]]:

@@ -142,8 +142,8 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     all_points = calibration_points + run_points
     fits = {"calibration": calibration_fit, "run": run_fit}
     parts += ["## The fitted points\n",
-              markdown.image("model fit", figures.save(_fit_figure(all_points, fits, options.algorithm, options.sharing), out_dir,
-                                                       "model_fit")),
+              markdown.image("model fit", figures.save(
+                  _fit_figure(all_points, fits, options.algorithm, options.sharing), out_dir, "model_fit")),
               _prediction_table(all_points, fits, options.algorithm, options.sharing)]
     reference = next((run for run in runs if run.nprocs > 1), runs[0] if runs else None)
     extrapolated = reference is not None and usable
@@ -169,7 +169,8 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                   "source": sources["inter"]},
         "cross": {"alpha": network.cross.alpha, "beta": network.cross.beta, "gamma": gamma,
                   "source": sources["cross"]},
-        "sharing": options.sharing, "ranks_per_node": options.ranks_per_node, "problems": findings.problems, "warnings": findings.warnings,
+        "sharing": options.sharing, "ranks_per_node": options.ranks_per_node,
+        "problems": findings.problems, "warnings": findings.warnings,
         "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
 

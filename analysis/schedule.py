@@ -16,8 +16,10 @@ sender does not wait for it) and takes α + b·β of its link, intra-node or int
 (fair sharing of one link by flows that start together), each b_j counted for the fraction of the message's time it
 is in flight too — first assuming a step's messages overlap completely, then as played, until the shares settle
 (SHARING_PASSES). The result is every rank's finish and, because every time is a sum of such terms, its
-coefficients on (α_intra, β_intra, α_inter, β_inter): the fit (`model._fit`) is least squares on those. The
-barrier before each `--calibrate` call and the input broadcast before each pass are played the same way.
+coefficients on (α_intra, β_intra, α_inter, β_inter, α_cross, β_cross). The barrier before each `--calibrate` call
+and the input broadcast before each pass are played the same way. That averaged play is `--sharing averaged`; by
+default the model plays the same programs with `fluid.play` (links shared instant by instant) and takes the
+coefficients of its times by differences (`fluid_coefficients`).
 
 Sources (the decision rules and algorithms as SimGrid 3.32 implements them, which the simulations run):
 src/smpi/colls/smpi_openmpi_selector.cpp (allgatherv__ompi, bcast__ompi, barrier__ompi), allgatherv-ompi-bruck.cpp,
@@ -40,10 +42,10 @@ from analysis.fluid import DETACHED_BYTES
 ALGORITHMS = ("auto", "bruck", "ring", "neighbor-exchange", "recursive-doubling", "gather-bcast", "pair")
 # The mpich ring moves a block in pieces of at most this many bytes (its `min`: 32768 * 8).
 RING_PIECE_BYTES = 262144
-KNOMIAL_FACTOR = 4
+KNOMIAL_FACTOR = 4  # bcast knomial's fan-out (mv2_intra_node_knomial_factor's default)
 # Rounds of `evaluate`'s link sharing: the first assumes a step's messages over one link overlap completely, each
 # next one shares a link only between messages whose played times overlap; it stops earlier once the loads settle.
-SHARING_PASSES = 4  # bcast knomial's fan-out (mv2_intra_node_knomial_factor's default)
+SHARING_PASSES = 4
 COEFFICIENTS = ("alpha_intra", "beta_intra", "alpha_inter", "beta_inter", "alpha_cross", "beta_cross")
 K = len(COEFFICIENTS)
 
