@@ -160,6 +160,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                                         out_dir)]
     report = out_dir / "model.md"
     report.write_text("\n".join(parts))
+    _print_summary(used, used_name, network, sources, per_layer)
     (out_dir / "model.json").write_text(json.dumps(_finite({
         "algorithm": options.algorithm, "used": used_name,
         "fits": {name: _fit_json(fit) for name, fit in fits.items()},
@@ -538,9 +539,8 @@ def _percent(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{100 * value:+.1f}%"
 
 
-def _per_layer_section(rows: list[dict]) -> str:
-    if not rows:
-        return "## Per-layer predictions\n\nNo run with P > 1 among the inputs: nothing to predict.\n"
+def _largest_errors(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """Per run: (label, its largest transfer error, its largest layer error), by magnitude over its layers."""
     summary = []
     for label in dict.fromkeys(row["run"] for row in rows):
         mine = [r for r in rows if r["run"] == label and "skipped" not in r and r["layer"] != "whole pass"]
@@ -549,6 +549,29 @@ def _per_layer_section(rows: list[dict]) -> str:
             layer = [r["layer_error"] for r in mine if math.isfinite(r["layer_error"])]
             summary.append((label, _percent(max(boundary, key=abs)) if boundary else "—",
                             _percent(max(layer, key=abs)) if layer else "—"))
+    return summary
+
+
+def _print_summary(fit: NetworkFit, name: str, network: schedule.Network, sources: dict, rows: list[dict]) -> None:
+    """What a user running `analysis model` at a terminal wants first: the parameters and the largest errors."""
+    print(f"analysis model: {name} fit of {fit.points} points, rms relative error "
+          f"{100 * fit.rms_relative_error:.1f}%")
+    for where, params in (("intra", network.intra), ("inter", network.inter), ("cross", network.cross)):
+        bandwidth = f"{1 / params.beta / 1e9:.2f} GB/s" if params.beta > 0 else "∞"
+        print(f"  {WHERE[where]:<15} α {params.alpha * 1e6:8.3f} µs   1/β {bandwidth:>11}   ({sources[where]})")
+    summary = _largest_errors(rows)
+    if summary:
+        width = max(len(label) for label, _, _ in summary)
+        print("largest per-layer error, predicted / measured − 1:")
+        print(f"  {'run':<{width}}  {'transfer':>8}  {'layer':>8}")
+        for label, transfer, layer in summary:
+            print(f"  {label:<{width}}  {transfer:>8}  {layer:>8}")
+
+
+def _per_layer_section(rows: list[dict]) -> str:
+    if not rows:
+        return "## Per-layer predictions\n\nNo run with P > 1 among the inputs: nothing to predict.\n"
+    summary = _largest_errors(rows)
     return "\n".join([
         "## Per-layer predictions\n",
         "Each run's pass played by the model (`schedule.predict_pass`): every rank computes its layer for "

@@ -147,6 +147,16 @@ def test_model_fits_calibration_by_default(tmp_path, run3):
     assert "no input has a /calibration" not in done.stderr
     report = (out / "model.md").read_text()
     assert "Used below: the **calibration** fit" in report and "| calibration |" in report
+    # the terminal gets the parameters and each run's largest errors, as model.md has them
+    assert "analysis model: calibration fit of" in done.stdout and "largest per-layer error" in done.stdout
+    summary = report[report.index("Largest error per run"):]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("largest per-layer error"))
+    for line in lines[header + 2:]:  # after the column names, up to "wrote ..."
+        if line.startswith("wrote"):
+            break
+        label, transfer, layer = line.split()
+        assert f"| {label} | {transfer} | {layer} |" in summary
 
 
 def test_model_fits_the_gather_of_freshly_written_data(tmp_path, run3):
