@@ -480,9 +480,18 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
         sharing=options.sharing)
     transfer, wait = stats.transfer_time(run), stats.slowest_rank_median(run.wait)
     layer_time = stats.layer_parallel_time(run)
+    exits = stats.boundary_exits(run)
     rows = []
     for layer, name in enumerate(run.layers):
         q = predicted[layer]
+        skew = {}
+        if exits is not None:
+            # The skew the boundary leaves (what the next layer waits for), and the rank the model places worst.
+            difference = q.exits - exits[layer]
+            worst = int(np.argmax(np.abs(difference)))
+            skew = {"measured_exit_spread_s": float(np.ptp(exits[layer])),
+                    "predicted_exit_spread_s": float(np.ptp(q.exits)),
+                    "largest_rank_exit_difference_s": float(difference[worst]), "that_rank": worst}
         rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
                      "layer": name, "algorithm": q.algorithm, "oversubscribed": bool(crowded),
                      "compute_source": compute_source,
@@ -491,7 +500,7 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                      "transfer_error": _error(q.transfer, transfer[layer]),
                      "measured_wait_s": float(wait[layer]),
                      "predicted_layer_s": q.layer, "measured_layer_s": float(layer_time[layer]),
-                     "layer_error": _error(q.layer, layer_time[layer])})
+                     "layer_error": _error(q.layer, layer_time[layer]), **skew})
     measured_forward = stats.forward_parallel_time(run)
     rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
                  "layer": "whole pass", "algorithm": "", "oversubscribed": bool(crowded),
@@ -588,7 +597,24 @@ def _per_layer_section(rows: list[dict]) -> str:
                         "error", "predicted compute µs", "measured layer µs", "predicted µs", "error"],
                        per_layer_rows(rows)),
         "Largest error per run (by magnitude, over its layers):\n",
-        markdown.table(["run", "transfer", "layer"], summary)])
+        markdown.table(["run", "transfer", "layer"], summary), _skew_section(rows)])
+
+
+def _skew_section(rows: list[dict]) -> str:
+    """How spread each boundary's exits are, measured (the file's timestamps, each rank's median) and predicted, and
+    the rank whose predicted exit is farthest from its measured one: the next layer waits for that skew."""
+    timed = [r for r in rows if "measured_exit_spread_s" in r]
+    if not timed:
+        return ""
+    cells = [[r["run"], str(r["p"]), r["layer"], markdown.us(r["measured_exit_spread_s"]),
+              markdown.us(r["predicted_exit_spread_s"]),
+              f"{r['largest_rank_exit_difference_s'] * 1e6:+,.1f} (rank {r['that_rank']})"] for r in timed]
+    return "\n".join([
+        "\nThe skew each boundary leaves (files with timestamps): the spread of the ranks' exits from it, measured "
+        "(each rank's median) and predicted, and the rank whose predicted exit is farthest from its measured one "
+        "(predicted − measured, both from the pass's start). The next layer's wait is that spread.\n",
+        markdown.table(["run", "P", "layer", "measured exit spread µs", "predicted µs",
+                        "largest rank difference µs"], cells)])
 
 
 # ---------------------------------------------------------------------------------------------------- the report

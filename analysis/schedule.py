@@ -567,6 +567,7 @@ class LayerPrediction:
     wait: float
     transfer: float
     layer: float  # max over ranks of exit − start: compute + wait + transfer of one rank
+    exits: np.ndarray | None = None  # [p] when each rank leaves the boundary, seconds from the pass's start
 
 
 def input_broadcast_programs(kind: str, n: float, node) -> list[list[Op]]:
@@ -611,7 +612,8 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
     for l, boundary in enumerate(boundaries):
         enter = start + compute[l]
         if boundary is None:
-            out.append(LayerPrediction("none", float(compute[l].max()), 0.0, 0.0, float((enter - start).max())))
+            out.append(LayerPrediction("none", float(compute[l].max()), 0.0, 0.0, float((enter - start).max()),
+                                       enter))
             start = enter
             continue
         kind, what = boundary
@@ -626,6 +628,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
                 ops = programs(chosen, what) if chosen != "none" else [[] for _ in range(p)]
             leave = np.maximum(play(ops, enter), enter)
         out.append(LayerPrediction(chosen, float(compute[l].max()), float((last_in - enter).max()),
-                                   float(np.maximum(leave - last_in, 0).max()), float((leave - start).max())))
+                                   float(np.maximum(leave - last_in, 0).max()), float((leave - start).max()),
+                                   leave))
         start = leave
     return out, float(start.max())

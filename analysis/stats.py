@@ -293,6 +293,16 @@ def pass_starts(run: Run, iteration: int) -> np.ndarray:
     return starts - starts.min()
 
 
+def boundary_exits(run: Run) -> np.ndarray | None:
+    """[L, P] seconds from the iteration's origin (iteration_starts) at which each rank left each layer's boundary,
+    each rank's median over the timed iterations; None for a file without timestamps. How spread a boundary's exits
+    are is the skew the next layer starts with (its ranks wait for the last one)."""
+    if run.timestamps is None:
+        return None
+    exits = run.timestamps.boundary_exit - iteration_starts(run)[:, None, None]
+    return np.median(exits, axis=0)
+
+
 def timeline(run: Run, iteration: int) -> list[Segment]:
     """One iteration, per rank: broadcast wait and transfer, then per layer its step_phases (pack, compute, unpack on
     packed steps, which only older files have; compute alone otherwise), wait, transfer; times from the

@@ -147,6 +147,11 @@ def test_model_fits_calibration_by_default(tmp_path, run3):
     assert "no input has a /calibration" not in done.stderr
     report = (out / "model.md").read_text()
     assert "Used below: the **calibration** fit" in report and "| calibration |" in report
+    # the skew each boundary leaves, measured from the timestamps of the predicted run (run3) and predicted
+    assert "The skew each boundary leaves" in report
+    timed = [r for r in parameters["per_layer"] if "measured_exit_spread_s" in r]
+    assert timed and all(r["measured_exit_spread_s"] >= 0 and r["predicted_exit_spread_s"] >= 0
+                         and 0 <= r["that_rank"] < r["p"] for r in timed)
     # the terminal gets the parameters and each run's largest errors, as model.md has them
     assert "analysis model: calibration fit of" in done.stdout and "largest per-layer error" in done.stdout
     summary = report[report.index("Largest error per run"):]
