@@ -322,7 +322,7 @@ def _fluid_seconds(point: Point, ops, network: schedule.Network) -> float:
 
 
 def _network_of(theta: np.ndarray) -> schedule.Network:
-    return schedule.Network(Params(theta[0], theta[1]), Params(theta[2], theta[3]), Params(theta[4], theta[5]))
+    return schedule.Network.of(theta[:GAMMA])
 
 
 # Where the fit starts: a shared-memory and a 100 Gb/s fabric's order of magnitude. Only which message of each step

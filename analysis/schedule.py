@@ -65,6 +65,11 @@ class Network:
         return np.array([self.intra.alpha, self.intra.beta, self.inter.alpha, self.inter.beta, cross.alpha,
                          cross.beta])
 
+    @staticmethod
+    def of(theta) -> "Network":
+        """The network of the parameters `theta` [K], in the order of COEFFICIENTS (the inverse of `theta`)."""
+        return Network(Params(theta[0], theta[1]), Params(theta[2], theta[3]), Params(theta[4], theta[5]))
+
 
 def ompi_allgatherv_algorithm(p: int, total_bytes: float) -> str:
     """The algorithm Open MPI 4.1's fixed rules (SimGrid 3.32's allgatherv__ompi) choose for p ranks and n bytes in
@@ -512,16 +517,12 @@ def fluid_coefficients(seconds_at, network: Network, columns) -> tuple[float, np
     seconds = seconds_at(network)
     row = np.zeros(K)
 
-    def at(moved):
-        return seconds_at(Network(Params(moved[0], moved[1]), Params(moved[2], moved[3]),
-                                  Params(moved[4], moved[5])))
-
     for c in columns:
         step = max(theta[c], 1e-30) * 1e-6
         up, down = theta.copy(), theta.copy()
         up[c] += step
         down[c] -= step
-        row[c] = (at(up) - at(down)) / (2 * step)
+        row[c] = (seconds_at(Network.of(up)) - seconds_at(Network.of(down))) / (2 * step)
     return seconds, row
 
 
