@@ -35,7 +35,8 @@ def _model(args):
     options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
                            gamma=args.gamma, ranks_per_node=args.ranks_per_node,
                            accept_suspect=args.accept_suspect_parameters, compute=args.compute,
-                           sharing=args.sharing)
+                           sharing=args.sharing, size_factors=args.size_factors, jitter=args.jitter,
+                           replays=args.replays)
     return write_model(args.files, args.out, options)
 
 
@@ -96,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="how the per-layer predictions share a node's link between the messages crossing it: "
                         "instant by instant, weighted max-min as a flow-level simulator (default), or by how long "
                         "the messages overlap, averaged over each one's time (the fit's rule; faster, cruder skew)")
+    p.add_argument("--size-factors", choices=("on", "off"), default="on",
+                   help="intra-node messages priced by the fitted line times a factor by message size, measured "
+                        "where a two-rank calibration timed that size (as SMPI's own piecewise bw-factor; default "
+                        "on: off prices every intra-node message by the line alone)")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="S",
+                   help="replay every predicted pass with each rank's compute of each layer moved by a normal "
+                        "deviate of S seconds (e.g. 1e-7) and report each layer's range over the replays: a layer "
+                        "whose range is wide is set by the order in which ranks leave a boundary, not by the "
+                        "network (default 0: no replays)")
+    p.add_argument("--replays", type=int, default=8, metavar="N",
+                   help="replays with --jitter (default 8; seeded, so the tables repeat digit for digit)")
     p.add_argument("--accept-suspect-parameters", action="store_true",
                    help="predict and extrapolate even when the parameters fail their checks (a zero alpha or "
                         "beta, an inter-node link faster than the intra-node one); they are still reported")

@@ -9,15 +9,19 @@ gets each boundary's last exit right but not how spread the exits are; the next 
 
 The model, in the fitted parameters only (`schedule.Network`):
 - A message within a node takes α_intra + b·β_intra and shares nothing (a node's loopback is a fat pipe: a
-  shared-memory copy per pair of cores).
+  shared-memory copy per pair of cores); with a table of size factors (`Network.intra_factor`) that time is
+  multiplied by the factor at b bytes, latency and bytes alike.
 - A message between nodes waits its latency (α_inter under one switch, α_cross between switches), then its bytes
   flow out of the sender's node link and into the receiver's, each of capacity 1/β_inter, shared by the flows in
   flight: max-min fair, weighted by 1/α (a flow's share is inversely proportional to its round-trip latency, as TCP's
   is and as SimGrid's sharing penalty is — latency plus a constant per link crossed — for links that are alike). A
-  flow between switches is also bounded by 1/β_cross. What is not modelled: switch uplinks shared by many flows
-  (an oversubscribed backbone), routing collisions in the tree — on a full-bisection fat tree with d-mod-k routing
-  the patterns of Bruck, ring and the knomial broadcast put at most one destination node's flows on a spine link,
-  which its node link already limits.
+  flow between switches is also bounded by 1/β_cross. On a two-level fat tree (`climb`) it also climbs its leaf's
+  link to the spine its destination's position picks (d-mod-k, as SimGrid routes), of capacity 1/β_cross, shared
+  with every flow of that leaf to destinations of the same residue — from whichever node of the leaf, at whichever
+  step of its exchange: at 1,024 ranks the ranks of a Bruck exchange are at different steps, and two nodes of one
+  leaf then send to one spine (without this link ranks left GELU's boundary up to 86 µs early). The way down from
+  a spine to a leaf carries only flows to one node there, which its node link already limits. What is not
+  modelled: a backbone of less than full bisection, other topologies' links between switches.
 - A message starts when both sides have posted it; a send below `DETACHED_BYTES` is detached (its sender
   goes on). Every rank posts its operation's sends and receives together and goes on when they are done.
 
@@ -43,9 +47,11 @@ INTRA, INTER, CROSS = 0, 1, 2
 DONE_SECONDS = 1e-15
 
 
-def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -> np.ndarray:
+def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, climb=None) -> np.ndarray:
     """[p] finish of every rank: see the module docstring. `node` [p] each rank's node; `switch` [p] the switch of
-    each rank's node (None: all under one switch); `start` [p] seconds each rank reaches its first operation."""
+    each rank's node (None: all under one switch); `start` [p] seconds each rank reaches its first operation;
+    `climb` [p] the spine a message to this rank climbs to from another leaf of a fat tree (`topology.climbs`;
+    None: the links between switches are not modelled, only each flow's bound 1/β_cross)."""
     p = len(ops)
     node = np.asarray(node, dtype=int)
     switch = np.zeros(p, dtype=int) if switch is None else np.asarray(switch, dtype=int)
@@ -91,12 +97,32 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
     n_messages = len(src)
     src, dst, size = np.array(src, dtype=int), np.array(dst, dtype=int), np.array(size)
     kind = np.where(node[src] == node[dst], INTRA, np.where(switch[src] == switch[dst], INTER, CROSS))
+    # What each message's own time is multiplied by: an intra-node message's size factor, 1 for every other (and
+    # for all without a table: x · 1.0 is x, so those plays are unchanged to the last bit).
+    scale = np.ones(n_messages)
+    if network.intra_factor is not None and np.any(kind == INTRA):
+        scale[kind == INTRA] = network.intra_factor.at(size[kind == INTRA])
     posted = np.zeros((n_messages, 2), dtype=bool)  # [m, (send, receive)]
     waiters = [[] for _ in range(n_messages)]
     remaining = size.copy()
 
     nodes = int(node.max()) + 1
-    out_link, in_link = node[src], nodes + node[dst]
+    # Links: each node's out and in link (capacity 1/β_inter); on a fat tree each leaf's link up to each spine
+    # (1/β_cross), which a flow between leaves climbs by its destination (d-mod-k), so flows out of different nodes
+    # of one leaf to destinations of one residue share it; last, a link of no limit for flows that climb nothing.
+    count = 2 * nodes
+    climbing = np.full(n_messages, -1)
+    if climb is not None:
+        climb = np.asarray(climb, dtype=int)
+        spines = int(climb.max()) + 1
+        crossing = kind == CROSS
+        climbing[crossing] = count + switch[src[crossing]] * spines + climb[dst[crossing]]
+        count += (int(switch.max()) + 1) * spines
+    climbing[climbing < 0] = count
+    link_of = np.stack([node[src], nodes + node[dst], climbing], axis=1)
+    link_capacity = np.full(count + 1, capacity)
+    link_capacity[2 * nodes:count] = 1.0 / cross.beta
+    link_capacity[count] = np.inf
     # Shares inversely proportional to latency; with a latency of 0 (a fit that could not pin it down) fair shares.
     weight = 1.0 / np.array(alpha)[kind] if min(alpha) > 0 else np.ones(n_messages)
     flow_bound = np.array(bound)[kind]
@@ -123,7 +149,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
                 side = 0 if src[m] == r else 1
                 posted[m, side] = True
                 if posted[m, 1 - side]:  # both posted: it starts now, with its latency
-                    push(now + alpha[kind[m]], 1, m)
+                    push(now + alpha[kind[m]] * scale[m], 1, m)
                 if waited and remaining[m] >= 0:
                     waiters[m].append(r)
                     waiting += 1
@@ -148,8 +174,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
     now = float(start.min())
     while events or active:
         if changed:
-            rate = _max_min(np.array(active, dtype=int), out_link, in_link, weight, flow_bound, capacity,
-                            2 * nodes)
+            rate = _max_min(np.array(active, dtype=int), link_of, weight, flow_bound, link_capacity)
             changed = False
         t = events[0][0] if events else np.inf
         if active:
@@ -172,7 +197,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
             elif what == 1:
                 m = value
                 if kind[m] == INTRA or size[m] <= 0:
-                    push(now + size[m] / bound[INTRA] if kind[m] == INTRA else now, 2, m)
+                    push(now + size[m] / bound[INTRA] * scale[m] if kind[m] == INTRA else now, 2, m)
                 else:
                     active.append(m)
                     changed = True
@@ -183,27 +208,34 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None) -
     return finish
 
 
-def _max_min(flows: np.ndarray, out_link, in_link, weight, bound, capacity: float, links: int) -> np.ndarray:
+def _max_min(flows: np.ndarray, link_of: np.ndarray, weight, bound, capacity: np.ndarray) -> np.ndarray:
     """Rates of `flows` by weighted max-min fairness (progressive filling): every flow's rate is λ·weight until a
-    link it crosses is full or its own bound is reached, then it is frozen and λ rises for the others."""
+    link it crosses (`link_of` [messages, k] its links, `capacity` [links] theirs) is full or its own bound is
+    reached, then it is frozen and λ rises for the others."""
     n = len(flows)
     rate = np.zeros(n)
     if n == 0:
         return rate
-    out_of, in_of, w, b = out_link[flows], in_link[flows], weight[flows], bound[flows]
-    residual = np.full(links, capacity)
+    on, w, b = link_of[flows], weight[flows], bound[flows]
+    links = len(capacity)
+    residual = capacity.astype(float)
     free = np.ones(n, dtype=bool)
+
+    def load(which, values):
+        total = np.bincount(on[which, 0], values, minlength=links)
+        for column in range(1, on.shape[1]):
+            total = total + np.bincount(on[which, column], values, minlength=links)
+        return total
+
     while free.any():
-        wsum = (np.bincount(out_of[free], w[free], minlength=links)
-                + np.bincount(in_of[free], w[free], minlength=links))
+        wsum = load(free, w[free])
         used = wsum > 0
         level = np.full(links, np.inf)
         level[used] = np.maximum(residual[used], 0.0) / wsum[used]
-        flow_level = np.minimum(np.minimum(level[out_of], level[in_of]), b / w)
+        flow_level = np.minimum(level[on].min(axis=1), b / w)
         lowest = float(flow_level[free].min())
         freeze = free & (flow_level <= lowest * (1 + 1e-12))
         rate[freeze] = lowest * w[freeze]
-        residual -= (np.bincount(out_of[freeze], rate[freeze], minlength=links)
-                     + np.bincount(in_of[freeze], rate[freeze], minlength=links))
+        residual -= load(freeze, rate[freeze])
         free &= ~freeze
     return rate

@@ -15,8 +15,9 @@ predictions and the extrapolation are withheld unless `--accept-suspect-paramete
 
 Then every layer of every run is predicted in the run's own terms (`schedule.predict_pass`: each rank's compute,
 the serial layer time times its share of the layer's operations, then its boundary played on the run's own counts,
-nodes and switches, the links shared instant by instant as in a flow-level simulator: `fluid`) and set against the
-measurement, with the relative error. Writes DIR/model.md, DIR/model.json and
+nodes and switches, the links shared instant by instant as in a flow-level simulator: `fluid`; an intra-node
+message's line times a factor by its size, measured where two-rank calibrations timed that size: `_size_factors`)
+and set against the measurement, with the relative error. Writes DIR/model.md, DIR/model.json and
 figures.
 """
 from __future__ import annotations
@@ -25,7 +26,8 @@ import json
 import math
 import pathlib
 import sys
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +56,9 @@ class ModelOptions:
     accept_suspect: bool = False  # predict and extrapolate even with the problems sanity() found
     compute: str = "serial-share"  # each rank's compute: serial layer × its share of /work/ops, or "measured"
     sharing: str = "fluid"  # how predictions share links: "fluid" (instant by instant) or "averaged" (schedule)
+    size_factors: str = "on"  # "on": intra-node messages × a factor by size measured by two-rank calibrations
+    jitter: float = 0.0  # seconds (σ) each rank's compute is moved by in each replay; 0: no replays
+    replays: int = 8  # replays with jitter
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Point:
     fitted: bool = True  # False: shown against the fit but left out of it (oversubscribed, or no model)
     why_not: str = ""
     switch: tuple[int, ...] | None = None  # [p] switch of each rank's node (None: one switch)
+    climb: tuple[int, ...] | None = None  # [p] spine a message to each rank climbs to (None: not a fat tree)
 
 
 @dataclass
@@ -121,6 +127,12 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     gamma = used.gamma if used.gamma is not None else (
         options.gamma if options.gamma is not None else costmodel.DEFAULT_GAMMA)
     _sanity(used, used_name, network, sources, findings)
+    # The factors are measured from what the fitted line leaves of the calibrations (so after the fit, on its
+    # residuals), and only the predictions use them.
+    factors, factor_rows, factors_left_out = _size_factors(calibration_points if used_name == "calibration" else [],
+                                                           used, network, options)
+    if factors is not None:
+        network = replace(network, intra_factor=factors)
     usable = options.accept_suspect or not findings.problems
     for text in findings.problems:
         print(f"analysis model: PROBLEM: {text}", file=sys.stderr)
@@ -129,7 +141,8 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
 
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = ["# cnnpar collective cost model\n", _findings_section(findings, options)]
-    parts.append(_parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options))
+    parts.append(_parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options,
+                                     _size_factors_text(factor_rows, factors_left_out, options)))
     per_layer = []
     if usable:
         per_layer = [row for run in runs for row in _predict_run(run, network, gamma, options)]
@@ -171,6 +184,8 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
         "cross": {"alpha": network.cross.alpha, "beta": network.cross.beta, "gamma": gamma,
                   "source": sources["cross"]},
         "sharing": options.sharing, "ranks_per_node": options.ranks_per_node,
+        "intra_size_factors": [{"bytes": r.message_bytes, "factor": r.factor, "points": r.points,
+                                "measured_s": r.measured, "line_s": r.line} for r in factor_rows],
         "problems": findings.problems, "warnings": findings.warnings,
         "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
@@ -217,7 +232,7 @@ def _run_points(runs: list[Run], findings: Findings) -> tuple[list[Point], list[
                           if collective == "allgatherv" else None)
                 points.append(Point(run.label, name, collective, run.nprocs, float(sizes[layer]),
                                     float(transfer[layer]), tuple(int(v) for v in run.nodes), counts, False,
-                                    fitted, why, tuple(int(v) for v in run.switches)))
+                                    fitted, why, tuple(int(v) for v in run.switches), _climb(run)))
     for index, (ranks, cpus) in crowded.items():
         findings.warnings.append(
             f"{eligible[index].label} is oversubscribed ({ranks} ranks on {cpus} CPUs of one node): its times "
@@ -243,14 +258,15 @@ def _calibration_points(files, findings: Findings) -> tuple[list[Point], list[st
                 else tuple(int(v) for v in schedule.consecutive_nodes(
                     calibration.nprocs, -(-calibration.nprocs // max(1, calibration.nodes)))))
         switch = tuple(int(v) for v in run.switches) if same else None
+        climb = _climb(run) if same else None
         crowded = stats.oversubscription(run) if run is not None else None
-        groups.append((calibration, node, switch, crowded))
+        groups.append((calibration, node, switch, climb, crowded))
     fit_crowded = bool(groups) and all(crowded for *_, crowded in groups)
     # A pass gathers data its ranks have just written (and read), which on a shared-memory node costs up to twice
     # the same gather of warm buffers: when the calibrations timed that (allgatherv_fresh), it is what is fitted, and
     # the warm Allgatherv is shown beside it.
     fresh = any(FRESH in (c.lower() for c in calibration.collectives) for calibration, *_ in groups)
-    for calibration, node, switch, crowded in groups:
+    for calibration, node, switch, climb, crowded in groups:
         if crowded:
             findings.warnings.append(
                 f"{calibration.label} /calibration ran oversubscribed ({crowded[0]} ranks on {crowded[1]} CPUs of "
@@ -279,7 +295,7 @@ def _calibration_points(files, findings: Findings) -> tuple[list[Point], list[st
                        else f"{collective} at P = {calibration.nprocs}: the library's algorithm is not modelled")
                 points.append(Point(f"{calibration.label} /calibration", label, collective, calibration.nprocs,
                                     float(n), float(np.median(calibration.time_s[k, s])), node, counts, True,
-                                    fitted, why, switch))
+                                    fitted, why, switch, climb))
         notes.append(f"{calibration.label} /calibration Bcast" + (" and Allreduce" if calibration.nprocs > 2 else "")
                      + " (shown: no schedule of the algorithms Open MPI picks for them; "
                      + (f"{FRESH} is fitted)" if fresh else "Allgatherv is fitted)"))
@@ -313,12 +329,17 @@ def _point_row(point: Point, network: schedule.Network, algorithm: str, sharing:
     return row
 
 
+def _climb(run: Run) -> tuple[int, ...] | None:
+    climbs = run.climbs
+    return None if climbs is None else tuple(int(v) for v in climbs)
+
+
 def _fluid_seconds(point: Point, ops, network: schedule.Network) -> float:
     """An Allgatherv point's time with its messages played by `fluid.play` (a calibration point after its
     barrier)."""
     if point.calibration:
-        return schedule.fluid_calibration_time(ops, np.array(point.node), network, point.switch)
-    return float(fluid.play(ops, np.array(point.node), network, point.switch).max())
+        return schedule.fluid_calibration_time(ops, np.array(point.node), network, point.switch, point.climb)
+    return float(fluid.play(ops, np.array(point.node), network, point.switch, climb=point.climb).max())
 
 
 def _network_of(theta: np.ndarray) -> schedule.Network:
@@ -446,6 +467,85 @@ def _sanity(fit: NetworkFit, name: str, network: schedule.Network, sources: dict
             f"{100 * fit.rms_relative_error:.0f}% (> {100 * RMS_WARNING:.0f}%): predictions inherit that")
 
 
+# ---------------------------------------------------------------------------------------------------- size factors
+
+@dataclass(frozen=True)
+class SizeFactorRow:
+    """One measured size of the intra-node size factors: a row of model.md's table and of model.json."""
+
+    message_bytes: float  # m: the larger block of the two-rank gather, the bytes of its slower message
+    points: int  # calibration points at this m
+    measured: float  # seconds, their median
+    line: float  # seconds the fitted line models for them (their median)
+    factor: float  # the median of their factors
+
+
+def _size_factors(points: list[Point], fit: NetworkFit, network: schedule.Network, options: ModelOptions):
+    """The factor by message size of an intra-node message (`schedule.SizeFactors`), read off the fitted calibration
+    points of two ranks on one node. Each is a barrier and then one exchange of the two blocks (every algorithm the
+    library picks at P = 2 moves each block once, in one message), so its slower message is m = the larger block.
+    The barrier's part stays as the fit models it and the message takes the rest: f = (measured − (modelled −
+    line)) / line, with line = α_intra + m·β_intra and modelled the point's time at the fitted line, priced as the
+    fit prices it. Only P = 2: in a ring or a Bruck of more ranks messages of several sizes share one time, so no
+    single m owns the residual. Several points at one m (a grid size that is also a boundary's, several files):
+    their median. Returns (the table, None when off or nothing was measured; its rows; the sizes left out, why)."""
+    if options.size_factors == "off" or fit.intra is None:
+        return None, [], []
+    by_size, left_out = {}, []
+    for point in points:
+        if not (point.calibration and point.fitted and point.measured > 0 and point.counts is not None
+                and point.collective in ("allgatherv", FRESH) and point.p == 2 and len(set(point.node)) == 1):
+            continue
+        ops = schedule.programs(schedule.resolve(options.algorithm, 2, point.n), np.array(point.counts))
+        if any(len(program) != 1 or len(program[0][0]) != 1 or len(program[0][1]) != 1 for program in ops):
+            left_out.append(f"{point.source} {point.what} (--algorithm {options.algorithm} is not one exchange)")
+            continue
+        m = max(point.counts)
+        line = network.intra.alpha + m * network.intra.beta
+        if not (m > 0 and line > 0):
+            left_out.append(f"{point.source} {point.what} (no bytes, or a line of 0 s: nothing to scale)")
+            continue
+        modelled = _predict_point(point, fit, options.algorithm, options.sharing)
+        by_size.setdefault(m, []).append((point.measured, modelled, (point.measured - (modelled - line)) / line))
+    rows = []
+    for m in sorted(by_size):
+        measured, modelled, factors = (np.array(column) for column in zip(*by_size[m]))
+        factor = float(np.median(factors))
+        if factor <= 0:  # the point measured less than the barrier alone is modelled to take
+            left_out.append(f"{int(m):,} B per message (factor {factor:.3g}: the measurement is below the modelled "
+                            "barrier part)")
+            continue
+        rows.append(SizeFactorRow(m, len(factors), float(np.median(measured)), float(np.median(modelled)), factor))
+    if not rows:
+        return None, [], left_out
+    table = schedule.SizeFactors(tuple(r.message_bytes for r in rows), tuple(r.factor for r in rows))
+    return table, rows, left_out
+
+
+def _size_factors_text(rows: list[SizeFactorRow], left_out: list[str], options: ModelOptions) -> str:
+    """model.md's paragraph (and table) on the intra-node size factors."""
+    if options.size_factors == "off":
+        return "- Intra-node messages are priced by the fitted line alone (`--size-factors off`).\n"
+    if not rows:
+        return ("- Intra-node size factors: none measured (no fitted calibration of two ranks on one node), so "
+                "intra-node messages are priced by the fitted line alone."
+                + (f" Left out: {'; '.join(left_out)}." if left_out else "") + "\n")
+    cells = [[markdown.count(r.message_bytes), str(r.points), f"{r.measured * 1e6:,.2f}", f"{r.line * 1e6:,.2f}",
+              f"{r.factor:.3f}"] for r in rows]
+    return "\n".join([
+        "\n### Intra-node size factors\n",
+        "One α-β line does not follow a shared-memory transport (small messages pay a protocol step, the bandwidth "
+        "bends with the caches), so in the per-layer predictions an intra-node message of m bytes takes (α_intra + "
+        "m·β_intra)·f(m) (`--size-factors on`, as SMPI's piecewise `smpi/bw-factor`). f is measured by the fitted "
+        "calibrations of two ranks on one node, one exchange of m bytes each way after a barrier: the barrier's part "
+        "stays as modelled and the message takes the rest, f = (measured − (line − α − m·β)) / (α + m·β), where "
+        "*line* is the point's time at the fitted line (the median over the points of one m). Between these sizes f "
+        "is linear in log m; below the smallest (an empty message too) and beyond the largest it is that end's. The "
+        "fit, the fitted-points table and the extrapolation's closed forms use the line alone.\n",
+        markdown.table(["message B", "points", "measured µs", "line µs", "factor"], cells)]
+        + ([f"Left out: {'; '.join(left_out)}.\n"] if left_out else []))
+
+
 # ---------------------------------------------------------------------------------------------------- predictions
 
 def _predict_run(run: Run, network: schedule.Network, gamma: float, options: ModelOptions) -> list[dict]:
@@ -474,10 +574,16 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
             boundaries.append(("fixed", seconds))
         else:
             boundaries.append((run.consolidation, run.count[layer] * run.item_bytes[layer]))
-    predicted, forward = schedule.predict_pass(
-        compute, boundaries, run.nodes, network, options.algorithm,
-        broadcast=(run.consolidation, float(run.input_bytes_received.max())), switch=run.switches,
-        sharing=options.sharing)
+    switches, climbs = run.switches, run.climbs
+
+    def play(compute):
+        return schedule.predict_pass(
+            compute, boundaries, run.nodes, network, options.algorithm,
+            broadcast=(run.consolidation, float(run.input_bytes_received.max())), switch=switches,
+            sharing=options.sharing, climb=climbs)
+
+    predicted, forward = play(compute)
+    replayed = _replays(run, compute, play, options)
     transfer, wait = stats.transfer_time(run), stats.slowest_rank_median(run.wait)
     layer_time = stats.layer_parallel_time(run)
     exits = stats.boundary_exits(run)
@@ -500,13 +606,47 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                      "transfer_error": _error(q.transfer, transfer[layer]),
                      "measured_wait_s": float(wait[layer]),
                      "predicted_layer_s": q.layer, "measured_layer_s": float(layer_time[layer]),
-                     "layer_error": _error(q.layer, layer_time[layer]), **skew})
+                     "layer_error": _error(q.layer, layer_time[layer]), **skew,
+                     **_replay_fields(replayed, layer, layer_time[layer], options)})
     measured_forward = stats.forward_parallel_time(run)
     rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
                  "layer": "whole pass", "algorithm": "", "oversubscribed": bool(crowded),
                  "compute_source": compute_source, "predicted_layer_s": forward,
-                 "measured_layer_s": measured_forward, "layer_error": _error(forward, measured_forward)})
+                 "measured_layer_s": measured_forward, "layer_error": _error(forward, measured_forward),
+                 **_replay_fields(replayed, None, measured_forward, options)})
     return rows
+
+
+def _replays(run: Run, compute: np.ndarray, play, options: ModelOptions) -> np.ndarray | None:
+    """[replays, L + 1] each layer's predicted time (and the whole pass's, last) when the pass is played again with
+    every rank's compute of every layer moved by a normal deviate of `options.jitter` seconds; None without jitter.
+
+    Why: after a long exchange the next layer waits for the rank that left first, and which rank that is can hang
+    on nanoseconds (simulated at P = 1,024, the linear layer's time moves by up to 7% when GELU's entries move by
+    10 ns, by up to 20% at 100 ns). A
+    single prediction of such a layer is one draw; the replays show how wide the draw is. Seeded by the run's
+    label, so the same inputs give the same tables."""
+    if options.jitter <= 0 or options.replays < 1:
+        return None
+    rng = np.random.default_rng(zlib.crc32(run.label.encode()))
+    out = []
+    for _ in range(options.replays):
+        moved = np.maximum(compute + rng.normal(0.0, options.jitter, compute.shape), 0.0)
+        layers, forward = play(moved)
+        out.append([q.layer for q in layers] + [forward])
+    return np.array(out)
+
+
+def _replay_fields(replayed: np.ndarray | None, layer: int | None, measured: float, options: ModelOptions) -> dict:
+    """model.json fields of one layer's replays (layer None: the whole pass): their least, median and largest
+    time, and whether the measurement lies between the least and the largest."""
+    if replayed is None:
+        return {}
+    times = replayed[:, -1 if layer is None else layer]
+    low, high = float(times.min()), float(times.max())
+    return {"jitter_s": options.jitter, "replays": int(len(times)), "replayed_layer_min_s": low,
+            "replayed_layer_median_s": float(np.median(times)), "replayed_layer_max_s": high,
+            "measured_within_replays": bool(low <= measured <= high)}
 
 
 def _compute(run: Run, how: str) -> tuple[np.ndarray, str]:
@@ -568,6 +708,11 @@ def _print_summary(fit: NetworkFit, name: str, network: schedule.Network, source
     for where, params in (("intra", network.intra), ("inter", network.inter), ("cross", network.cross)):
         bandwidth = f"{1 / params.beta / 1e9:.2f} GB/s" if params.beta > 0 else "∞"
         print(f"  {WHERE[where]:<15} α {params.alpha * 1e6:8.3f} µs   1/β {bandwidth:>11}   ({sources[where]})")
+    if network.intra_factor is not None:
+        table = network.intra_factor
+        print(f"  intra-node messages × a size factor of {min(table.factors):.2f} … {max(table.factors):.2f}, measured "
+              f"at {len(table.sizes)} sizes of {markdown.count(table.sizes[0])} … {markdown.count(table.sizes[-1])} B "
+              "(--size-factors off: the line alone)")
     summary = _largest_errors(rows)
     if summary:
         width = max(len(label) for label, _, _ in summary)
@@ -597,7 +742,7 @@ def _per_layer_section(rows: list[dict]) -> str:
                         "error", "predicted compute µs", "measured layer µs", "predicted µs", "error"],
                        per_layer_rows(rows)),
         "Largest error per run (by magnitude, over its layers):\n",
-        markdown.table(["run", "transfer", "layer"], summary), _skew_section(rows)])
+        markdown.table(["run", "transfer", "layer"], summary), _skew_section(rows), _replay_section(rows)])
 
 
 def _skew_section(rows: list[dict]) -> str:
@@ -615,6 +760,28 @@ def _skew_section(rows: list[dict]) -> str:
         "(predicted − measured, both from the pass's start). The next layer's wait is that spread.\n",
         markdown.table(["run", "P", "layer", "measured exit spread µs", "predicted µs",
                         "largest rank difference µs"], cells)])
+
+
+def _replay_section(rows: list[dict]) -> str:
+    """With --jitter: each layer's predicted time over the replays, beside the prediction and the measurement."""
+    replayed = [r for r in rows if "replays" in r]
+    if not replayed:
+        return ""
+    first = replayed[0]
+    cells = [[r["run"], str(r["p"]), r["layer"], markdown.us(r["predicted_layer_s"]),
+              markdown.us(r["replayed_layer_min_s"]), markdown.us(r["replayed_layer_median_s"]),
+              markdown.us(r["replayed_layer_max_s"]),
+              f"{100 * (r['replayed_layer_max_s'] - r['replayed_layer_min_s']) / r['predicted_layer_s']:.1f}%"
+              if r["predicted_layer_s"] > 0 else "—",
+              markdown.us(r["measured_layer_s"]), "yes" if r["measured_within_replays"] else "no"] for r in replayed]
+    return "\n".join([
+        f"\nHow sensitive each layer's prediction is (`--jitter {first['jitter_s']:g}`): the pass played again "
+        f"{first['replays']} times, every rank's compute of every layer moved by a normal deviate of "
+        f"{first['jitter_s'] * 1e6:g} µs (seeded). A layer whose replays spread widely is set by the order in which "
+        "the ranks left the boundary before it, not by the network: its single prediction, and a single "
+        "measurement, are one draw of that spread.\n",
+        markdown.table(["run", "P", "layer", "predicted µs", "replays: least µs", "median µs", "largest µs",
+                        "spread / predicted", "measured µs", "measured within the replays"], cells)])
 
 
 # ---------------------------------------------------------------------------------------------------- the report
@@ -658,7 +825,8 @@ def _cells(params: Params | None) -> list[str]:
             f"{1 / params.beta / 1e9:.2f}" if params.beta > 0 else "∞"]
 
 
-def _parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options) -> str:
+def _parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options,
+                        size_factors_text: str) -> str:
     rows = []
     for name, fit in (("calibration", calibration_fit), ("run (layer boundaries)", run_fit)):
         if fit is not None:
@@ -690,7 +858,8 @@ def _parameters_section(run_fit, calibration_fit, used_name, network, sources, g
         f"- γ = {gamma * 1e9:.4f} ns/B" + ("" if (calibration_fit if used_name == "calibration" else run_fit).gamma
                                           is not None else " (not measured: `--gamma`, default 10 GB/s of reduced "
                                           "data, the order of the memcpy bandwidth measured on the development VM)")
-        + f"; {options.ranks_per_node} ranks per node in the extrapolation (`--ranks-per-node`).\n"])
+        + f"; {options.ranks_per_node} ranks per node in the extrapolation (`--ranks-per-node`).",
+        size_factors_text])
 
 
 _PREDICTED: dict = {}  # (point, fit's parameters, algorithm, sharing) -> seconds: the table and the figure share them

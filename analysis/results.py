@@ -193,6 +193,12 @@ class Run:
         return topology.switches(self.hosts, str(self.meta.get("smpi_platform_xml", "")))[0]
 
     @property
+    def climbs(self) -> np.ndarray | None:
+        """[P] the spine a message to each rank climbs to from another leaf of a simulated fat tree
+        (`topology.climbs`), None where the run's platform is not one."""
+        return topology.climbs(self.hosts, str(self.meta.get("smpi_platform_xml", "")))
+
+    @property
     def gathered_bytes(self) -> np.ndarray:
         """[L] bytes of the whole split tensor (items * item_bytes): what a gather of every slice assembles."""
         return self.items * self.item_bytes

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -51,13 +51,48 @@ K = len(COEFFICIENTS)
 
 
 @dataclass(frozen=True)
+class SizeFactors:
+    """A factor by message size, measured: what an intra-node message of m bytes takes over its line α + m·β (SMPI's
+    piecewise `smpi/bw-factor` plays the same part). A shared-memory transport is not one line in m: small messages
+    pay a protocol step, and the bandwidth bends as the messages outgrow the caches; the line is fitted, the factors
+    are read off what it leaves at the sizes a calibration timed. Between two measured sizes the factor is linear in
+    log m (the sizes are a geometric grid, so that is where the points are evenly spread); outside the measured range
+    it is the nearest end's (nothing was measured there to say how it bends), and an empty message (a barrier's) takes
+    the smallest size's: the smallest calibrated messages are all latency already."""
+
+    sizes: tuple[float, ...]  # message bytes, increasing, > 0
+    factors: tuple[float, ...]  # [len(sizes)] the factor at each, > 0
+
+    def __post_init__(self):
+        sizes, factors = np.asarray(self.sizes, dtype=float), np.asarray(self.factors, dtype=float)
+        if len(sizes) == 0 or sizes.shape != factors.shape:
+            raise ValueError(f"size factors need as many factors as sizes, at least one: {self.sizes}, {self.factors}")
+        if np.any(sizes <= 0) or np.any(np.diff(sizes) <= 0) or np.any(factors <= 0):
+            raise ValueError(f"size factors need increasing positive sizes and positive factors: {self.sizes}, "
+                             f"{self.factors}")
+
+    def at(self, m):
+        """The factor of a message of m bytes (a number or an array of them)."""
+        log_m = np.log(np.maximum(np.asarray(m, dtype=float), self.sizes[0]))  # m = 0: the smallest size's
+        factor = np.interp(log_m, np.log(self.sizes), self.factors)  # np.interp holds the ends beyond them
+        return float(factor) if np.ndim(factor) == 0 else factor
+
+
+@dataclass(frozen=True)
 class Network:
     """Per-message parameters within a node (intra), between nodes under one switch (inter) and between nodes under
-    different switches (cross; None: priced as inter)."""
+    different switches (cross; None: priced as inter); `intra_factor`, when given, multiplies each intra-node
+    message's α + b·β by its factor at b bytes (None: the line alone). `theta` and `of` are the line's parameters
+    only: the fit works on the line, and the factors are measured from what it leaves."""
 
     intra: Params
     inter: Params
     cross: Params | None = None
+    intra_factor: SizeFactors | None = None
+
+    def intra_scale(self, b: float) -> float:
+        """What an intra-node message of b bytes is multiplied by: its size factor, 1 without a table."""
+        return 1.0 if self.intra_factor is None else self.intra_factor.at(b)
 
     @property
     def theta(self) -> np.ndarray:
@@ -312,6 +347,8 @@ def evaluate(ops: list[list[Op]], node, network: Network, start=None, switch=Non
             links[("out", node[s])].append(key)
             links[("in", node[d])].append(key)
     inter_count = sum(1 for s, d, _ in size if node[s] != node[d])
+    # An intra-node message's α and β both scale by its size factor (1 without a table), so its coefficients do too.
+    intra_scale = {key: network.intra_scale(b) for key, (b, _) in size.items() if node[key[0]] == node[key[1]]}
     # First pass: the messages of one algorithm step that cross one link all share it for their whole duration.
     load = {}
     for group in links.values():
@@ -324,7 +361,7 @@ def evaluate(ops: list[list[Op]], node, network: Network, start=None, switch=Non
                 load[key] = max(load.get(key, 0.0), sum(min(size[k][0], b) for k in keys))
     start_clock = clock
     for _ in range(SHARING_PASSES):
-        clock, spans = _play(op_messages, size, node, switch, theta, load, list(start_clock), ops)
+        clock, spans = _play(op_messages, size, node, switch, theta, load, intra_scale, list(start_clock), ops)
         # Next pass: a message shares a link with another only while both are in flight, as played.
         new_load = {}
         for group in links.values():
@@ -348,9 +385,9 @@ def evaluate(ops: list[list[Op]], node, network: Network, start=None, switch=Non
     return Timing(float(finish[last]), coefficients[last], len(size), inter_count, finish, coefficients)
 
 
-def _play(op_messages, size, node, switch, theta, load, clock, ops):
-    """One play of the programs with each inter-node message's shared bytes `load`: per rank its finish (seconds,
-    coefficients), and per message its (start, end)."""
+def _play(op_messages, size, node, switch, theta, load, intra_scale, clock, ops):
+    """One play of the programs with each inter-node message's shared bytes `load` and each intra-node message's
+    size factor `intra_scale`: per rank its finish (seconds, coefficients), and per message its (start, end)."""
     p = len(ops)
     posted_send, posted_recv, done_at, spans = {}, {}, {}, {}
     cost = {}
@@ -358,7 +395,7 @@ def _play(op_messages, size, node, switch, theta, load, clock, ops):
         s, d, _ = key
         cost[key] = np.zeros(K)
         where = 0 if node[s] == node[d] else 2 if switch[s] == switch[d] else 4
-        cost[key][where:where + 2] = (1.0, b if where == 0 else load[key])
+        cost[key][where:where + 2] = (intra_scale[key], intra_scale[key] * b) if where == 0 else (1.0, load[key])
     position = [0] * p
 
     def post(r):
@@ -498,10 +535,11 @@ def calibration_time(collective_ops: list[list[Op]], node, network: Network, swi
     return float(spans[r]), call.finish_coefficients[r] - barrier.finish_coefficients[r]
 
 
-def fluid_calibration_time(collective_ops: list[list[Op]], node, network: Network, switch=None) -> float:
+def fluid_calibration_time(collective_ops: list[list[Op]], node, network: Network, switch=None,
+                           climb=None) -> float:
     """`calibration_time` with the messages played by `fluid.play` (links shared instant by instant)."""
-    barrier = fluid.play(barrier_programs(len(collective_ops)), node, network, switch)
-    call = fluid.play(collective_ops, node, network, switch, barrier)
+    barrier = fluid.play(barrier_programs(len(collective_ops)), node, network, switch, climb=climb)
+    call = fluid.play(collective_ops, node, network, switch, barrier, climb)
     return float((call - barrier).max())
 
 
@@ -517,12 +555,15 @@ def fluid_coefficients(seconds_at, network: Network, columns) -> tuple[float, np
     seconds = seconds_at(network)
     row = np.zeros(K)
 
+    def moved(parameters):  # the line moved, its size factors kept (the time stays homogeneous: they are fixed)
+        return replace(Network.of(parameters), intra_factor=network.intra_factor)
+
     for c in columns:
         step = max(theta[c], 1e-30) * 1e-6
         up, down = theta.copy(), theta.copy()
         up[c] += step
         down[c] -= step
-        row[c] = (seconds_at(Network.of(up)) - seconds_at(Network.of(down))) / (2 * step)
+        row[c] = (seconds_at(moved(up)) - seconds_at(moved(down))) / (2 * step)
     return seconds, row
 
 
@@ -589,21 +630,23 @@ def input_broadcast_programs(kind: str, n: float, node) -> list[list[Op]]:
 
 def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, algorithm: str = "auto",
                  broadcast: tuple[str, float] | None = None, switch=None,
-                 sharing: str = "fluid") -> tuple[list[LayerPrediction], float]:
+                 sharing: str = "fluid", climb=None) -> tuple[list[LayerPrediction], float]:
     """Plays a forward pass: `compute` [L, p] seconds of each rank's kernel per layer; `boundaries` per layer
     ("allgatherv" or "hierarchical", counts [p] bytes), ("fixed", seconds) for a collective priced by a closed form
     (everyone leaves that long after the last one entered), or None where nothing moves; `broadcast` (kind, bytes)
     the input broadcast before the first layer (None: every rank starts at 0); `switch` [p] the switch of each
-    rank's node (None: one switch). Each layer starts on each rank when it left the previous boundary, so the skew a
-    boundary leaves is carried into the next layer as in the run. The messages are played by `fluid.play` (links
-    shared instant by instant; `sharing="fluid"`) or by `evaluate` (shares averaged over each message's time,
-    `sharing="averaged"`). Returns the layers and the pass: the last rank's exit from the last boundary."""
+    rank's node (None: one switch); `climb` [p] the spine a message to each rank climbs to on a fat tree
+    (`fluid.play`; None: no links between switches). Each layer starts on each rank when it left the previous
+    boundary, so the skew a boundary leaves is carried into the next layer as in the run. The messages are played by
+    `fluid.play` (links shared instant by instant; `sharing="fluid"`) or by `evaluate` (shares averaged over each
+    message's time, `sharing="averaged"`, which has no links between switches). Returns the layers and the pass: the
+    last rank's exit from the last boundary."""
     node = np.asarray(node)
     p = compute.shape[1]
 
     def play(ops, start=None):
         if sharing == "fluid":
-            return fluid.play(ops, node, network, switch, start)
+            return fluid.play(ops, node, network, switch, start, climb)
         return evaluate(ops, node, network, None if start is None else list(start), switch).finish
 
     start = np.zeros(p)

@@ -48,6 +48,34 @@ def switches(hosts, platform_xml: str) -> tuple[np.ndarray, str]:
     return out, how
 
 
+def climbs(hosts, platform_xml: str) -> np.ndarray | None:
+    """[P] the spine a message to each rank's node climbs to from another leaf, or None where that is not modelled
+    (a real run, a platform that is not one two-level FAT_TREE cluster). SimGrid routes a fat tree d-mod-k
+    (FatTreeZone::get_local_route): from a leaf a message goes up to parent (d / up₁) mod (up₂ · links₂), d the
+    destination's position in the cluster — so every flow of one leaf to destinations of one residue shares one
+    leaf-to-spine link, whichever node of the leaf sends it."""
+    if not platform_xml:
+        return None
+    try:
+        root = ET.fromstring(platform_xml)
+    except ET.ParseError:
+        return None
+    clusters = list(root.iter("cluster"))
+    if len(clusters) != 1 or clusters[0].get("topology", "").upper() != "FAT_TREE":
+        return None
+    cluster = clusters[0]
+    levels = cluster.get("topo_parameters", "").split(";")
+    if len(levels) != 4 or levels[0].strip() != "2":
+        return None
+    up = [int(v) for v in levels[2].split(",")]
+    links = [int(v) for v in levels[3].split(",")]
+    names = [f"{cluster.get('prefix', '')}{i}{cluster.get('suffix', '')}" for i in _radical(cluster.get("radical", ""))]
+    position = {name: index for index, name in enumerate(names)}
+    if any(str(h) not in position for h in hosts):
+        return None
+    return np.array([(position[str(h)] // up[0]) % (up[1] * links[1]) for h in hosts], dtype=int)
+
+
 def _radical(text: str) -> list[int]:
     """SimGrid's radical: "0-63" or "0-3,8,10-11"."""
     out = []
