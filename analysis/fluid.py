@@ -23,7 +23,8 @@ The model, in the fitted parameters only (`schedule.Network`):
   a spine to a leaf carries only flows to one node there, which its node link already limits. What is not
   modelled: a backbone of less than full bisection, other topologies' links between switches.
 - A message starts when both sides have posted it; a send below `DETACHED_BYTES` is detached (its sender
-  goes on). Every rank posts its operation's sends and receives together and goes on when they are done.
+  goes on). Every rank posts its operation's sends and receives together and goes on when they are done;
+  `play_program` also lets a rank compute for a while before an operation, so that a whole pass is one play.
 
 Pure Python and numpy; `play` returns every rank's finish time, in seconds, on the clock the ranks started on.
 """
@@ -52,6 +53,16 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
     each rank's node (None: all under one switch); `start` [p] seconds each rank reaches its first operation;
     `climb` [p] the spine a message to this rank climbs to from another leaf of a fat tree (`topology.climbs`;
     None: the links between switches are not modelled, only each flow's bound 1/β_cross)."""
+    return play_program(ops, node, network, switch, start, climb)[0]
+
+
+def play_program(ops: list[list[Op]], node, network: Network, switch=None, start=None, climb=None,
+                 delays=None) -> tuple[np.ndarray, list[list[float]]]:
+    """`play`, with `delays` [p][operations]: seconds each rank computes before it posts each operation (None: none),
+    so that a whole pass — its boundaries one after the other, the compute between them — is one play and a
+    boundary's last flows share the links with the next one's first (at P = 1,024 the ranks that leave pool's
+    boundary early start GELU's exchange while the last of pool's flows are still crossing). Returns every rank's
+    finish and, per rank, when each of its operations completed."""
     p = len(ops)
     node = np.asarray(node, dtype=int)
     switch = np.zeros(p, dtype=int) if switch is None else np.asarray(switch, dtype=int)
@@ -128,6 +139,8 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
     flow_bound = np.array(bound)[kind]
 
     position = np.zeros(p, dtype=int)
+    delayed = np.zeros(p, dtype=bool)  # the rank's compute before its current operation is done
+    completed = [[] for _ in range(p)]  # per rank, when each operation completed
     pending = np.zeros(p, dtype=int)  # messages the rank's current operation still waits for
     finish = start.copy()
     events = []  # (time, sequence, what, value): what 0 = a rank starts, 1 = latency over, 2 = message done
@@ -144,6 +157,11 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
     def post(r, now):
         """Rank r posts its operations from its current one on, as long as they complete at once."""
         while position[r] < len(ops[r]):
+            if delays is not None and not delayed[r] and delays[r][position[r]] > 0:
+                delayed[r] = True
+                push(now + delays[r][position[r]], 0, r)
+                return
+            delayed[r] = False
             waiting = 0
             for m, waited in op_messages[r][position[r]]:
                 side = 0 if src[m] == r else 1
@@ -156,6 +174,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
             if waiting:
                 pending[r] = waiting
                 return
+            completed[r].append(now)
             position[r] += 1
         finish[r] = now
 
@@ -164,6 +183,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
         for r in waiters[m]:
             pending[r] -= 1
             if pending[r] == 0:
+                completed[r].append(now)
                 position[r] += 1
                 post(r, now)
         waiters[m] = []
@@ -205,7 +225,7 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
                 done(value, now)
     if np.any(position < [len(program) for program in ops]):
         raise ValueError("deadlock in the schedule: every rank waits for a message nobody posts")
-    return finish
+    return finish, completed
 
 
 def _max_min(flows: np.ndarray, link_of: np.ndarray, weight, bound, capacity: np.ndarray) -> np.ndarray:

@@ -630,7 +630,7 @@ def input_broadcast_programs(kind: str, n: float, node) -> list[list[Op]]:
 
 def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, algorithm: str = "auto",
                  broadcast: tuple[str, float] | None = None, switch=None,
-                 sharing: str = "fluid", climb=None) -> tuple[list[LayerPrediction], float]:
+                 sharing: str = "fluid", climb=None, one_play: bool = True) -> tuple[list[LayerPrediction], float]:
     """Plays a forward pass: `compute` [L, p] seconds of each rank's kernel per layer; `boundaries` per layer
     ("allgatherv" or "hierarchical", counts [p] bytes), ("fixed", seconds) for a collective priced by a closed form
     (everyone leaves that long after the last one entered), or None where nothing moves; `broadcast` (kind, bytes)
@@ -639,10 +639,50 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
     (`fluid.play`; None: no links between switches). Each layer starts on each rank when it left the previous
     boundary, so the skew a boundary leaves is carried into the next layer as in the run. The messages are played by
     `fluid.play` (links shared instant by instant; `sharing="fluid"`) or by `evaluate` (shares averaged over each
-    message's time, `sharing="averaged"`, which has no links between switches). Returns the layers and the pass: the
-    last rank's exit from the last boundary."""
+    message's time, `sharing="averaged"`, which has no links between switches). With the fluid play and no closed
+    form among the boundaries the whole pass is one play (`fluid.play_program`), so a boundary's last flows share
+    the links with the first flows of the ranks that have already gone on to the next; otherwise (or with
+    `one_play=False`) boundary by boundary. Returns the layers and the pass: the last rank's exit from the last
+    boundary."""
     node = np.asarray(node)
     p = compute.shape[1]
+    has_broadcast = broadcast is not None and p > 1
+
+    def boundary_programs(boundary):
+        kind, what = boundary
+        if kind == "hierarchical":
+            return hierarchical_programs(what, node, algorithm)
+        chosen = resolve(algorithm, p, float(np.sum(what)))
+        return chosen, (programs(chosen, what) if chosen != "none" else [[] for _ in range(p)])
+
+    if one_play and sharing == "fluid" and not any(b is not None and b[0] == "fixed" for b in boundaries):
+        # One program per rank: the broadcast, then per layer an empty operation that carries the layer's compute
+        # (its completion is the rank's entry into the boundary) and the boundary's operations.
+        ops = input_broadcast_programs(broadcast[0], broadcast[1], node) if has_broadcast else [[] for _ in range(p)]
+        delays = [[0.0] * len(program) for program in ops]
+        spans, chosen = [], []
+        for l, boundary in enumerate(boundaries):
+            algorithm_used, boundary_ops = ("none", [[] for _ in range(p)]) if boundary is None \
+                else boundary_programs(boundary)
+            chosen.append(algorithm_used)
+            first = [len(program) for program in ops]
+            for r in range(p):
+                ops[r] = ops[r] + [((), (), -1 - l)] + list(boundary_ops[r])
+                delays[r] = delays[r] + [float(compute[l][r])] + [0.0] * len(boundary_ops[r])
+            spans.append((first, [len(program) - 1 for program in ops]))
+        _, completed = fluid.play_program(ops, node, network, switch, None, climb, delays)
+        start = np.array([completed[r][spans[0][0][r] - 1] if spans[0][0][r] > 0 else 0.0 for r in range(p)])
+        out = []
+        for l, (first, last) in enumerate(spans):
+            enter = np.array([completed[r][first[r]] for r in range(p)])
+            leave = np.array([completed[r][last[r]] for r in range(p)])
+            last_in = enter.max()
+            transfer = 0.0 if boundaries[l] is None else float(np.maximum(leave - last_in, 0).max())
+            wait = 0.0 if boundaries[l] is None else float((last_in - enter).max())
+            out.append(LayerPrediction(chosen[l], float(compute[l].max()), wait, transfer,
+                                       float((leave - start).max()), leave))
+            start = leave
+        return out, float(start.max())
 
     def play(ops, start=None):
         if sharing == "fluid":
@@ -650,7 +690,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
         return evaluate(ops, node, network, None if start is None else list(start), switch).finish
 
     start = np.zeros(p)
-    if broadcast is not None and p > 1:
+    if has_broadcast:
         start = play(input_broadcast_programs(broadcast[0], broadcast[1], node))
     out = []
     for l, boundary in enumerate(boundaries):
@@ -660,16 +700,11 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
                                        enter))
             start = enter
             continue
-        kind, what = boundary
         last_in = enter.max()
-        if kind == "fixed":
-            chosen, leave = "closed form", np.full(p, last_in + float(what))
+        if boundary[0] == "fixed":
+            chosen, leave = "closed form", np.full(p, last_in + float(boundary[1]))
         else:
-            if kind == "hierarchical":
-                chosen, ops = hierarchical_programs(what, node, algorithm)
-            else:
-                chosen = resolve(algorithm, p, float(np.sum(what)))
-                ops = programs(chosen, what) if chosen != "none" else [[] for _ in range(p)]
+            chosen, ops = boundary_programs(boundary)
             leave = np.maximum(play(ops, enter), enter)
         out.append(LayerPrediction(chosen, float(compute[l].max()), float((last_in - enter).max()),
                                    float(np.maximum(leave - last_in, 0).max()), float((leave - start).max()),
