@@ -642,8 +642,10 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
     message's time, `sharing="averaged"`, which has no links between switches). With the fluid play and no closed
     form among the boundaries the whole pass is one play (`fluid.play_program`), so a boundary's last flows share
     the links with the first flows of the ranks that have already gone on to the next; otherwise (or with
-    `one_play=False`) boundary by boundary. Returns the layers and the pass: the last rank's exit from the last
-    boundary."""
+    `one_play=False`) boundary by boundary. With `broadcast` (a run's pass) the pass starts, as in the program, with
+    a barrier (src/experiment.cpp), whose exits are spread: times are from the first rank out of it. Returns the
+    layers and the pass: the longest of the ranks' passes, from its barrier exit to its exit from the last
+    boundary, as the files' forward times are."""
     node = np.asarray(node)
     p = compute.shape[1]
     has_broadcast = broadcast is not None and p > 1
@@ -656,9 +658,12 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
         return chosen, (programs(chosen, what) if chosen != "none" else [[] for _ in range(p)])
 
     if one_play and sharing == "fluid" and not any(b is not None and b[0] == "fixed" for b in boundaries):
-        # One program per rank: the broadcast, then per layer an empty operation that carries the layer's compute
-        # (its completion is the rank's entry into the boundary) and the boundary's operations.
-        ops = input_broadcast_programs(broadcast[0], broadcast[1], node) if has_broadcast else [[] for _ in range(p)]
+        # One program per rank: the barrier and the broadcast, then per layer an empty operation that carries the
+        # layer's compute (its completion is the rank's entry into the boundary) and the boundary's operations.
+        barrier = barrier_programs(p) if has_broadcast else [[] for _ in range(p)]
+        broadcast_ops = input_broadcast_programs(broadcast[0], broadcast[1], node) if has_broadcast \
+            else [[] for _ in range(p)]
+        ops = [list(barrier[r]) + list(broadcast_ops[r]) for r in range(p)]
         delays = [[0.0] * len(program) for program in ops]
         spans, chosen = [], []
         for l, boundary in enumerate(boundaries):
@@ -671,27 +676,33 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
                 delays[r] = delays[r] + [float(compute[l][r])] + [0.0] * len(boundary_ops[r])
             spans.append((first, [len(program) - 1 for program in ops]))
         _, completed = fluid.play_program(ops, node, network, switch, None, climb, delays)
-        start = np.array([completed[r][spans[0][0][r] - 1] if spans[0][0][r] > 0 else 0.0 for r in range(p)])
+        # Times from the first rank out of the barrier, as the files' timestamps are (stats.iteration_starts).
+        origin = np.array([completed[r][len(barrier[r]) - 1] if barrier[r] else 0.0 for r in range(p)])
+        zero = origin.min()
+        origin -= zero
+        start = np.array([completed[r][spans[0][0][r] - 1] - zero if spans[0][0][r] > 0 else 0.0 for r in range(p)])
         out = []
         for l, (first, last) in enumerate(spans):
-            enter = np.array([completed[r][first[r]] for r in range(p)])
-            leave = np.array([completed[r][last[r]] for r in range(p)])
+            enter = np.array([completed[r][first[r]] for r in range(p)]) - zero
+            leave = np.array([completed[r][last[r]] for r in range(p)]) - zero
             last_in = enter.max()
             transfer = 0.0 if boundaries[l] is None else float(np.maximum(leave - last_in, 0).max())
             wait = 0.0 if boundaries[l] is None else float((last_in - enter).max())
             out.append(LayerPrediction(chosen[l], float(compute[l].max()), wait, transfer,
                                        float((leave - start).max()), leave))
             start = leave
-        return out, float(start.max())
+        return out, float((start - origin).max())
 
     def play(ops, start=None):
         if sharing == "fluid":
             return fluid.play(ops, node, network, switch, start, climb)
         return evaluate(ops, node, network, None if start is None else list(start), switch).finish
 
-    start = np.zeros(p)
+    origin = start = np.zeros(p)
     if has_broadcast:
-        start = play(input_broadcast_programs(broadcast[0], broadcast[1], node))
+        barrier = play(barrier_programs(p))
+        origin = barrier - barrier.min()
+        start = play(input_broadcast_programs(broadcast[0], broadcast[1], node), origin)
     out = []
     for l, boundary in enumerate(boundaries):
         enter = start + compute[l]
@@ -710,4 +721,4 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
                                    float(np.maximum(leave - last_in, 0).max()), float((leave - start).max()),
                                    leave))
         start = leave
-    return out, float(start.max())
+    return out, float((start - origin).max())

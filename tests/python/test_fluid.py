@@ -209,3 +209,20 @@ def test_one_play_of_a_pass_shares_links_across_boundaries():
     apart, whole_apart = schedule.predict_pass(compute, boundaries, one_node, NET, "ring", one_play=False)
     assert [q.layer for q in together] == pytest.approx([q.layer for q in apart], rel=1e-12)
     assert whole == pytest.approx(whole_apart, rel=1e-12)
+
+
+def test_a_pass_starts_with_the_barrier_that_lines_the_ranks_up():
+    """predict_pass with a broadcast is a run's pass: a barrier (src/experiment.cpp), then the input broadcast. On
+    four nodes the barrier's exits are spread; the times are from the first rank out of it, and the pass is the
+    longest of the ranks' own passes (from its barrier exit), as the files' forward times are — both plays alike."""
+    node = [0, 1, 2, 3]
+    barrier = fluid.play(schedule.barrier_programs(4), node, NET)
+    origin = barrier - barrier.min()
+    assert np.ptp(origin) > 0  # the barrier leaves them apart
+    broadcast = fluid.play(schedule.input_broadcast_programs("allgatherv", 0.2 * MB, node), node, NET, start=origin)
+    compute = np.array([[1e-6, 2e-6, 3e-6, 4e-6]])
+    for one_play in (True, False):
+        layers, whole = schedule.predict_pass(compute, [None], node, NET, broadcast=("allgatherv", 0.2 * MB),
+                                              one_play=one_play)
+        assert layers[0].exits == pytest.approx(broadcast + compute[0], rel=1e-12)
+        assert whole == pytest.approx(float((broadcast + compute[0] - origin).max()), rel=1e-12)
