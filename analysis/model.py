@@ -622,10 +622,9 @@ def _replays(run: Run, compute: np.ndarray, play, options: ModelOptions) -> np.n
     every rank's compute of every layer moved by a normal deviate of `options.jitter` seconds; None without jitter.
 
     Why: after a long exchange the next layer waits for the rank that left first, and which rank that is can hang
-    on nanoseconds (simulated at P = 1,024, the linear layer's time moves by up to 7% when GELU's entries move by
-    10 ns, by up to 20% at 100 ns). A
-    single prediction of such a layer is one draw; the replays show how wide the draw is. Seeded by the run's
-    label, so the same inputs give the same tables."""
+    on nanoseconds. A single prediction of such a layer is one draw; the replays show how wide the draw is (at
+    P = 1,024 in docs/simulation.md, 3.2% for the linear layer at 0.1 µs). Seeded by the run's label, so the same
+    inputs give the same tables."""
     if options.jitter <= 0 or options.replays < 1:
         return None
     rng = np.random.default_rng(zlib.crc32(run.label.encode()))
