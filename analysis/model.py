@@ -185,7 +185,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                   "source": sources["cross"]},
         "sharing": options.sharing, "ranks_per_node": options.ranks_per_node,
         "intra_size_factors": [{"bytes": r.message_bytes, "factor": r.factor, "points": r.points,
-                                "measured_s": r.measured, "line_s": r.line} for r in factor_rows],
+                                "measured_s": r.measured, "modelled_s": r.modelled} for r in factor_rows],
         "problems": findings.problems, "warnings": findings.warnings,
         "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
@@ -476,7 +476,7 @@ class SizeFactorRow:
     message_bytes: float  # m: the larger block of the two-rank gather, the bytes of its slower message
     points: int  # calibration points at this m
     measured: float  # seconds, their median
-    line: float  # seconds the fitted line models for them (their median)
+    modelled: float  # seconds the fitted line models for them, barrier included (their median)
     factor: float  # the median of their factors
 
 
@@ -530,7 +530,7 @@ def _size_factors_text(rows: list[SizeFactorRow], left_out: list[str], options: 
         return ("- Intra-node size factors: none measured (no fitted calibration of two ranks on one node), so "
                 "intra-node messages are priced by the fitted line alone."
                 + (f" Left out: {'; '.join(left_out)}." if left_out else "") + "\n")
-    cells = [[markdown.count(r.message_bytes), str(r.points), f"{r.measured * 1e6:,.2f}", f"{r.line * 1e6:,.2f}",
+    cells = [[markdown.count(r.message_bytes), str(r.points), f"{r.measured * 1e6:,.2f}", f"{r.modelled * 1e6:,.2f}",
               f"{r.factor:.3f}"] for r in rows]
     return "\n".join([
         "\n### Intra-node size factors\n",
@@ -538,11 +538,12 @@ def _size_factors_text(rows: list[SizeFactorRow], left_out: list[str], options: 
         "bends with the caches), so in the per-layer predictions an intra-node message of m bytes takes (α_intra + "
         "m·β_intra)·f(m) (`--size-factors on`, as SMPI's piecewise `smpi/bw-factor`). f is measured by the fitted "
         "calibrations of two ranks on one node, one exchange of m bytes each way after a barrier: the barrier's part "
-        "stays as modelled and the message takes the rest, f = (measured − (line − α − m·β)) / (α + m·β), where "
-        "*line* is the point's time at the fitted line (the median over the points of one m). Between these sizes f "
+        "stays as modelled and the message takes the rest, f = (measured − (modelled − line)) / line, where *line* = "
+        "α + m·β and *modelled* is the point's time at the fitted line, barrier included (the table: medians over "
+        "the points of one m). Between these sizes f "
         "is linear in log m; below the smallest (an empty message too) and beyond the largest it is that end's. The "
         "fit, the fitted-points table and the extrapolation's closed forms use the line alone.\n",
-        markdown.table(["message B", "points", "measured µs", "line µs", "factor"], cells)]
+        markdown.table(["message B", "points", "measured µs", "modelled µs", "factor"], cells)]
         + ([f"Left out: {'; '.join(left_out)}.\n"] if left_out else []))
 
 

@@ -143,7 +143,7 @@ def test_predictions_at_calibrated_sizes_are_the_calibrations_times(tmp_path, ru
     assert line_only["intra_size_factors"] == []
     report, plain = ((out / "model.md").read_text() for out in (on, off))
     assert "### Intra-node size factors" in report
-    assert "| message B | points | measured µs | line µs | factor |" in report
+    assert "| message B | points | measured µs | modelled µs | factor |" in report
     assert "priced by the fitted line alone (`--size-factors off`)" in plain and "### Intra-node" not in plain
     assert "intra-node messages × a size factor" in done.stdout
 
