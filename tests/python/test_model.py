@@ -152,6 +152,8 @@ def test_model_fits_calibration_by_default(tmp_path, run3):
     timed = [r for r in parameters["per_layer"] if "measured_exit_spread_s" in r]
     assert timed and all(r["measured_exit_spread_s"] >= 0 and r["predicted_exit_spread_s"] >= 0
                          and 0 <= r["that_rank"] < r["p"] for r in timed)
+    # without --jitter nothing is replayed (test_model_replays.py has the replays)
+    assert not any("replays" in r for r in parameters["per_layer"]) and "How sensitive" not in report
     # the terminal gets the parameters and each run's largest errors, as model.md has them
     assert "analysis model: calibration fit of" in done.stdout and "largest per-layer error" in done.stdout
     summary = report[report.index("Largest error per run"):]
