@@ -628,6 +628,15 @@ def input_broadcast_programs(kind: str, n: float, node) -> list[list[Op]]:
     return concatenate(*parts)
 
 
+def _layer(algorithm: str, compute: np.ndarray, start, enter, leave, moves: bool) -> LayerPrediction:
+    """One layer in the measurements' terms (records.hpp) from each rank's start, boundary entry and exit: the wait
+    until the last rank entered and the transfer after it, both 0 where nothing moves."""
+    last_in = enter.max()
+    wait = float((last_in - enter).max()) if moves else 0.0
+    transfer = float(np.maximum(leave - last_in, 0).max()) if moves else 0.0
+    return LayerPrediction(algorithm, float(compute.max()), wait, transfer, float((leave - start).max()), leave)
+
+
 def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, algorithm: str = "auto",
                  broadcast: tuple[str, float] | None = None, switch=None,
                  sharing: str = "fluid", climb=None, one_play: bool = True) -> tuple[list[LayerPrediction], float]:
@@ -685,11 +694,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
         for l, (first, last) in enumerate(spans):
             enter = np.array([completed[r][first[r]] for r in range(p)]) - zero
             leave = np.array([completed[r][last[r]] for r in range(p)]) - zero
-            last_in = enter.max()
-            transfer = 0.0 if boundaries[l] is None else float(np.maximum(leave - last_in, 0).max())
-            wait = 0.0 if boundaries[l] is None else float((last_in - enter).max())
-            out.append(LayerPrediction(chosen[l], float(compute[l].max()), wait, transfer,
-                                       float((leave - start).max()), leave))
+            out.append(_layer(chosen[l], compute[l], start, enter, leave, boundaries[l] is not None))
             start = leave
         return out, float((start - origin).max())
 
@@ -707,18 +712,12 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
     for l, boundary in enumerate(boundaries):
         enter = start + compute[l]
         if boundary is None:
-            out.append(LayerPrediction("none", float(compute[l].max()), 0.0, 0.0, float((enter - start).max()),
-                                       enter))
-            start = enter
-            continue
-        last_in = enter.max()
-        if boundary[0] == "fixed":
-            chosen, leave = "closed form", np.full(p, last_in + float(boundary[1]))
+            chosen, leave = "none", enter
+        elif boundary[0] == "fixed":
+            chosen, leave = "closed form", np.full(p, enter.max() + float(boundary[1]))
         else:
             chosen, ops = boundary_programs(boundary)
             leave = np.maximum(play(ops, enter), enter)
-        out.append(LayerPrediction(chosen, float(compute[l].max()), float((last_in - enter).max()),
-                                   float(np.maximum(leave - last_in, 0).max()), float((leave - start).max()),
-                                   leave))
+        out.append(_layer(chosen, compute[l], start, enter, leave, boundary is not None))
         start = leave
     return out, float((start - origin).max())

@@ -28,8 +28,7 @@ def switches(hosts, platform_xml: str) -> tuple[np.ndarray, str]:
     switch_of, described = {}, []
     next_switch = 0
     for cluster in root.iter("cluster"):
-        names = [f"{cluster.get('prefix', '')}{i}{cluster.get('suffix', '')}"
-                 for i in _radical(cluster.get("radical", ""))]
+        names = _host_names(cluster)
         per_switch = len(names) or 1
         if cluster.get("topology", "").upper() == "FAT_TREE":
             levels = cluster.get("topo_parameters", "").split(";")
@@ -69,11 +68,16 @@ def climbs(hosts, platform_xml: str) -> np.ndarray | None:
         return None
     up = [int(v) for v in levels[2].split(",")]
     links = [int(v) for v in levels[3].split(",")]
-    names = [f"{cluster.get('prefix', '')}{i}{cluster.get('suffix', '')}" for i in _radical(cluster.get("radical", ""))]
+    names = _host_names(cluster)
     position = {name: index for index, name in enumerate(names)}
     if any(str(h) not in position for h in hosts):
         return None
     return np.array([(position[str(h)] // up[0]) % (up[1] * links[1]) for h in hosts], dtype=int)
+
+
+def _host_names(cluster) -> list[str]:
+    """The host names of a `<cluster>`, in its order: prefix, each number of its radical, suffix."""
+    return [f"{cluster.get('prefix', '')}{i}{cluster.get('suffix', '')}" for i in _radical(cluster.get("radical", ""))]
 
 
 def _radical(text: str) -> list[int]:
