@@ -114,8 +114,9 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv) {
        "(input batch, weights, output) or 'all' (also every layer's output)")
       ("calibrate", "after the run, time MPI_Allgatherv, MPI_Allreduce and MPI_Bcast alone for 64 B .. 4 MiB and at "
        "every size the run's boundaries move (20 repetitions, slowest rank), and the Allgatherv again on freshly "
-       "written data as in a pass (allgatherv_fresh), and print them; with --output they go to /calibration for "
-       "the cost model (python3 -m analysis model)")
+       "written data as in a pass (allgatherv_fresh), then every gather boundary of the runs as the pass leaves the "
+       "caches (in_pass: each rank first streams through what its kernels since the previous boundary touch), and "
+       "print them; with --output they go to /calibration for the cost model (python3 -m analysis model)")
       ("verify", "compare the distributed output with the serial reference bit for bit; exit 3 if they differ")
       ("quiet,q", "print only the summary table")
       ("no-progress", "do not show the forward-pass count on the terminal (shown by rank 0 only when the job has an "

@@ -623,11 +623,60 @@ class WindowConsolidation : public Consolidation {
 
 }  // namespace
 
+namespace {
+
+// What a pass does to a gather's buffer before the call (outside its time): the next layer reads the whole tensor
+// (read_whole), and later the kernel rewrites the rank's own block (rewrite_block, with the sum read, so that the
+// reads are not optimised away: a finite sum adds 0). `stamp` changes every call so that the writes are real.
+float read_whole(const std::vector<float>& buffer) {
+  float sum = 0.0f;
+  for (const float v : buffer) sum += v;
+  return sum;
+}
+
+void rewrite_block(std::vector<float>& buffer, std::size_t first, std::size_t mine, float& stamp, float sum) {
+  stamp = stamp < 1000.0f ? stamp + 1.0f : 1.0f;
+  for (std::size_t i = first; i < first + mine; ++i) buffer[i] = stamp + (sum != sum ? 1.0f : 0.0f);
+}
+
+// Reads and rewrites every float of `scratch`, as a kernel streams through its input and output: what was in the
+// caches before is evicted (dirty lines included, as a kernel's written output leaves them).
+void stream_through(std::vector<float>& scratch) {
+  for (float& v : scratch) v = v * 0.5f + 1.0f;
+}
+
+// `warmup` untimed calls, then `repetitions` calls each preceded by `before` (outside the time) and a barrier, the
+// clock around the call only; rank 0 appends the slowest rank's time of each to `times`.
+template <class Before, class Call>
+void time_calls(MPI_Comm comm, std::size_t repetitions, std::size_t warmup, double (*clock)(), Before before,
+                Call call, std::vector<double>& times) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  for (std::size_t i = 0; i < warmup; ++i) {
+    before();
+    call();
+  }
+  for (std::size_t i = 0; i < repetitions; ++i) {
+    before();  // before the barrier: the timed call starts from the state it left
+    MPI_Barrier(comm);
+    const double t0 = clock();
+    call();
+    const double mine = clock() - t0;
+    double slowest = 0;
+    MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
+    if (rank == 0) times.push_back(slowest);
+  }
+}
+
+}  // namespace
+
 CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& sizes,
-                                   std::size_t repetitions, std::size_t warmup, double (*clock)()) {
+                                   std::size_t repetitions, std::size_t warmup, double (*clock)(),
+                                   const std::vector<InPassGather>& in_pass) {
   int rank = 0, P = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &P);
+  const auto me = static_cast<std::size_t>(rank);
   CollectiveTimings t;
   // allgatherv_fresh is the same Allgatherv with, before every call, each rank reading the whole tensor (as the next
   // layer of a pass does) and rewriting its own block (as its kernel does): a pass gathers data just written by
@@ -644,14 +693,10 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
       reduce_blocks(n, static_cast<std::size_t>(P), counts, displs);
       const bool fresh = t.collectives[k] == "allgatherv_fresh";
       float stamp = 1.0f;
-      auto write_as_a_pass = [&] {
-        float sum = 0.0f;
-        for (const float v : buffer) sum += v;
-        stamp = stamp < 1000.0f ? stamp + 1.0f : 1.0f;
-        const auto first = static_cast<std::size_t>(displs[static_cast<std::size_t>(rank)]);
-        const auto mine = static_cast<std::size_t>(counts[static_cast<std::size_t>(rank)]);
-        // The stored value depends on the sum so that the reads are not optimised away (a finite sum adds 0).
-        for (std::size_t i = first; i < first + mine; ++i) buffer[i] = stamp + (sum != sum ? 1.0f : 0.0f);
+      auto before = [&] {
+        if (fresh)
+          rewrite_block(buffer, static_cast<std::size_t>(displs[me]), static_cast<std::size_t>(counts[me]), stamp,
+                        read_whole(buffer));
       };
       auto call = [&] {
         if (k == 0 || fresh)
@@ -662,21 +707,31 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
         else
           MPI_Bcast(buffer.data(), static_cast<int>(n), MPI_FLOAT, 0, comm);
       };
-      for (std::size_t i = 0; i < warmup; ++i) {
-        if (fresh) write_as_a_pass();
-        call();
-      }
-      for (std::size_t i = 0; i < repetitions; ++i) {
-        if (fresh) write_as_a_pass();  // before the barrier: the timed call starts from the written data
-        MPI_Barrier(comm);
-        const double t0 = clock();
-        call();
-        const double mine = clock() - t0;
-        double slowest = 0;
-        MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
-        if (rank == 0) t.time_s.push_back(slowest);
-      }
+      time_calls(comm, repetitions, warmup, clock, before, call, t.time_s);
     }
+  }
+  for (const InPassGather& g : in_pass) {
+    CollectiveTimings::InPass entry;
+    entry.layers = g.layers;
+    entry.bytes = g.bytes;
+    // The run's own blocks (its plan's slices), not an even split: the call is the boundary's.
+    std::vector<float> buffer(g.bytes / sizeof(float), 1.0f), scratch(g.evicted_bytes / sizeof(float), 1.0f);
+    float stamp = 1.0f;
+    auto before = [&] {
+      const float sum = read_whole(buffer);
+      stream_through(scratch);
+      rewrite_block(buffer, static_cast<std::size_t>(g.displs[me]), static_cast<std::size_t>(g.counts[me]), stamp, sum);
+    };
+    auto call = [&] {
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data(), g.counts.data(), g.displs.data(), MPI_FLOAT,
+                     comm);
+    };
+    time_calls(comm, repetitions, warmup, clock, before, call, entry.time_s);
+    // Every rank streams its own bytes; rank 0 records them all.
+    entry.evicted_bytes.resize(static_cast<std::size_t>(P));
+    std::uint64_t evicted = g.evicted_bytes;
+    MPI_Gather(&evicted, 1, MPI_UINT64_T, entry.evicted_bytes.data(), 1, MPI_UINT64_T, 0, comm);
+    t.in_pass.push_back(std::move(entry));
   }
   if (rank != 0) return {};
   return t;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <memory>
 
 #include "cnnpar/distributed.hpp"
@@ -102,6 +103,32 @@ std::unique_ptr<Run> set_up(Runtime& rt, const Topology& topo, const ExperimentS
     rec.collective[s + 1] = action == BoundaryAction::allgather || action == BoundaryAction::allreduce ? 1 : 0;
   }
   return run;
+}
+
+// --calibrate's in-pass gathers: every gather boundary of the runs (once per tensor size and the steps since the
+// previous boundary: the same key on every rank, so every rank times the same list), with this rank's bytes touched
+// by those steps' kernels (the first run's, where runs share a key).
+std::vector<InPassGather> in_pass_gathers(const std::vector<std::unique_ptr<Run>>& runs,
+                                          const std::vector<LayerInfo>& layers) {
+  std::vector<InPassGather> out;
+  std::set<std::pair<std::uint64_t, std::string>> seen;
+  for (const auto& run : runs) {
+    const auto rank = static_cast<std::size_t>(run->record.rank);
+    std::string chain;
+    std::uint64_t touched = 0;
+    for (std::size_t s = 0; s < run->steps.size(); ++s) {
+      const PlanStep& step = run->steps[s];
+      chain += (chain.empty() ? "" : "+") + layers[step.layer].name;
+      touched += step_touched_bytes(step, rank, run->record.weight_bytes[s]);
+      if (step.action == BoundaryAction::none) continue;
+      const std::uint64_t bytes = step.layout.total_elems() * sizeof(float);
+      if (step.action == BoundaryAction::allgather && step.contiguous() && seen.emplace(bytes, chain).second)
+        out.push_back(InPassGather{chain, bytes, step.layout.counts, step.layout.displs, touched});
+      chain.clear();
+      touched = 0;
+    }
+  }
+  return out;
 }
 
 // One forward pass: a barrier lines the ranks up (untimed), then the pass, recorded as timed iteration `timed`
@@ -319,7 +346,7 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
       bytes.push_back(n);
       boundaries.push_back(names);
     }
-    CollectiveTimings timings = time_collectives(rt.comm(), bytes, 20, 3, &steady_seconds);
+    CollectiveTimings timings = time_collectives(rt.comm(), bytes, 20, 3, &steady_seconds, in_pass_gathers(runs, layers));
     timings.boundaries = std::move(boundaries);
     if (root) result.calibration = std::move(timings);
   }

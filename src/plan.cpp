@@ -464,6 +464,12 @@ std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t
   return static_cast<std::uint64_t>(output_elements(step, rank)) * layer.ops_per_output;
 }
 
+std::uint64_t step_touched_bytes(const PlanStep& step, std::size_t rank, std::uint64_t weight_bytes) {
+  std::uint64_t floats = output_elements(step, rank);
+  for (const Box& b : step.needed.at(rank)) floats += b.volume();
+  return floats * sizeof(float) + weight_bytes;
+}
+
 bool NodeMap::consecutive() const {
   if (!node_of_rank.empty() && node_of_rank[0] != 0) return false;
   for (std::size_t r = 1; r < node_of_rank.size(); ++r) {

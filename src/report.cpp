@@ -349,6 +349,16 @@ void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t
     if (s < t.boundaries.size() && !t.boundaries[s].empty()) os << "  boundary of " << t.boundaries[s];
     os << "\n";
   }
+  if (t.in_pass.empty()) return;
+  os << "\nThe runs' gathers as a pass leaves the caches (allgatherv_in_pass: before each call every rank streams "
+        "through what its kernels since the previous boundary touch, then rewrites its block): us (GB/s = n/t)\n";
+  os << pad("n bytes", 12) << pad("in pass", 22) << pad("streamed B/rank (max)", 24) << "  after\n";
+  for (const CollectiveTimings::InPass& e : t.in_pass) {
+    const double sec = median(e.time_s);
+    const std::uint64_t most = *std::max_element(e.evicted_bytes.begin(), e.evicted_bytes.end());
+    os << pad(with_commas(e.bytes), 12) << pad(us(sec) + " (" + fmt("%.2f", sec > 0 ? double(e.bytes) / sec / 1e9 : 0) + ")", 22)
+       << pad(with_commas(most), 24) << "  " << e.layers << "\n";
+  }
 }
 
 void print_comparison(std::ostream& os, const std::vector<RunReport>& runs) {

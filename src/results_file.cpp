@@ -304,6 +304,13 @@ void write_run(const h5::Location& where, const RunReport& r, const TensorDump* 
       "the layer's boundary left (same clock)");
   put(where, "timing/serial_layer_s", r.serial_layer_s, {L}, "s", "layer",
       "median per-layer time of the serial reference on rank 0");
+  // Which kernels those times are of: a fused serial conv + pool + GELU reads each layer's input from the caches,
+  // a plan that moves data between them from memory (analysis model compares like with like).
+  std::vector<std::int64_t> serial_fused(L);
+  for (std::size_t l = 0; l < L && l < r.serial_fused_with_next.size(); ++l)
+    serial_fused[l] = r.serial_fused_with_next[l] ? 1 : 0;
+  put(where, "timing/serial_fused_with_next", serial_fused, {L}, "1", "layer",
+      "1: the serial reference computed the layer with the next one by one kernel (--fusion on)");
 
   // /ranks: where each rank ran.
   std::vector<std::string> hosts, bindings;
@@ -358,6 +365,30 @@ void write_calibration(const h5::Location& where, const CollectiveTimings& t, st
     where.write("calibration/boundary", t.boundaries)
         .attr("dims", "size")
         .attr("description", "layers whose boundary moves exactly this n in the run (\"\" for the 64 B .. 4 MiB grid)");
+  if (t.in_pass.empty()) return;
+  const std::size_t J = t.in_pass.size();
+  std::vector<std::string> layers;
+  std::vector<std::uint64_t> bytes, evicted;
+  std::vector<double> times;
+  for (const CollectiveTimings::InPass& e : t.in_pass) {
+    layers.push_back(e.layers);
+    bytes.push_back(e.bytes);
+    evicted.insert(evicted.end(), e.evicted_bytes.begin(), e.evicted_bytes.end());
+    times.insert(times.end(), e.time_s.begin(), e.time_s.end());
+  }
+  where.create_group("calibration/in_pass")
+      .attr("method", "MPI_Allgatherv in place of the boundary's own blocks; before each call, outside its time, every "
+                      "rank reads the whole tensor, streams through evicted_bytes of its own (read and written) and "
+                      "rewrites its own block; then a barrier, the clock around the call only, slowest rank kept");
+  where.write("calibration/in_pass/layers", layers)
+      .attr("dims", "boundary")
+      .attr("description", "the steps since the previous boundary, joined by '+': the gather follows the last");
+  put(where, "calibration/in_pass/bytes", bytes, {J}, "B", "boundary", "n: the whole gathered tensor");
+  put(where, "calibration/in_pass/evicted_bytes", evicted, {J, ranks}, "B", "boundary,rank",
+      "bytes the rank's kernels since the previous boundary read and write (input read, output written, "
+      "parameters held), streamed through before each call");
+  put(where, "calibration/in_pass/time_s", times, {J, t.repetitions}, "s", "boundary,repetition",
+      "time of one call, slowest rank");
 }
 
 void write_compare_file(const std::filesystem::path& path, bool force, const std::vector<RunReport>& runs) {

@@ -69,6 +69,54 @@ def check_calibration_boundaries(c, groups, failures):
             failures.append(f"/calibration/boundary: n = {n} B labelled {sorted(names)} is no run's boundary")
 
 
+def check_calibration_in_pass(c, groups, nprocs, failures):
+    """/calibration/in_pass: one row per contiguous gather boundary of the runs (per tensor size and steps since the
+    previous boundary), and each rank's evicted bytes recomputed here from the partition and the layer shapes: the
+    input its kernels read (the whole input for conv, fc, logsoftmax and replicated steps; its items' share for
+    pool and GELU), the output it writes and the parameters it holds, summed over the steps since the previous
+    boundary. Checked against the first run that has the boundary, as the program times it."""
+    h = c["in_pass"]
+    layers = [text(v) for v in h["layers"][...]]
+    sizes = [int(n) for n in h["bytes"][...]]
+    evicted, times = h["evicted_bytes"][...], h["time_s"][...]
+    J = len(layers)
+    if len(sizes) != J or evicted.shape != (J, nprocs) or times.shape != (J, int(c.attrs["repetitions"])):
+        failures.append(f"/calibration/in_pass: {J} layers, {len(sizes)} bytes, evicted {evicted.shape}, "
+                        f"time_s {times.shape}")
+        return
+    if not (np.isfinite(times).all() and (times > 0).all()):
+        failures.append("/calibration/in_pass: non-finite or non-positive times")
+    expected = {}
+    for g in groups:
+        names = [text(v) for v in g["layers/name"][...]]
+        boundary = [text(v) for v in g["layers/boundary"][...]]
+        split = [text(v) for v in g["layers/split"][...]]
+        count, item_bytes = g["partition/count"][...], g["layers/item_bytes"][...]
+        in_shape, weights = g["layers/in_shape"][...], g["memory/weight_bytes"][...]
+        batch = int(g["meta"].attrs["batch"])
+        chain, touched = [], np.zeros(nprocs, dtype=np.int64)
+        for l, name in enumerate(names):
+            chain.append(name)
+            whole_input = int(np.prod(in_shape[l])) * batch * 4
+            if split[l] == "replicated" or not name.startswith(("pool", "gelu")):
+                read = np.full(nprocs, whole_input, dtype=np.int64)
+            else:  # pool by channel, GELU by channel or element: the same items of the input as of the output
+                read = count[l] * (whole_input // max(1, int(g["layers/items"][l])))
+            touched = touched + read + count[l] * item_bytes[l] + weights[l]
+            if boundary[l] == "none":
+                continue
+            if boundary[l] == "allgather" and split[l] in ("channels", "elements", "features"):
+                expected.setdefault(("+".join(chain), int(g["layers/items"][l]) * int(item_bytes[l])), touched)
+            chain, touched = [], np.zeros(nprocs, dtype=np.int64)
+    found = {(layer, n): evicted[j] for j, (layer, n) in enumerate(zip(layers, sizes))}
+    if set(found) != set(expected):
+        failures.append(f"/calibration/in_pass rows {sorted(found)}, expected {sorted(expected)}")
+        return
+    for key, want in expected.items():
+        if not np.array_equal(found[key], want):
+            failures.append(f"/calibration/in_pass {key}: evicted_bytes {found[key].tolist()}, expected {want.astype(np.int64).tolist()}")
+
+
 def check_run(g, args, failures):
     """Checks one run's schema inside group g (the file root, or /compare/<combination>)."""
 
@@ -274,6 +322,8 @@ def main():
                 failures.append(f"/calibration/collective is {names}: each at most once, of {', '.join(known)}")
             if "boundary" in c:
                 check_calibration_boundaries(c, groups, failures)
+            if "in_pass" in c:
+                check_calibration_in_pass(c, groups, args.nprocs, failures)
 
     if failures:
         print(f"FAIL: {args.results}: {len(failures)} problem(s)")

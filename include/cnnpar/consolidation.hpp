@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "cnnpar/plan.hpp"
@@ -91,8 +92,17 @@ std::vector<char*> shared_segments(MPI_Win win, MPI_Comm node, void* mine);
 // each size n in `bytes`, timed the way the OSU micro-benchmarks time them: `warmup` untimed calls, then
 // `repetitions` calls each preceded by a barrier, the clock around the call only, and the slowest rank's time kept.
 // Collective over `comm`; rank 0 receives the times, the others an empty table.
+// Then every gather boundary in `in_pass` as a pass leaves the caches (CollectiveTimings::InPass): the boundary's
+// own blocks, and before each call (outside its time) each rank reads the whole tensor, streams through its
+// `evicted_bytes` and then rewrites its block (a kernel writes its output as it ends).
+struct InPassGather {
+  std::string layers;     // the steps since the previous boundary ("conv+pool")
+  std::uint64_t bytes = 0;  // the whole tensor
+  std::vector<int> counts, displs;  // [rank] floats: the boundary's blocks
+  std::uint64_t evicted_bytes = 0;  // this rank's (step_touched_bytes summed since the previous boundary)
+};
 CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& bytes, std::size_t repetitions,
-                                   std::size_t warmup, double (*clock)());
+                                   std::size_t warmup, double (*clock)(), const std::vector<InPassGather>& in_pass = {});
 
 // Outside the timed passes (the dump and the verification): step s's whole output on rank 0, in the activation
 // layout, made of every rank's own part of output(s) (its slice; for steps whose output is whole on every rank,

@@ -175,6 +175,12 @@ bool fuses_with_next(const std::vector<LayerInfo>& layers, const std::vector<Pla
 // input features times every output (the same total as the column split; the reduction's adds are not counted).
 std::uint64_t step_ops(const LayerInfo& layer, const PlanStep& step, std::size_t rank, std::size_t batch);
 
+// Bytes a rank's kernel of the step reads and writes for the batch: the input boxes it reads (needed), the output
+// it writes (own) and the parameters it holds (`weight_bytes`, as the distributed forward allocated them). What a
+// boundary's calibration streams through before each call (records.hpp: CollectiveTimings::InPass), so the gather
+// starts from the caches the pass leaves it.
+std::uint64_t step_touched_bytes(const PlanStep& step, std::size_t rank, std::uint64_t weight_bytes);
+
 // Which node every rank is on (nodes hold consecutive ranks: see consolidation.hpp for why).
 struct NodeMap {
   std::vector<int> node_of_rank;

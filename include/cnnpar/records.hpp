@@ -115,6 +115,18 @@ struct CollectiveTimings {
   std::size_t repetitions = 0;
   std::vector<double> time_s;
   double median_s(std::size_t collective, std::size_t size) const;
+  // The runs' gather boundaries timed as a pass leaves the caches (allgatherv_in_pass): before each call every rank
+  // reads the whole tensor, streams through as many bytes of its own as the kernels since the previous boundary
+  // touch on it, then rewrites its own block (plan.hpp: step_touched_bytes), so the call starts from the caches the
+  // pass leaves it. A kernel between two gathers evicts what the fresh Allgatherv keeps, and a gather in a pass is
+  // slower than the fresh one (docs/simulation.md measures both at P = 2).
+  struct InPass {
+    std::string layers;                   // the steps since the previous boundary, "conv+pool" or "pool"
+    std::uint64_t bytes = 0;              // n: the whole gathered tensor
+    std::vector<std::uint64_t> evicted_bytes;  // [rank] bytes streamed before each call
+    std::vector<double> time_s;           // [repetition] slowest rank
+  };
+  std::vector<InPass> in_pass;
 };
 
 // Every rank's events on rank 0's clock (clock offsets applied), with each boundary split into wait and transfer:

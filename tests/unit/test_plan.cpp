@@ -34,6 +34,27 @@ TEST(Plan, PerLayerIsTheBlockSplitOfEveryLayerWithGathers) {
   EXPECT_EQ(split_name(steps[2]), "elements");
 }
 
+TEST(Plan, BytesAStepTouchesAreItsInputReadOutputWrittenAndParameters) {
+  // The seed at P = 2, B = 64, per-layer: what --calibrate's in-pass gathers stream through (the printed table).
+  const auto layers = describe(seed_network());
+  const std::size_t B = 64;
+  const auto steps = make_plan(PlanKind::per_layer, layers, B, 2);
+  const std::uint64_t conv_weights = 16u * (9u + 1u) * 4u;  // 16 filters of 3x3x1 and their biases
+  // conv reads the whole input and writes its 16 channels
+  EXPECT_EQ(step_touched_bytes(steps[0], 0, conv_weights), 28u * 28u * B * 4u + 16u * 26u * 26u * B * 4u + conv_weights);
+  EXPECT_EQ(step_touched_bytes(steps[0], 0, conv_weights), 2'970'240u);
+  // pool reads its 16 channels of the conv output and writes them pooled
+  EXPECT_EQ(step_touched_bytes(steps[1], 1, 0), 16u * 26u * 26u * B * 4u + 16u * 13u * 13u * B * 4u);
+  EXPECT_EQ(step_touched_bytes(steps[1], 1, 0), 3'461'120u);
+  // GELU (by element) reads and writes its 2,704 elements of every image
+  EXPECT_EQ(step_touched_bytes(steps[2], 0, 0), 2u * 2704u * B * 4u);
+  // fc (by feature) reads every input feature; its parameters are what the rank holds
+  EXPECT_EQ(step_touched_bytes(steps[3], 0, 7), 5408u * B * 4u + 64u * B * 4u + 7u);
+  // uneven: conv's 32 channels over 3 ranks are 11, 11, 10
+  const auto three = make_plan(PlanKind::per_layer, layers, 1, 3);
+  EXPECT_EQ(step_touched_bytes(three[0], 2, 0), 28u * 28u * 4u + 10u * 26u * 26u * 4u);
+}
+
 TEST(Plan, FusedKeepsChannelsAndReducesTheLinearLayer) {
   const auto steps = make_plan(PlanKind::fused, describe(seed_network()), 1, 3);
   EXPECT_EQ(steps[0].action, BoundaryAction::none);
