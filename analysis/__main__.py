@@ -35,7 +35,8 @@ def _model(args):
     options = ModelOptions(algorithm=args.algorithm, inter_alpha=args.inter_alpha, inter_beta=args.inter_beta,
                            gamma=args.gamma, ranks_per_node=args.ranks_per_node,
                            accept_suspect=args.accept_suspect_parameters, compute=args.compute,
-                           sharing=args.sharing, size_factors=args.size_factors, jitter=args.jitter,
+                           sharing=args.sharing, size_factors=args.size_factors, in_pass=args.in_pass,
+                           jitter=args.jitter,
                            replays=args.replays)
     return write_model(args.files, args.out, options)
 
@@ -101,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="intra-node messages priced by the fitted line times a factor by message size, measured "
                         "where a two-rank calibration timed that size (as SMPI's own piecewise bw-factor; default "
                         "on: off prices every intra-node message by the line alone)")
+    p.add_argument("--in-pass", choices=("on", "off"), default="on",
+                   help="a run's Allgatherv boundary that --calibrate timed as a pass leaves the caches "
+                        "(/calibration/in_pass: same P, nodes, bytes and layers) has its intra-node messages "
+                        "multiplied by that time over the fresh gather's (default on; off: every gather as the "
+                        "fresh calibration)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="S",
                    help="replay every predicted pass with each rank's compute of each layer moved by a normal "
                         "deviate of S seconds (e.g. 1e-7) and report each layer's range over the replays: a layer "

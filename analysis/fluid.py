@@ -57,12 +57,14 @@ def play(ops: list[list[Op]], node, network: Network, switch=None, start=None, c
 
 
 def play_program(ops: list[list[Op]], node, network: Network, switch=None, start=None, climb=None,
-                 delays=None) -> tuple[np.ndarray, list[list[float]]]:
+                 delays=None, factors=None) -> tuple[np.ndarray, list[list[float]]]:
     """`play`, with `delays` [p][operations]: seconds each rank computes before it posts each operation (None: none),
     so that a whole pass — its boundaries one after the other, the compute between them — is one play and a
     boundary's last flows share the links with the next one's first (at P = 1,024 the ranks that leave pool's
-    boundary early start GELU's exchange while the last of pool's flows are still crossing). Returns every rank's
-    finish and, per rank, when each of its operations completed."""
+    boundary early start GELU's exchange while the last of pool's flows are still crossing); and `factors`
+    [p][operations] (None: all 1) what the intra-node messages an operation posts take over their time (a
+    boundary's in-pass factor: its gather measured as a pass leaves the caches, over the fresh one). Returns every
+    rank's finish and, per rank, when each of its operations completed."""
     p = len(ops)
     node = np.asarray(node, dtype=int)
     switch = np.zeros(p, dtype=int) if switch is None else np.asarray(switch, dtype=int)
@@ -75,29 +77,31 @@ def play_program(ops: list[list[Op]], node, network: Network, switch=None, start
     bound = (1.0 / network.intra.beta, capacity, 1.0 / cross.beta)
 
     # Messages matched in order per (sender, receiver), as MPI matches them.
-    src, dst, size = [], [], []
+    src, dst, size, op_factor = [], [], [], []
     index = {}
 
-    def message(key, sender, receiver, b):
+    def message(key, sender, receiver, b, factor):
         m = index.setdefault(key, len(index))
-        if m == len(src):  # first seen from this side
+        if m == len(src):  # first seen from this side (both sides' operations are of one boundary)
             src.append(sender)
             dst.append(receiver)
             size.append(float(b))
+            op_factor.append(factor)
         return m
 
     count_s, count_r = defaultdict(int), defaultdict(int)
     op_messages = []  # per rank, per op: [(message, waited)]
     for r, program in enumerate(ops):
         mine = []
-        for sends, receives, _ in program:
+        for i, (sends, receives, _) in enumerate(program):
             entries = []
+            factor = 1.0 if factors is None else float(factors[r][i])
             for peer, b in sends:
-                m = message((r, peer, count_s[(r, peer)]), r, peer, b)
+                m = message((r, peer, count_s[(r, peer)]), r, peer, b, factor)
                 count_s[(r, peer)] += 1
                 entries.append((m, b >= DETACHED_BYTES))  # a detached send is not waited for
             for peer, b in receives:
-                m = message((peer, r, count_r[(peer, r)]), peer, r, b)
+                m = message((peer, r, count_r[(peer, r)]), peer, r, b, factor)
                 count_r[(peer, r)] += 1
                 entries.append((m, True))
             mine.append(entries)
@@ -113,6 +117,8 @@ def play_program(ops: list[list[Op]], node, network: Network, switch=None, start
     scale = np.ones(n_messages)
     if network.intra_factor is not None and np.any(kind == INTRA):
         scale[kind == INTRA] = network.intra_factor.at(size[kind == INTRA])
+    if factors is not None:
+        scale[kind == INTRA] *= np.array(op_factor)[kind == INTRA]
     posted = np.zeros((n_messages, 2), dtype=bool)  # [m, (send, receive)]
     waiters = [[] for _ in range(n_messages)]
     remaining = size.copy()

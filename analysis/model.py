@@ -57,6 +57,7 @@ class ModelOptions:
     compute: str = "serial-share"  # each rank's compute: serial layer × its share of /work/ops, or "measured"
     sharing: str = "fluid"  # how predictions share links: "fluid" (instant by instant) or "averaged" (schedule)
     size_factors: str = "on"  # "on": intra-node messages × a factor by size measured by two-rank calibrations
+    in_pass: str = "on"  # "on": a gather boundary's intra-node messages × its in-pass factor, where calibrated
     jitter: float = 0.0  # seconds (σ) each rank's compute is moved by in each replay; 0: no replays
     replays: int = 8  # replays with jitter
 
@@ -133,6 +134,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                                                            used, network, options)
     if factors is not None:
         network = replace(network, intra_factor=factors)
+    in_pass = _in_pass_rows(files, options)
     usable = options.accept_suspect or not findings.problems
     for text in findings.problems:
         print(f"analysis model: PROBLEM: {text}", file=sys.stderr)
@@ -142,10 +144,11 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = ["# cnnpar collective cost model\n", _findings_section(findings, options)]
     parts.append(_parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options,
-                                     _size_factors_text(factor_rows, factors_left_out, options)))
+                                     _size_factors_text(factor_rows, factors_left_out, options)
+                                     + _in_pass_text(in_pass, files, options)))
     per_layer = []
     if usable:
-        per_layer = [row for run in runs for row in _predict_run(run, network, gamma, options)]
+        per_layer = [row for run in runs for row in _predict_run(run, network, gamma, options, in_pass)]
         parts.append(_per_layer_section(per_layer))
     else:
         parts.append("## Per-layer predictions\n\nWithheld: the parameters failed the checks above. Fix the inputs "
@@ -186,6 +189,9 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
         "sharing": options.sharing, "ranks_per_node": options.ranks_per_node,
         "intra_size_factors": [{"bytes": r.message_bytes, "factor": r.factor, "points": r.points,
                                 "measured_s": r.measured, "modelled_s": r.modelled} for r in factor_rows],
+        "in_pass_factors": [{"calibration": r.source, "p": r.p, "nodes": r.nodes, "layers": r.layers,
+                             "bytes": r.bytes, "evicted_bytes_max": r.evicted_bytes, "fresh_s": r.fresh,
+                             "in_pass_s": r.in_pass, "factor": r.factor} for r in in_pass],
         "problems": findings.problems, "warnings": findings.warnings,
         "predictions_withheld": not usable, "extrapolated": extrapolated, "per_layer": per_layer}), indent=2) + "\n")
     return report
@@ -549,9 +555,12 @@ def _size_factors_text(rows: list[SizeFactorRow], left_out: list[str], options: 
 
 # ---------------------------------------------------------------------------------------------------- predictions
 
-def _predict_run(run: Run, network: schedule.Network, gamma: float, options: ModelOptions) -> list[dict]:
+def _predict_run(run: Run, network: schedule.Network, gamma: float, options: ModelOptions,
+                 in_pass: list[InPassRow] = ()) -> list[dict]:
     """Each layer of one run, predicted in the run's terms and set against its measurement (rows for model.json
-    and the per-layer table); [] when the run moves nothing or its boundaries have no model."""
+    and the per-layer table); [] when the run moves nothing or its boundaries have no model. An Allgatherv
+    boundary with an in-pass calibration of the same P, nodes, size and steps has its intra-node messages
+    multiplied by that factor (`_in_pass_for`)."""
     if run.nprocs == 1:
         return []
     if run.consolidation not in ("allgatherv", "hierarchical") or any(run.exchanges):
@@ -560,9 +569,11 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                  + (" with exchange boundaries" if any(run.exchanges) else "") + ": no schedule model"}]
     crowded = stats.oversubscription(run)
     compute, compute_source = _compute(run, options.compute)
-    boundaries = []
+    boundaries, factors = [], []
     for layer in range(len(run.layers)):
         kind = run.boundary[layer]
+        row = _in_pass_for(run, layer, in_pass) if run.consolidation == "allgatherv" and kind != "none" else None
+        factors.append(row.factor if row is not None else None)
         if kind == "none":
             boundaries.append(None)
         elif kind == "allreduce":
@@ -574,7 +585,8 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                                         Params(network.intra.alpha, network.intra.beta, gamma))
             boundaries.append(("fixed", seconds))
         else:
-            boundaries.append((run.consolidation, run.count[layer] * run.item_bytes[layer]))
+            boundaries.append((run.consolidation, run.count[layer] * run.item_bytes[layer])
+                              + ((factors[layer],) if factors[layer] is not None else ()))
     switches, climbs = run.switches, run.climbs
 
     def play(compute):
@@ -601,7 +613,7 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
                     "largest_rank_exit_difference_s": float(difference[worst]), "that_rank": worst}
         rows.append({"run": run.label, "p": run.nprocs, "nodes": run.node_count, "consolidation": run.consolidation,
                      "layer": name, "algorithm": q.algorithm, "oversubscribed": bool(crowded),
-                     "compute_source": compute_source,
+                     "compute_source": compute_source, "in_pass_factor": factors[layer],
                      "predicted_compute_s": q.compute, "predicted_wait_s": q.wait,
                      "predicted_transfer_s": q.transfer, "measured_transfer_s": float(transfer[layer]),
                      "transfer_error": _error(q.transfer, transfer[layer]),
@@ -652,13 +664,115 @@ def _replay_fields(replayed: np.ndarray | None, layer: int | None, measured: flo
 def _compute(run: Run, how: str) -> tuple[np.ndarray, str]:
     """[L, P] seconds of each rank's kernel: the serial layer time times the rank's share of the layer's operations
     (/work/ops; a replicated layer is the whole layer on every rank), else — or with how = "measured" — each rank's
-    measured median (then only the boundaries are predicted)."""
+    measured median (then only the boundaries are predicted). A layer whose serial time is of another kernel than
+    the run's (`_other_kernels`) takes its measured median too, and the source says so."""
     ops = stats.layer_ops(run)
     if how != "measured" and ops is not None and np.all(ops > 0):
         share = run.ops / ops[:, None]
-        return run.serial_layer[:, None] * share, "serial layer time × the rank's share of /work/ops"
+        compute = run.serial_layer[:, None] * share
+        source = "serial layer time × the rank's share of /work/ops"
+        other = _other_kernels(run)
+        if other.any():
+            compute[other] = stats.median_per_rank(run, "compute")[other]
+            names = ", ".join(name for name, o in zip(run.layers, other) if o)
+            source += (f" ({names}: each rank's measured compute median, as the serial reference fused "
+                       f"{'it' if other.sum() == 1 else 'them'} with a neighbour and the run did not, so the serial "
+                       "times are of other kernels; run with --fusion off to predict them)")
+        return compute, source
     why = "--compute measured" if how == "measured" else "the file has no /work/ops"
     return stats.median_per_rank(run, "compute"), f"each rank's measured compute median ({why})"
+
+
+def _other_kernels(run: Run) -> np.ndarray:
+    """[L] True where the serial reference computed the layer by another kernel than the run did: fused with a
+    neighbour in one and not in the other (/timing/serial_fused_with_next against /layers/fused_with_next). A fused
+    conv + pool + GELU reads each layer's input from the caches while the layers computed apart read it from memory:
+    at P = 2 here pool's serial time fused is 92 µs at B = 64, apart 303 µs, so a share of the fused time predicted
+    a third of pool's compute. Files that do not record the serial reference's fusion: all False."""
+    layers = len(run.layers)
+    if run.serial_fused_with_next is None or run.fused_with_next is None:
+        return np.zeros(layers, dtype=bool)
+
+    def neighbours(fused):
+        before = np.concatenate([[False], fused[:-1]])
+        return np.stack([before, fused], axis=1)
+
+    return np.any(neighbours(run.serial_fused_with_next) != neighbours(run.fused_with_next), axis=1)
+
+
+# ---------------------------------------------------------------------------------------------------- in pass
+
+@dataclass(frozen=True)
+class InPassRow:
+    """A gather boundary's in-pass factor: its `--calibrate` time as the pass leaves the caches over the fresh
+    Allgatherv of the same size in the same calibration (both medians)."""
+
+    source: str  # the calibration's file
+    p: int
+    nodes: int
+    layers: str  # the steps since the previous boundary ("conv+pool", "pool")
+    bytes: float
+    evicted_bytes: float  # the most any rank streamed through before each call
+    fresh: float  # seconds
+    in_pass: float  # seconds
+    factor: float
+
+
+def _in_pass_rows(files, options: ModelOptions) -> list[InPassRow]:
+    """Every /calibration/in_pass boundary with a fresh Allgatherv of its size beside it (--in-pass off: none)."""
+    rows = []
+    if options.in_pass == "off":
+        return rows
+    for f in files:
+        calibration = f.calibration
+        names = [c.lower() for c in calibration.collectives] if calibration is not None else []
+        if not calibration or not calibration.in_pass or FRESH not in names:
+            continue
+        k = names.index(FRESH)
+        for gather in calibration.in_pass:
+            same = np.flatnonzero(calibration.bytes == gather.bytes)
+            fresh = float(np.median(calibration.time_s[k, same[0]])) if len(same) else 0.0
+            if fresh > 0:
+                in_pass = float(np.median(gather.time_s))
+                rows.append(InPassRow(calibration.label, calibration.nprocs, calibration.nodes, gather.layers,
+                                      gather.bytes, float(np.max(gather.evicted_bytes)), fresh, in_pass,
+                                      in_pass / fresh))
+    return rows
+
+
+def _in_pass_for(run: Run, layer: int, rows) -> InPassRow | None:
+    """The in-pass row of the run's boundary after `layer`: same P, nodes, gathered bytes and steps since the
+    previous boundary; the run's own file's first, then any other's."""
+    first = layer
+    while first > 0 and run.boundary[first - 1] == "none":
+        first -= 1
+    chain = "+".join(run.layers[first:layer + 1])
+    total = float(run.output_bytes[layer])
+    matches = [r for r in rows if r.p == run.nprocs and r.nodes == run.node_count and r.layers == chain
+               and r.bytes == total]
+    own = [r for r in matches if r.source == run.path.name]
+    return (own or matches or [None])[0]
+
+
+def _in_pass_text(rows: list[InPassRow], files, options: ModelOptions) -> str:
+    """The in-pass factors used, for the parameters section."""
+    if options.in_pass == "off":
+        return "- In-pass factors: off (`--in-pass off`): every gather is priced as the fresh calibration.\n"
+    if not rows:
+        return ("- In-pass factors: none (no /calibration/in_pass with a fresh Allgatherv of the same size: "
+                "calibrations written before `--calibrate` timed the runs' gathers as a pass leaves the caches), so "
+                "a gather is priced as the fresh one.\n")
+    cells = [[r.source, str(r.p), str(r.nodes), r.layers, f"{r.bytes:,.0f}", f"{r.evicted_bytes:,.0f}",
+              markdown.us(r.fresh), markdown.us(r.in_pass), f"{r.factor:.3f}"] for r in rows]
+    return "\n".join([
+        "- In-pass factors (`--in-pass`, default on): a pass's gather follows its kernels, which evict the caches the "
+        "fresh calibration keeps warm; `--calibrate` times each of the runs' gather boundaries as a pass leaves "
+        "them (every rank first streams through what its kernels since the previous boundary read and write). "
+        "A run's Allgatherv boundary with such a calibration (same P, nodes, bytes and steps; its own file's first) "
+        "has its intra-node messages multiplied by in pass / fresh (on top of the size factors); other messages "
+        "and boundaries are as they were.\n",
+        markdown.table(["calibration", "P", "nodes", "after", "n B", "streamed B/rank (max)", "fresh µs",
+                        "in pass µs", "factor"], cells)])
 
 
 def _error(predicted: float, measured: float) -> float:

@@ -103,6 +103,10 @@ class Run:
     shared_read_matrix: np.ndarray | None = None
     bytes_read_in_place: np.ndarray | None = None
     input_bytes_read_in_place: np.ndarray | None = None
+    # [L] /layers/fused_with_next (the run computed layer l with l + 1 by one kernel) and
+    # /timing/serial_fused_with_next (the serial reference did), in files that record them
+    fused_with_next: np.ndarray | None = None
+    serial_fused_with_next: np.ndarray | None = None
 
     @property
     def nprocs(self) -> int:
@@ -221,6 +225,19 @@ class Calibration:
     nodes: int
     # [S] per size the layers whose boundary moves exactly that n ("" for the grid); () in files without it
     boundaries: tuple[str, ...] = ()
+    # /calibration/in_pass: the runs' gathers as a pass leaves the caches; () in files without it
+    in_pass: tuple["InPassGather", ...] = ()
+
+
+@dataclass(frozen=True)
+class InPassGather:
+    """One gather boundary timed by `--calibrate` as a pass leaves the caches (records.hpp CollectiveTimings::InPass):
+    every rank streamed through `evicted_bytes` of its own before each call."""
+
+    layers: str  # the steps since the previous boundary, "conv+pool" or "pool": the gather follows the last
+    bytes: float  # n: the whole gathered tensor
+    evicted_bytes: np.ndarray  # [P]
+    time_s: np.ndarray  # [R] slowest rank of each call
 
 
 @dataclass(frozen=True)
@@ -385,9 +402,14 @@ def _read_run(path, g: h5py.Group) -> Run:
                         (n_layers, nprocs)), ("input_bytes_read_in_place", (nprocs,))):
         if reads[name] is not None and reads[name].shape != shape:
             raise ResultsError(f"{path}: comm/{name} has shape {reads[name].shape}, expected {shape}")
+    fused = {name: g[dataset][...].astype(bool) if dataset in g else None for name, dataset in (
+        ("fused_with_next", "layers/fused_with_next"), ("serial_fused_with_next", "timing/serial_fused_with_next"))}
+    for name, values in fused.items():
+        if values is not None and values.shape != (n_layers,):
+            raise ResultsError(f"{path}: {name} has shape {values.shape}, expected {(n_layers,)}")
     meta = _meta(g)
     return Run(label=label, path=path, meta=meta, layers=layers, input_bytes_expected=input_expected, ops=ops,
-               comm_matrix=matrix, **reads,
+               comm_matrix=matrix, **reads, **fused,
                boundary=_boundaries(path, g, str(meta.get("plan", "per-layer")), len(layers)),
                operation=_strings(path, g, "layers/operation"), split=_strings(path, g, "layers/split"),
                op_unit=_strings(path, g, "layers/op_unit"), hosts=_strings(path, g, "ranks/host"),
@@ -428,5 +450,19 @@ def _read_calibration(path, g: h5py.Group) -> Calibration:
     boundaries = _strings(path, g, "boundary") if "boundary" in g else ()
     if boundaries and len(boundaries) != len(sizes):
         raise ResultsError(f"{path}: /calibration/boundary has {len(boundaries)} entries for {len(sizes)} sizes")
+    nprocs = int(g.attrs["nprocs"])
+    in_pass = ()
+    if "in_pass" in g:
+        h = g["in_pass"]
+        names = _strings(path, h, "layers")
+        sizes_in_pass = _array(path, h, "bytes", 1).astype(np.float64)
+        evicted = _array(path, h, "evicted_bytes", 2).astype(np.float64)
+        seconds = _array(path, h, "time_s", 2).astype(np.float64)
+        if not (len(names) == len(sizes_in_pass) == evicted.shape[0] == seconds.shape[0]) or evicted.shape[1] != nprocs:
+            raise ResultsError(f"{path}: /calibration/in_pass has {len(names)} layers, {len(sizes_in_pass)} bytes, "
+                               f"evicted_bytes {evicted.shape} and time_s {seconds.shape}: expected one row each per "
+                               f"boundary and {nprocs} ranks")
+        in_pass = tuple(InPassGather(names[j], float(sizes_in_pass[j]), evicted[j], seconds[j])
+                        for j in range(len(names)))
     return Calibration(label=path.name, collectives=collectives, bytes=sizes, time_s=times,
-                       nprocs=int(g.attrs["nprocs"]), nodes=int(g.attrs.get("nodes", 1)), boundaries=boundaries)
+                       nprocs=nprocs, nodes=int(g.attrs.get("nodes", 1)), boundaries=boundaries, in_pass=in_pass)

@@ -637,11 +637,26 @@ def _layer(algorithm: str, compute: np.ndarray, start, enter, leave, moves: bool
     return LayerPrediction(algorithm, float(compute.max()), wait, transfer, float((leave - start).max()), leave)
 
 
+def _in_pass_factor(boundary) -> float:
+    """A boundary's in-pass factor (`predict_pass`): its third item, 1 without one."""
+    return float(boundary[2]) if boundary is not None and len(boundary) > 2 else 1.0
+
+
+def _in_pass_network(network: Network, factor: float) -> Network:
+    """The network with every intra-node message's time multiplied by `factor` too (a boundary played on its own)."""
+    if factor == 1.0:
+        return network
+    table = network.intra_factor or SizeFactors((1.0,), (1.0,))
+    return replace(network, intra_factor=SizeFactors(table.sizes, tuple(f * factor for f in table.factors)))
+
+
 def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, algorithm: str = "auto",
                  broadcast: tuple[str, float] | None = None, switch=None,
                  sharing: str = "fluid", climb=None, one_play: bool = True) -> tuple[list[LayerPrediction], float]:
     """Plays a forward pass: `compute` [L, p] seconds of each rank's kernel per layer; `boundaries` per layer
-    ("allgatherv" or "hierarchical", counts [p] bytes), ("fixed", seconds) for a collective priced by a closed form
+    ("allgatherv" or "hierarchical", counts [p] bytes), optionally with a third item, the boundary's in-pass factor
+    (its intra-node messages' times multiplied by it: `fluid.play_program`'s factors; 1 without it), ("fixed",
+    seconds) for a collective priced by a closed form
     (everyone leaves that long after the last one entered), or None where nothing moves; `broadcast` (kind, bytes)
     the input broadcast before the first layer (None: every rank starts at 0); `switch` [p] the switch of each
     rank's node (None: one switch); `climb` [p] the spine a message to each rank climbs to on a fat tree
@@ -660,7 +675,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
     has_broadcast = broadcast is not None and p > 1
 
     def boundary_programs(boundary):
-        kind, what = boundary
+        kind, what = boundary[:2]
         if kind == "hierarchical":
             return hierarchical_programs(what, node, algorithm)
         chosen = resolve(algorithm, p, float(np.sum(what)))
@@ -674,6 +689,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
             else [[] for _ in range(p)]
         ops = [list(barrier[r]) + list(broadcast_ops[r]) for r in range(p)]
         delays = [[0.0] * len(program) for program in ops]
+        factors = [[1.0] * len(program) for program in ops]
         spans, chosen = [], []
         for l, boundary in enumerate(boundaries):
             algorithm_used, boundary_ops = ("none", [[] for _ in range(p)]) if boundary is None \
@@ -683,8 +699,9 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
             for r in range(p):
                 ops[r] = ops[r] + [((), (), -1 - l)] + list(boundary_ops[r])
                 delays[r] = delays[r] + [float(compute[l][r])] + [0.0] * len(boundary_ops[r])
+                factors[r] = factors[r] + [1.0] + [_in_pass_factor(boundary)] * len(boundary_ops[r])
             spans.append((first, [len(program) - 1 for program in ops]))
-        _, completed = fluid.play_program(ops, node, network, switch, None, climb, delays)
+        _, completed = fluid.play_program(ops, node, network, switch, None, climb, delays, factors)
         # Times from the first rank out of the barrier, as the files' timestamps are (stats.iteration_starts).
         origin = np.array([completed[r][len(barrier[r]) - 1] if barrier[r] else 0.0 for r in range(p)])
         zero = origin.min()
@@ -698,10 +715,11 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
             start = leave
         return out, float((start - origin).max())
 
-    def play(ops, start=None):
+    def play(ops, start=None, factor=1.0):
+        played = _in_pass_network(network, factor)
         if sharing == "fluid":
-            return fluid.play(ops, node, network, switch, start, climb)
-        return evaluate(ops, node, network, None if start is None else list(start), switch).finish
+            return fluid.play(ops, node, played, switch, start, climb)
+        return evaluate(ops, node, played, None if start is None else list(start), switch).finish
 
     origin = start = np.zeros(p)
     if has_broadcast:
@@ -717,7 +735,7 @@ def predict_pass(compute: np.ndarray, boundaries: list, node, network: Network, 
             chosen, leave = "closed form", np.full(p, enter.max() + float(boundary[1]))
         else:
             chosen, ops = boundary_programs(boundary)
-            leave = np.maximum(play(ops, enter), enter)
+            leave = np.maximum(play(ops, enter, _in_pass_factor(boundary)), enter)
         out.append(_layer(chosen, compute[l], start, enter, leave, boundary is not None))
         start = leave
     return out, float((start - origin).max())

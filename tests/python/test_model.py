@@ -218,11 +218,14 @@ def test_per_layer_error_on_a_crafted_case(tmp_path, run2):
     """P = 2 on one node, parameters known exactly (a calibration timed by the model): each layer's predicted
     transfer and layer time recomputed here by hand — the input broadcast, then per layer each rank's compute (serial
     × its share of /work/ops), one exchange of the two blocks starting when both entered, α + b·β each — and the
-    errors against the file's measured medians."""
+    errors against the file's measured medians. The copy's serial reference is marked as computing the layers as
+    the run did (run2's fused conv + pool + GELU would take those layers' measured compute: test_in_pass.py)."""
     from analysis import stats
     from analysis.results import load
     alpha, beta = INTRA.alpha, INTRA.beta
     path = _calibrated_copy(run2, tmp_path / "calibrated.h5", 2, 1)
+    with h5py.File(path, "r+") as f:
+        f["timing/serial_fused_with_next"][...] = f["layers/fused_with_next"][...]
     out = tmp_path / "model"
     analysis("model", path, "--out", out)
     rows = {r["layer"]: r for r in json.loads((out / "model.json").read_text())["per_layer"]}
