@@ -687,8 +687,8 @@ def _other_kernels(run: Run) -> np.ndarray:
     """[L] True where the serial reference computed the layer by another kernel than the run did: fused with a
     neighbour in one and not in the other (/timing/serial_fused_with_next against /layers/fused_with_next). A fused
     conv + pool + GELU reads each layer's input from the caches while the layers computed apart read it from memory:
-    at P = 2 here pool's serial time fused is 92 µs at B = 64, apart 303 µs, so a share of the fused time predicted
-    a third of pool's compute. Files that do not record the serial reference's fusion: all False."""
+    at P = 2 here pool's serial time at B = 64 is 136 µs fused and 289 µs apart, so a share of the fused time
+    predicted under half of pool's compute. Files that do not record the serial reference's fusion: all False."""
     layers = len(run.layers)
     if run.serial_fused_with_next is None or run.fused_with_next is None:
         return np.zeros(layers, dtype=bool)

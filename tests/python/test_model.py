@@ -180,6 +180,9 @@ def test_model_fits_the_gather_of_freshly_written_data(tmp_path, run3):
     report = (out / "model.md").read_text()
     assert "not fitted: warm buffers: allgatherv_fresh (freshly written, as in a pass) is fitted" in report
     assert "| allgatherv_fresh |" in report
+    # no /calibration/in_pass (test_in_pass.py has them): said so, none used
+    assert "In-pass factors: none" in report
+    assert json.loads((out / "model.json").read_text())["in_pass_factors"] == []
 
 
 def test_inter_faster_than_intra_is_a_problem(tmp_path, run3):
