@@ -176,7 +176,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
                                         out_dir)]
     report = out_dir / "model.md"
     report.write_text("\n".join(parts))
-    _print_summary(used, used_name, network, sources, per_layer)
+    _print_summary(used, used_name, network, sources, per_layer, in_pass)
     (out_dir / "model.json").write_text(json.dumps(_finite({
         "algorithm": options.algorithm, "used": used_name,
         "fits": {name: _fit_json(fit) for name, fit in fits.items()},
@@ -815,7 +815,8 @@ def _largest_errors(rows: list[dict]) -> list[tuple[str, str, str]]:
     return summary
 
 
-def _print_summary(fit: NetworkFit, name: str, network: schedule.Network, sources: dict, rows: list[dict]) -> None:
+def _print_summary(fit: NetworkFit, name: str, network: schedule.Network, sources: dict, rows: list[dict],
+                   in_pass: list[InPassRow] = ()) -> None:
     """What a user running `analysis model` at a terminal wants first: the parameters and the largest errors."""
     print(f"analysis model: {name} fit of {fit.points} points, rms relative error "
           f"{100 * fit.rms_relative_error:.1f}%")
@@ -827,6 +828,10 @@ def _print_summary(fit: NetworkFit, name: str, network: schedule.Network, source
         print(f"  intra-node messages × a size factor of {min(table.factors):.2f} … {max(table.factors):.2f}, measured "
               f"at {len(table.sizes)} sizes of {markdown.count(table.sizes[0])} … {markdown.count(table.sizes[-1])} B "
               "(--size-factors off: the line alone)")
+    if in_pass:
+        factors = [r.factor for r in in_pass]
+        print(f"  gather boundaries × an in-pass factor of {min(factors):.2f} … {max(factors):.2f}, calibrated at "
+              f"{len(in_pass)} boundaries (--in-pass off: as the fresh gather)")
     summary = _largest_errors(rows)
     if summary:
         width = max(len(label) for label, _, _ in summary)

@@ -720,7 +720,8 @@ CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_
     auto before = [&] {
       const float sum = read_whole(buffer);
       stream_through(scratch);
-      rewrite_block(buffer, static_cast<std::size_t>(g.displs[me]), static_cast<std::size_t>(g.counts[me]), stamp, sum);
+      rewrite_block(buffer, static_cast<std::size_t>(g.displs[me]), static_cast<std::size_t>(g.counts[me]), stamp,
+                    sum);
     };
     auto call = [&] {
       MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data(), g.counts.data(), g.displs.data(), MPI_FLOAT,

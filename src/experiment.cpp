@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 
 #include "cnnpar/distributed.hpp"
 #include "cnnpar/kernels.hpp"
@@ -346,7 +346,8 @@ ExperimentResult run_experiment(Runtime& rt, const Topology& topo, const Experim
       bytes.push_back(n);
       boundaries.push_back(names);
     }
-    CollectiveTimings timings = time_collectives(rt.comm(), bytes, 20, 3, &steady_seconds, in_pass_gathers(runs, layers));
+    CollectiveTimings timings =
+        time_collectives(rt.comm(), bytes, 20, 3, &steady_seconds, in_pass_gathers(runs, layers));
     timings.boundaries = std::move(boundaries);
     if (root) result.calibration = std::move(timings);
   }

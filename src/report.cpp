@@ -356,8 +356,9 @@ void print_calibration(std::ostream& os, const CollectiveTimings& t, std::size_t
   for (const CollectiveTimings::InPass& e : t.in_pass) {
     const double sec = median(e.time_s);
     const std::uint64_t most = *std::max_element(e.evicted_bytes.begin(), e.evicted_bytes.end());
-    os << pad(with_commas(e.bytes), 12) << pad(us(sec) + " (" + fmt("%.2f", sec > 0 ? double(e.bytes) / sec / 1e9 : 0) + ")", 22)
-       << pad(with_commas(most), 24) << "  " << e.layers << "\n";
+    const std::string rate = fmt("%.2f", sec > 0 ? double(e.bytes) / sec / 1e9 : 0);
+    os << pad(with_commas(e.bytes), 12) << pad(us(sec) + " (" + rate + ")", 22) << pad(with_commas(most), 24) << "  "
+       << e.layers << "\n";
   }
 }
 

@@ -88,21 +88,24 @@ class Consolidation {
 // MPI_Win_shared_query(q) per peer: SimGrid 3.32's returns the window's start for every q. Collective over `node`.
 std::vector<char*> shared_segments(MPI_Win win, MPI_Comm node, void* mine);
 
-// --calibrate: MPI_Allgatherv (block split of n over the ranks), MPI_Allreduce (sum) and MPI_Bcast (from rank 0) of
-// each size n in `bytes`, timed the way the OSU micro-benchmarks time them: `warmup` untimed calls, then
-// `repetitions` calls each preceded by a barrier, the clock around the call only, and the slowest rank's time kept.
-// Collective over `comm`; rank 0 receives the times, the others an empty table.
-// Then every gather boundary in `in_pass` as a pass leaves the caches (CollectiveTimings::InPass): the boundary's
-// own blocks, and before each call (outside its time) each rank reads the whole tensor, streams through its
-// `evicted_bytes` and then rewrites its block (a kernel writes its output as it ends).
+// One gather boundary of the runs for --calibrate's in-pass timings (CollectiveTimings::InPass).
 struct InPassGather {
-  std::string layers;     // the steps since the previous boundary ("conv+pool")
-  std::uint64_t bytes = 0;  // the whole tensor
+  std::string layers;               // the steps since the previous boundary ("conv+pool")
+  std::uint64_t bytes = 0;          // the whole tensor
   std::vector<int> counts, displs;  // [rank] floats: the boundary's blocks
   std::uint64_t evicted_bytes = 0;  // this rank's (step_touched_bytes summed since the previous boundary)
 };
+
+// --calibrate: MPI_Allgatherv (block split of n over the ranks), MPI_Allreduce (sum) and MPI_Bcast (from rank 0) of
+// each size n in `bytes`, timed the way the OSU micro-benchmarks time them: `warmup` untimed calls, then
+// `repetitions` calls each preceded by a barrier, the clock around the call only, and the slowest rank's time kept.
+// Then every gather in `in_pass` the same way, as a pass leaves the caches: the boundary's own blocks, and before
+// each call (outside its time) each rank reads the whole tensor, streams through its `evicted_bytes` and then
+// rewrites its block (a kernel writes its output as it ends). Collective over `comm`; rank 0 receives the times,
+// the others an empty table.
 CollectiveTimings time_collectives(MPI_Comm comm, const std::vector<std::uint64_t>& bytes, std::size_t repetitions,
-                                   std::size_t warmup, double (*clock)(), const std::vector<InPassGather>& in_pass = {});
+                                   std::size_t warmup, double (*clock)(),
+                                   const std::vector<InPassGather>& in_pass = {});
 
 // Outside the timed passes (the dump and the verification): step s's whole output on rank 0, in the activation
 // layout, made of every rank's own part of output(s) (its slice; for steps whose output is whole on every rank,

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from analysis import schedule, stats
+from analysis import model, schedule, stats
 from analysis.results import load
 from conftest import analysis
 from test_model import INTER, INTRA, SIZES, _calibrated_copy
@@ -78,8 +78,8 @@ def _in_pass_copy(run2, path):
 def test_model_multiplies_each_calibrated_boundary_by_its_in_pass_factor(tmp_path, run2, run3):
     path, fresh, boundary = _in_pass_copy(run2, tmp_path / "in_pass.h5")
     on, off = tmp_path / "on", tmp_path / "off"
-    done = analysis("model", path, run3, "--out", on)
-    analysis("model", path, run3, "--out", off, "--in-pass", "off")
+    done = analysis("model", path, "--out", on)
+    analysis("model", path, "--out", off, "--in-pass", "off")
     with_factors, without = (json.loads((out / "model.json").read_text()) for out in (on, off))
 
     mine = {r["layer"]: r for r in with_factors["per_layer"] if r["run"] == path.name and r["layer"] != "whole pass"}
@@ -91,11 +91,14 @@ def test_model_multiplies_each_calibrated_boundary_by_its_in_pass_factor(tmp_pat
         # P = 2 on one node: the boundary is one exchange within the node, so its whole transfer scales
         assert mine[layer]["predicted_transfer_s"] == pytest.approx(ratio * plain[layer]["predicted_transfer_s"],
                                                                     rel=1e-9), layer
-    # run3 (P = 3) has no calibration of its own P: nothing applied to it
-    assert all(r.get("in_pass_factor") is None for r in with_factors["per_layer"] if r["run"] == run3.name)
+    # run3 (P = 3) has no calibration of its own P: nothing applies to it
+    rows = model._in_pass_rows([load(path)], model.ModelOptions())
+    three = load(run3).runs[0]
+    assert len(rows) == 4 and all(model._in_pass_for(three, layer, rows) is None for layer in range(4))
 
     rows = with_factors["in_pass_factors"]
-    assert [(r["layers"], r["bytes"]) for r in rows] == [(name, boundary[name]) for name in load(path).runs[0].layers]
+    names = load(path).runs[0].layers
+    assert [(r["layers"], r["bytes"]) for r in rows] == [(name, boundary[name]) for name in names]
     for r in rows:
         assert r["fresh_s"] == pytest.approx(fresh[r["bytes"]], rel=1e-12)
         assert r["factor"] == pytest.approx(RATIO[r["layers"]], rel=1e-12)
@@ -106,6 +109,7 @@ def test_model_multiplies_each_calibrated_boundary_by_its_in_pass_factor(tmp_pat
     assert "| calibration | P | nodes | after | n B | streamed B/rank (max) | fresh µs | in pass µs | factor |" in report
     assert "In-pass factors: off (`--in-pass off`)" in (off / "model.md").read_text()
     assert "PROBLEM" not in done.stderr
+    assert "gather boundaries × an in-pass factor of 1.10 … 2.00, calibrated at 4 boundaries" in done.stdout
 
 
 def test_layers_whose_serial_time_is_of_another_kernel_take_their_measured_compute(tmp_path, run2):

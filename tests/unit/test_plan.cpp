@@ -41,7 +41,8 @@ TEST(Plan, BytesAStepTouchesAreItsInputReadOutputWrittenAndParameters) {
   const auto steps = make_plan(PlanKind::per_layer, layers, B, 2);
   const std::uint64_t conv_weights = 16u * (9u + 1u) * 4u;  // 16 filters of 3x3x1 and their biases
   // conv reads the whole input and writes its 16 channels
-  EXPECT_EQ(step_touched_bytes(steps[0], 0, conv_weights), 28u * 28u * B * 4u + 16u * 26u * 26u * B * 4u + conv_weights);
+  EXPECT_EQ(step_touched_bytes(steps[0], 0, conv_weights),
+            28u * 28u * B * 4u + 16u * 26u * 26u * B * 4u + conv_weights);
   EXPECT_EQ(step_touched_bytes(steps[0], 0, conv_weights), 2'970'240u);
   // pool reads its 16 channels of the conv output and writes them pooled
   EXPECT_EQ(step_touched_bytes(steps[1], 1, 0), 16u * 26u * 26u * B * 4u + 16u * 13u * 13u * B * 4u);
