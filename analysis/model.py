@@ -572,7 +572,7 @@ def _predict_run(run: Run, network: schedule.Network, gamma: float, options: Mod
     boundaries, factors = [], []
     for layer in range(len(run.layers)):
         kind = run.boundary[layer]
-        row = _in_pass_for(run, layer, in_pass) if run.consolidation == "allgatherv" and kind != "none" else None
+        row = _in_pass_for(run, layer, in_pass) if run.consolidation == "allgatherv" and kind == "allgather" else None
         factors.append(row.factor if row is not None else None)
         if kind == "none":
             boundaries.append(None)
