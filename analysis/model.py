@@ -145,7 +145,7 @@ def write_model(paths, out_dir: pathlib.Path, options: ModelOptions = ModelOptio
     parts = ["# cnnpar collective cost model\n", _findings_section(findings, options)]
     parts.append(_parameters_section(run_fit, calibration_fit, used_name, network, sources, gamma, options,
                                      _size_factors_text(factor_rows, factors_left_out, options)
-                                     + _in_pass_text(in_pass, files, options)))
+                                     + _in_pass_text(in_pass, options)))
     per_layer = []
     if usable:
         per_layer = [row for run in runs for row in _predict_run(run, network, gamma, options, in_pass)]
@@ -723,10 +723,9 @@ def _in_pass_rows(files, options: ModelOptions) -> list[InPassRow]:
     rows = []
     if options.in_pass == "off":
         return rows
-    for f in files:
-        calibration = f.calibration
+    for calibration in (f.calibration for f in files):
         names = [c.lower() for c in calibration.collectives] if calibration is not None else []
-        if not calibration or not calibration.in_pass or FRESH not in names:
+        if FRESH not in names or not calibration.in_pass:
             continue
         k = names.index(FRESH)
         for gather in calibration.in_pass:
@@ -754,7 +753,7 @@ def _in_pass_for(run: Run, layer: int, rows) -> InPassRow | None:
     return (own or matches or [None])[0]
 
 
-def _in_pass_text(rows: list[InPassRow], files, options: ModelOptions) -> str:
+def _in_pass_text(rows: list[InPassRow], options: ModelOptions) -> str:
     """The in-pass factors used, for the parameters section."""
     if options.in_pass == "off":
         return "- In-pass factors: off (`--in-pass off`): every gather is priced as the fresh calibration.\n"
