@@ -205,41 +205,55 @@ void copy_box(const float* from, float* to, const Shape& shape, std::size_t batc
 }
 }  // namespace
 
-TEST(Kernels, BoxRegionsEqualTheFullLayerBitForBit) {
-  for (const NetworkSpec& net : {seed_network(), letters_network(), seed_network(28, 28, 5, 7, GeluForm::erf, 4, 3)}) {
-    const auto layers = describe(net);
-    for (std::size_t B : {1u, 3u, 17u, 64u, 257u}) {
-      if (B == 257 && net.name != seed_network().name) continue;  // one network at the largest batch: time
-      std::vector<float> in = random_floats(layers[0].in.elements() * B, 11);
-      for (std::size_t l = 0; l < layers.size(); ++l) {
-        const LayerInfo& li = layers[l];
-        const LayerWeights full = init_layer_weights(li, l, 4, Slice{0, li.out.c});
-        std::vector<float> want(li.out.elements() * B);
-        layer_forward(li, full, in.data(), want.data(), B);
-        std::vector<float> got(want.size()), masked_in(in.size());
-        for (const SplitKind split : {SplitKind::rows, SplitKind::sample, SplitKind::tiles, SplitKind::rows_channel,
-                                      SplitKind::sample_channel}) {
-          const auto allowed = allowed_splits(li);
-          if (std::find(allowed.begin(), allowed.end(), split) == allowed.end()) continue;
-          for (std::size_t P : {2u, 3u, 5u, 7u, 30u}) {
-            if (B >= 64 && P != 3 && P != 7) continue;
-            const PlanStep step = make_plan(PlanKind::per_layer, layers, B, P, {SplitChoice{li.name, split}})[l];
-            for (std::size_t r = 0; r < P; ++r) {
-              std::fill(masked_in.begin(), masked_in.end(), std::nanf(""));
-              for (const Box& box : step.needed[r]) copy_box(in.data(), masked_in.data(), li.in, B, box);
-              std::fill(got.begin(), got.end(), std::nanf(""));
-              const LayerWeights rows = init_layer_weights(li, l, 4, weight_rows(li, step, r));
-              for (const Box& box : step.own[r]) box_forward(li, box, rows, masked_in.data(), got.data(), B);
-              // Inside the rank's boxes the layer's values, outside them the NaN it started with.
-              std::vector<float> expect(want.size(), std::nanf(""));
-              for (const Box& box : step.own[r]) copy_box(want.data(), expect.data(), li.out, B, box);
-              ASSERT_TRUE(bitwise_equal(got.data(), expect.data(), want.size()))
-                  << net.name << " " << li.name << " " << to_string(split) << " P=" << P << " r=" << r << " B=" << B;
-            }
+// One test per network, so that ctest runs them side by side (together they took 45 s under the sanitizers).
+class BoxRegions : public ::testing::TestWithParam<int> {};
+
+namespace {
+NetworkSpec box_regions_network(int which) {
+  return which == 0 ? seed_network() : which == 1 ? letters_network()
+                                                  : seed_network(28, 28, 5, 7, GeluForm::erf, 4, 3);
+}
+}  // namespace
+
+TEST_P(BoxRegions, EqualTheFullLayerBitForBit) {
+  const NetworkSpec net = box_regions_network(GetParam());
+  const auto layers = describe(net);
+  for (std::size_t B : {1u, 3u, 17u, 64u, 257u}) {
+    if (B == 257 && net.name != seed_network().name) continue;  // one network at the largest batch: time
+    std::vector<float> in = random_floats(layers[0].in.elements() * B, 11);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const LayerInfo& li = layers[l];
+      const LayerWeights full = init_layer_weights(li, l, 4, Slice{0, li.out.c});
+      std::vector<float> want(li.out.elements() * B);
+      layer_forward(li, full, in.data(), want.data(), B);
+      std::vector<float> got(want.size()), masked_in(in.size());
+      for (const SplitKind split : {SplitKind::rows, SplitKind::sample, SplitKind::tiles, SplitKind::rows_channel,
+                                    SplitKind::sample_channel}) {
+        const auto allowed = allowed_splits(li);
+        if (std::find(allowed.begin(), allowed.end(), split) == allowed.end()) continue;
+        for (std::size_t P : {2u, 3u, 5u, 7u, 30u}) {
+          if (B >= 64 && P != 3 && P != 7) continue;
+          const PlanStep step = make_plan(PlanKind::per_layer, layers, B, P, {SplitChoice{li.name, split}})[l];
+          for (std::size_t r = 0; r < P; ++r) {
+            std::fill(masked_in.begin(), masked_in.end(), std::nanf(""));
+            for (const Box& box : step.needed[r]) copy_box(in.data(), masked_in.data(), li.in, B, box);
+            std::fill(got.begin(), got.end(), std::nanf(""));
+            const LayerWeights rows = init_layer_weights(li, l, 4, weight_rows(li, step, r));
+            for (const Box& box : step.own[r]) box_forward(li, box, rows, masked_in.data(), got.data(), B);
+            // Inside the rank's boxes the layer's values, outside them the NaN it started with.
+            std::vector<float> expect(want.size(), std::nanf(""));
+            for (const Box& box : step.own[r]) copy_box(want.data(), expect.data(), li.out, B, box);
+            ASSERT_TRUE(bitwise_equal(got.data(), expect.data(), want.size()))
+                << net.name << " " << li.name << " " << to_string(split) << " P=" << P << " r=" << r << " B=" << B;
           }
         }
-        in = want;
       }
+      in = want;
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, BoxRegions, ::testing::Values(0, 1, 2),
+                         [](const ::testing::TestParamInfo<int>& network) {
+                           return std::string(network.param == 0 ? "seed" : network.param == 1 ? "letters" : "seed_5x7");
+                         });
