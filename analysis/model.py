@@ -746,7 +746,7 @@ def _in_pass_for(run: Run, layer: int, rows) -> InPassRow | None:
     while first > 0 and run.boundary[first - 1] == "none":
         first -= 1
     chain = "+".join(run.layers[first:layer + 1])
-    total = float(run.output_bytes[layer])
+    total = float(stats.boundary_bytes(run)[layer])  # the gathered tensor, as /calibration/in_pass/bytes
     matches = [r for r in rows if r.p == run.nprocs and r.nodes == run.node_count and r.layers == chain
                and r.bytes == total]
     own = [r for r in matches if r.source == run.path.name]
